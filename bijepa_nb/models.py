@@ -1,0 +1,218 @@
+"""Encoders, predictors and the JEPA / BiJEPA model (§3, Appendix B.3).
+
+One class, ``JEPA``, covers both methods: ``alpha = 1`` is classic JEPA (no backward
+predictor is built, the loss is Eq. 4); ``alpha < 1`` is BiJEPA with the loss of Eq. 8.
+The target encoder is an EMA copy of the online encoder (Eq. 5) that never receives
+gradients.
+
+Conv encoder and BatchNorm (a deliberate choice): the target encoder runs its BatchNorm
+layers with *batch statistics* during training, like the online encoder (and like the
+paper's code, where the deep-copied target shares the model's train mode). Its running
+statistics are never updated by its own forward passes (BatchNorm momentum 0) and are
+instead EMA-copied from the online encoder's buffers with the same momentum as the
+weights, so the target in eval mode is usable too. A target in eval mode whose running
+statistics were never updated gives outputs far from train mode (76% off, measured in
+TOOLCHAIN.md): this choice avoids that trap.
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import ModelConfig, check_float
+
+
+def mlp_encoder(cfg: ModelConfig) -> nn.Sequential:
+    """Input (input_dim) -> Linear(hidden) -> [LN] -> ReLU -> Linear(hidden) -> [LN] -> ReLU -> Linear(embed)."""
+    ln = cfg.norm != "none"
+    h = cfg.hidden_dim
+    layers: list[nn.Module] = [nn.Flatten(1), nn.Linear(cfg.input_dim, h)]
+    layers += [nn.LayerNorm(h)] if ln else []
+    layers += [nn.ReLU(), nn.Linear(h, h)]
+    layers += [nn.LayerNorm(h)] if ln else []
+    layers += [nn.ReLU(), nn.Linear(h, cfg.embed_dim)]
+    return nn.Sequential(*layers)
+
+
+def conv_encoder(cfg: ModelConfig) -> nn.Sequential:
+    """Half image [B, 1, 28, 14] -> Conv(32, s2) BN ReLU -> Conv(64, s2) BN ReLU -> Linear(1792, hidden) [LN] ReLU -> Linear(embed)."""
+    ln = cfg.norm != "none"
+    layers: list[nn.Module] = [
+        nn.Conv2d(1, 32, 3, 2, 1), nn.BatchNorm2d(32), nn.ReLU(),
+        nn.Conv2d(32, 64, 3, 2, 1), nn.BatchNorm2d(64), nn.ReLU(),
+        nn.Flatten(1), nn.Linear(64 * 7 * 4, cfg.hidden_dim),
+    ]
+    layers += [nn.LayerNorm(cfg.hidden_dim)] if ln else []
+    layers += [nn.ReLU(), nn.Linear(cfg.hidden_dim, cfg.embed_dim)]
+    return nn.Sequential(*layers)
+
+
+class Encoder(nn.Module):
+    """f(x): [B, ...] -> [B, embed_dim]; unit L2 norm in "sphere" mode (Eq. 9)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.net = mlp_encoder(cfg) if cfg.arch == "mlp" else conv_encoder(cfg)
+        self.sphere = cfg.norm == "sphere"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.net(x)
+        return F.normalize(s, dim=-1) if self.sphere else s
+
+
+class Predictor(nn.Module):
+    """P(s): [B, embed] -> Linear(pred_hidden) -> [LN] -> ReLU -> Linear(embed)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        h = cfg.pred_hidden_dim
+        layers: list[nn.Module] = [nn.Linear(cfg.embed_dim, h)]
+        layers += [nn.LayerNorm(h)] if cfg.norm != "none" else []
+        layers += [nn.ReLU(), nn.Linear(h, cfg.embed_dim)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, s: torch.Tensor) -> torch.Tensor:
+        return self.net(s)
+
+
+def embedding_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """||pred - target||^2 averaged over batch and embedding dims (the paper's F.mse_loss): scalar."""
+    return F.mse_loss(pred, target)
+
+
+class JEPA(nn.Module):
+    """Classic JEPA (alpha = 1) or BiJEPA (alpha < 1) with shared online/target encoders.
+
+    Attributes: online_encoder, target_encoder (EMA, no grad), fwd_predictor (x -> y),
+    bwd_predictor (y -> x; None when alpha = 1).
+    """
+
+    def __init__(self, cfg: ModelConfig, alpha: float = 0.5):
+        super().__init__()
+        check_float("alpha", alpha, 0.0, 1.0)
+        self.cfg, self.alpha = cfg, float(alpha)
+        self.online_encoder = Encoder(cfg)
+        self.fwd_predictor = Predictor(cfg)
+        self.bwd_predictor = Predictor(cfg) if self.alpha < 1.0 else None
+        self.target_encoder = copy.deepcopy(self.online_encoder)
+        for p in self.target_encoder.parameters():
+            p.requires_grad_(False)
+        for m in self.target_encoder.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.momentum = 0.0  # running stats come from the EMA, not from target forwards
+        # One encoder call on cat([x, y]) is exact (and faster) unless BatchNorm mixes the batch.
+        self._concat_views = cfg.arch == "mlp"
+        self._ema_cache: tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]] | None = None
+
+    @property
+    def bidirectional(self) -> bool:
+        return self.bwd_predictor is not None
+
+    def _encode_both(self, encoder: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._concat_views:
+            s = encoder(torch.cat((x, y)))
+            return s[: x.shape[0]], s[x.shape[0] :]
+        return encoder(x), encoder(y)
+
+    def embeddings(self, context: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """All embeddings of one step; keys online_x, target_y, pred_y (+ online_y, target_x, pred_x)."""
+        out: dict[str, torch.Tensor] = {}
+        with torch.no_grad():  # stop-gradient: the target encoder is never trained
+            if self.bidirectional:
+                out["target_x"], out["target_y"] = self._encode_both(self.target_encoder, context, target)
+            else:
+                out["target_y"] = self.target_encoder(target)
+        if self.bidirectional:
+            out["online_x"], out["online_y"] = self._encode_both(self.online_encoder, context, target)
+            out["pred_x"] = self.bwd_predictor(out["online_y"])  # type: ignore[misc]
+        else:
+            out["online_x"] = self.online_encoder(context)
+        out["pred_y"] = self.fwd_predictor(out["online_x"])
+        return out
+
+    def loss(self, context: torch.Tensor, target: torch.Tensor, return_embeddings: bool = False):
+        """(total, fwd, bwd) losses for a batch; bwd is 0 for classic JEPA.
+
+        context: [B, ...], target: [B, ...]. total = alpha * fwd + (1 - alpha) * bwd (Eq. 8).
+        """
+        emb = self.embeddings(context, target)
+        fwd = embedding_loss(emb["pred_y"], emb["target_y"])
+        if self.bidirectional:
+            bwd = embedding_loss(emb["pred_x"], emb["target_x"])
+            total = self.alpha * fwd + (1.0 - self.alpha) * bwd
+        else:
+            bwd = torch.zeros((), device=fwd.device)
+            total = fwd
+        return (total, fwd, bwd, emb) if return_embeddings else (total, fwd, bwd)
+
+    @torch.no_grad()
+    def ema_update(self, momentum: float) -> None:
+        """target <- momentum * target + (1 - momentum) * online (Eq. 5), one foreach call.
+
+        BatchNorm running statistics are averaged the same way (see the module docstring).
+        """
+        if self._ema_cache is None:
+            tp = list(self.target_encoder.parameters())
+            op = list(self.online_encoder.parameters())
+            tb = [b for b in self.target_encoder.buffers() if b.is_floating_point()]
+            ob = [b for b in self.online_encoder.buffers() if b.is_floating_point()]
+            self._ema_cache = (tp, op, tb, ob)
+        tp, op, tb, ob = self._ema_cache
+        torch._foreach_lerp_(tp, op, 1.0 - momentum)
+        if tb:
+            torch._foreach_lerp_(tb, ob, 1.0 - momentum)
+
+    def _apply(self, fn, recurse=True):  # .to(device) etc. replace tensors: drop the cache
+        self._ema_cache = None
+        return super()._apply(fn, recurse)
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """Online encoder and predictor parameters (the target encoder is excluded)."""
+        mods = [self.online_encoder, self.fwd_predictor] + ([self.bwd_predictor] if self.bwd_predictor is not None else [])
+        return [p for m in mods for p in m.parameters()]
+
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Frozen online-encoder features s_x = f(x) in eval mode: [N, embed]."""
+        was = self.training
+        self.eval()
+        try:
+            return self.online_encoder(x)
+        finally:
+            self.train(was)
+
+    @torch.no_grad()
+    def predict_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Predicted target embedding P_fwd(f(x)) in eval mode: [N, embed]."""
+        return self._frozen(lambda: self.fwd_predictor(self.online_encoder(x)))
+
+    @torch.no_grad()
+    def predict_backward(self, y: torch.Tensor) -> torch.Tensor:
+        """Predicted context embedding P_bwd(f(y)) in eval mode: [N, embed] (BiJEPA only)."""
+        if self.bwd_predictor is None:
+            raise ValueError("predict_backward needs a backward predictor: this model has alpha = 1 (classic JEPA)")
+        return self._frozen(lambda: self.bwd_predictor(self.online_encoder(y)))  # type: ignore[misc]
+
+    def _frozen(self, fn):
+        was = self.training
+        self.eval()
+        try:
+            return fn()
+        finally:
+            self.train(was)
+
+
+def build_model(cfg: ModelConfig, alpha: float, seed: int, device: torch.device | str = "cpu") -> JEPA:
+    """A freshly initialised JEPA; the init depends only on ``seed`` (and the config)."""
+    from .data import stream_seed
+
+    gen_state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(stream_seed(seed, "model"))
+        model = JEPA(cfg, alpha)
+    finally:
+        torch.random.set_rng_state(gen_state)
+    return model.to(device)

@@ -1,0 +1,198 @@
+"""Evaluation probes (§4.1): Protocol A (encoder), Protocol B (forward predictor), a
+backward protocol, closed-form least squares, and the MNIST classification probe and
+generative decoder.
+
+The paper scores each probe on the data it was trained on (the probe set). Every function
+here also scores on a held-out test set, which is the number the book trusts.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import check_float, check_int
+from .data import Split, first_target_step, last_context_step, make_generator
+from .models import JEPA
+
+
+@dataclass
+class LinearProbe:
+    """y_hat = features @ weight.T + bias; weight [D_out, D_in], bias [D_out]."""
+
+    weight: torch.Tensor
+    bias: torch.Tensor
+
+    def __call__(self, features: torch.Tensor) -> torch.Tensor:
+        return features @ self.weight.T + self.bias
+
+    def mse(self, features: torch.Tensor, targets: torch.Tensor) -> float:
+        return float(F.mse_loss(self(features), targets))
+
+
+def adam_probe(features: torch.Tensor, targets: torch.Tensor, epochs: int = 100, lr: float = 0.01, seed: int = 0) -> LinearProbe:
+    """The paper's probe: nn.Linear trained full-batch with Adam (lr 0.01) for ``epochs`` epochs.
+
+    features [N, D_in], targets [N, D_out]. Initialisation is seeded (``seed``).
+    """
+    check_int("epochs", epochs, 1)
+    check_float("lr", lr, 0.0, None, low_open=True)
+    features, targets = features.detach(), targets.detach()
+    gen_state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(seed)
+        lin = nn.Linear(features.shape[1], targets.shape[1]).to(features.device)
+    finally:
+        torch.random.set_rng_state(gen_state)
+    opt = torch.optim.Adam(lin.parameters(), lr=lr)
+    with torch.enable_grad():
+        for _ in range(epochs):
+            loss = F.mse_loss(lin(features), targets)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    return LinearProbe(lin.weight.detach().clone(), lin.bias.detach().clone())
+
+
+def lstsq_probe(features: torch.Tensor, targets: torch.Tensor, ridge: float = 0.0) -> LinearProbe:
+    """Closed-form (optionally ridge) least squares with a bias, solved in float64.
+
+    features [N, D_in], targets [N, D_out]. ``ridge`` penalises the weights, not the bias.
+    """
+    check_float("ridge", ridge, 0.0)
+    x = features.detach().double()
+    y = targets.detach().double()
+    xm, ym = x.mean(0), y.mean(0)
+    xc, yc = x - xm, y - ym
+    gram = xc.T @ xc + ridge * torch.eye(x.shape[1], dtype=x.dtype, device=x.device)
+    w = torch.linalg.lstsq(gram, xc.T @ yc).solution  # [D_in, D_out]; lstsq handles rank deficiency
+    b = ym - xm @ w
+    return LinearProbe(w.T.to(features.dtype), b.to(features.dtype))
+
+
+def protocol_features(model: JEPA, split: Split, protocol: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(features, targets) of a split for a protocol.
+
+    "A": f(x) -> first target step.   "B": P_fwd(f(x)) -> first target step.
+    "A_bwd": f(y) -> last context step.   "B_bwd": P_bwd(f(y)) -> last context step.
+    """
+    if protocol == "A":
+        return model.encode(split.context), first_target_step(split.target)
+    if protocol == "B":
+        return model.predict_forward(split.context), first_target_step(split.target)
+    if protocol == "A_bwd":
+        return model.encode(split.target), last_context_step(split.context)
+    if protocol == "B_bwd":
+        return model.predict_backward(split.target), last_context_step(split.context)
+    raise ValueError(f"protocol must be one of 'A', 'B', 'A_bwd', 'B_bwd', got {protocol!r}")
+
+
+def protocol_scores(model: JEPA, probe_set: Split, test_set: Split, protocol: str, epochs: int = 100, lr: float = 0.01, seed: int = 0) -> dict[str, float]:
+    """MSE of one protocol, in the data's (normalised) units.
+
+    Keys: ``probe`` (paper-style Adam probe, scored on its own training data, as the paper
+    reports), ``test`` (the same probe on the held-out test set), ``lstsq_test``
+    (closed-form least squares fitted on the probe set, scored on the test set).
+    """
+    device = next(model.parameters()).device
+    f_tr, t_tr = protocol_features(model, probe_set.to(device), protocol)
+    f_te, t_te = protocol_features(model, test_set.to(device), protocol)
+    adam = adam_probe(f_tr, t_tr, epochs, lr, seed)
+    ls = lstsq_probe(f_tr, t_tr)
+    return {"probe": adam.mse(f_tr, t_tr), "test": adam.mse(f_te, t_te), "lstsq_test": ls.mse(f_te, t_te)}
+
+
+def evaluate(model: JEPA, probe_set: Split, test_set: Split, epochs: int = 100, seed: int = 0) -> dict[str, dict[str, float]]:
+    """All protocols of a model: A, B, A_bwd, and B_bwd when the model is bidirectional."""
+    protos = ["A", "B", "A_bwd"] + (["B_bwd"] if model.bidirectional else [])
+    return {p: protocol_scores(model, probe_set, test_set, p, epochs=epochs, seed=seed) for p in protos}
+
+
+# ------------------------------------------------------------------------- MNIST
+@torch.no_grad()
+def batched_encode(model: JEPA, images: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
+    """Frozen online-encoder features of many half images [N, 1, 28, 14] -> [N, embed]."""
+    device = next(model.parameters()).device
+    return torch.cat([model.encode(chunk.to(device)) for chunk in images.split(batch_size)])
+
+
+def classification_probe(train_feats: torch.Tensor, train_labels: torch.Tensor, eval_feats: torch.Tensor, eval_labels: torch.Tensor,
+                         epochs: int = 10, batch_size: int = 256, lr: float = 0.01, seed: int = 0) -> dict[str, float]:
+    """Linear classifier on frozen features (Adam, mini-batches, as the paper's code).
+
+    Returns train accuracy and held-out accuracy (fractions in [0, 1]).
+    """
+    check_int("epochs", epochs, 1)
+    n_cls = int(max(train_labels.max(), eval_labels.max())) + 1
+    gen = make_generator(seed, "extra")
+    gen_state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(seed)
+        lin = nn.Linear(train_feats.shape[1], n_cls).to(train_feats.device)
+    finally:
+        torch.random.set_rng_state(gen_state)
+    opt = torch.optim.Adam(lin.parameters(), lr=lr)
+    with torch.enable_grad():
+        for _ in range(epochs):
+            for idx in torch.randperm(len(train_labels), generator=gen).to(train_feats.device).split(batch_size):
+                loss = F.cross_entropy(lin(train_feats[idx]), train_labels[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+    with torch.no_grad():
+        acc = lambda f, y: float((lin(f).argmax(1) == y).float().mean())  # noqa: E731
+        return {"train_acc": acc(train_feats, train_labels), "eval_acc": acc(eval_feats, eval_labels)}
+
+
+class GenerativeDecoder(nn.Module):
+    """Embedding [B, D] -> right half in [0, 1] pixel units [B, 1, 28, 14] (the paper's decoder)."""
+
+    def __init__(self, embed_dim: int):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(embed_dim, 256), nn.BatchNorm1d(256), nn.ReLU(),
+            nn.Linear(256, 512), nn.BatchNorm1d(512), nn.ReLU(),
+            nn.Linear(512, 28 * 14), nn.Sigmoid(),
+        )
+
+    def forward(self, s: torch.Tensor) -> torch.Tensor:
+        return self.net(s).view(-1, 1, 28, 14)
+
+
+def decoder_probe(train_feats: torch.Tensor, train_right: torch.Tensor, eval_feats: torch.Tensor, eval_right: torch.Tensor,
+                  epochs: int = 10, batch_size: int = 256, lr: float = 1e-3, seed: int = 0) -> tuple[GenerativeDecoder, dict[str, float]]:
+    """Train the generative decoder on frozen left-half features to output the right half.
+
+    *_right: right halves in [0, 1] pixel units [N, 1, 28, 14]. Returns the decoder (eval
+    mode) and train / held-out pixel MSE.
+    """
+    check_int("epochs", epochs, 1)
+    gen = make_generator(seed, "extra")
+    gen_state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(seed)
+        dec = GenerativeDecoder(train_feats.shape[1]).to(train_feats.device)
+    finally:
+        torch.random.set_rng_state(gen_state)
+    opt = torch.optim.Adam(dec.parameters(), lr=lr)
+    dec.train()
+    with torch.enable_grad():
+        for _ in range(epochs):
+            for idx in torch.randperm(len(train_feats), generator=gen).to(train_feats.device).split(batch_size):
+                if len(idx) < 2:  # BatchNorm1d needs two samples
+                    continue
+                loss = F.mse_loss(dec(train_feats[idx]), train_right[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+    dec.eval()
+    with torch.no_grad():
+        mse = lambda f, y: float(F.mse_loss(dec(f), y))  # noqa: E731
+        return dec, {"train_mse": mse(train_feats, train_right), "eval_mse": mse(eval_feats, eval_right)}
+
+
+def right_half_pixels(images: torch.Tensor, split_col: int = 14) -> torch.Tensor:
+    """uint8 [N, 28, 28] -> right halves in [0, 1]: [N, 1, 28, 14]."""
+    return (images.float() / 255.0).unsqueeze(1)[..., split_col:].contiguous()
