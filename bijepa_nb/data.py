@@ -87,17 +87,27 @@ class Split:
 
 
 class SineStream:
-    """A fresh batch of sine waves at every step (Appendix B.2)."""
+    """A fresh batch of sine waves at every step (Appendix B.2).
 
-    def __init__(self, cfg: SineConfig, seed: int, batch_size: int, device: torch.device | str = "cpu"):
+    Waves are generated ``chunk_steps`` batches at a time (one vectorised call) and handed
+    out one batch per step: every step still sees new, never-repeated sequences, and the
+    stream is a pure function of (seed, batch_size, chunk_steps).
+    """
+
+    def __init__(self, cfg: SineConfig, seed: int, batch_size: int, device: torch.device | str = "cpu", chunk_steps: int = 50):
         check_int("batch_size", batch_size, 1)
-        self.cfg, self.batch_size, self.device = cfg, batch_size, torch.device(device)
+        check_int("chunk_steps", chunk_steps, 1)
+        self.cfg, self.batch_size, self.device, self.chunk_steps = cfg, batch_size, torch.device(device), chunk_steps
         self.generator = make_generator(seed, "train")
+        self._chunk: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor]:
         """context [B, C], target [B, T - C] on the device."""
-        seq = sine_sequences(self.batch_size, self.generator, self.cfg).to(self.device, non_blocking=True)
-        return split_context_target(seq, self.cfg.context_len)
+        if not self._chunk:
+            seq = sine_sequences(self.batch_size * self.chunk_steps, self.generator, self.cfg).to(self.device, non_blocking=True)
+            ctx, tgt = split_context_target(seq, self.cfg.context_len)
+            self._chunk = list(zip(ctx.split(self.batch_size), tgt.split(self.batch_size)))[::-1]
+        return self._chunk.pop()
 
 
 def sine_split(cfg: SineConfig, seed: int, stream: str) -> Split:

@@ -50,6 +50,17 @@ def conv_encoder(cfg: ModelConfig) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def run_sequential(seq: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    """Apply the layers of ``seq`` by calling ``forward`` directly.
+
+    Same result as ``seq(x)`` but skips the per-module hook machinery, which is a large
+    share of a step for these tiny models (the book's models register no hooks).
+    """
+    for layer in seq:
+        x = layer.forward(x)
+    return x
+
+
 class Encoder(nn.Module):
     """f(x): [B, ...] -> [B, embed_dim]; unit L2 norm in "sphere" mode (Eq. 9)."""
 
@@ -59,7 +70,7 @@ class Encoder(nn.Module):
         self.sphere = cfg.norm == "sphere"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s = self.net(x)
+        s = run_sequential(self.net, x)
         return F.normalize(s, dim=-1) if self.sphere else s
 
 
@@ -75,7 +86,7 @@ class Predictor(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, s: torch.Tensor) -> torch.Tensor:
-        return self.net(s)
+        return run_sequential(self.net, s)
 
 
 def embedding_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

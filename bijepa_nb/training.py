@@ -1,8 +1,8 @@
 """One training entry point, ``train``, for classic JEPA and BiJEPA.
 
 The step reads as the method: encode target (no grad) -> encode context -> predict ->
-loss (Eq. 8) -> optimiser step -> EMA update (Eq. 5). Losses stay on the device in a
-preallocated buffer (no ``.item()`` per step); finiteness is checked every ``log_every``
+loss (Eq. 8) -> optimiser step -> EMA update (Eq. 5). Losses stay on the device as
+tensors (no ``.item()`` per step); finiteness is checked every ``log_every``
 steps, and a non-finite loss or embedding stops training with ``TrainingDiverged``
 naming the first bad step and carrying the history up to it.
 """
@@ -17,6 +17,7 @@ import torch
 
 from .config import TrainConfig, resolve_device
 from .models import JEPA
+from .optim import FlatAdamW
 
 
 class BatchStream(Protocol):
@@ -78,13 +79,9 @@ def torch_threads(n: int, device: torch.device):
         torch.set_num_threads(old)
 
 
-def make_optimizer(model: JEPA, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW over the online encoder and predictors; fused where this torch/device allows."""
-    params = model.trainable_parameters()
-    try:
-        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
-    except (RuntimeError, ValueError, TypeError):
-        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+def make_optimizer(model: JEPA, cfg: TrainConfig) -> FlatAdamW:
+    """AdamW over the online encoder and predictors (not the target encoder), as one flat buffer."""
+    return FlatAdamW(model.trainable_parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 def train(model: JEPA, stream: BatchStream, cfg: TrainConfig, fault_step: int | None = None) -> History:
@@ -101,26 +98,30 @@ def train(model: JEPA, stream: BatchStream, cfg: TrainConfig, fault_step: int | 
     if requested.type != device.type:
         raise ValueError(f"device: the model is on {device} but TrainConfig.device resolves to {requested}")
     n, k = cfg.num_steps, cfg.log_every
-    losses = torch.zeros(n, 3, device=device)
+    step_losses: list[torch.Tensor] = []  # one [3] tensor per step, stacked when read
     norm_steps = list(range(0, n, k))
     norms = torch.zeros(len(norm_steps), 2, device=device)
     opt = make_optimizer(model, cfg)
     model.train()
 
     def history(upto: int, norms_upto: int) -> History:
-        l = losses[:upto].double().cpu().numpy()
+        l = (torch.stack(step_losses[:upto]) if upto else torch.zeros(0, 3)).double().cpu().numpy()
         nm = norms[:norms_upto].double().cpu().numpy()
         return History(l[:, 0], l[:, 1], l[:, 2], np.asarray(norm_steps[:norms_upto]), nm[:, 0], nm[:, 1], cfg.to_dict())
 
+    checked = [0]  # steps already verified finite
+
     def check(upto: int, norms_upto: int) -> None:
-        bad_loss = ~torch.isfinite(losses[:upto]).all(dim=1)
+        new = step_losses[checked[0] : upto]
+        bad_loss = ~torch.isfinite(torch.stack(new)).all(dim=1) if new else torch.zeros(0, dtype=torch.bool)
         bad_norm = ~torch.isfinite(norms[:norms_upto]).all(dim=1)
         if bool(bad_loss.any()) or bool(bad_norm.any()):
-            first_loss = int(bad_loss.nonzero()[0]) if bad_loss.any() else n
+            first_loss = checked[0] + int(bad_loss.nonzero()[0]) if bad_loss.any() else n
             first_norm = norm_steps[int(bad_norm.nonzero()[0])] if bad_norm.any() else n
             step = min(first_loss, first_norm)
             what = "the loss" if first_loss <= first_norm else "an embedding"
             raise TrainingDiverged(step, history(step, sum(s < step for s in norm_steps)), what)
+        checked[0] = upto
 
     with torch_threads(cfg.num_threads, device), _progress(n, cfg.progress) as bar:
         j = 0
@@ -130,11 +131,11 @@ def train(model: JEPA, stream: BatchStream, cfg: TrainConfig, fault_step: int | 
             total, fwd, bwd, *emb = model.loss(context, target, return_embeddings=log_norms)
             if fault_step is not None and step == fault_step:
                 total = total * float("nan")
-            opt.zero_grad(set_to_none=True)
+            opt.zero_grad()
             total.backward()
             opt.step()
             model.ema_update(cfg.ema_momentum)
-            losses[step] = torch.stack((total, fwd, bwd)).detach()
+            step_losses.append(torch.stack((total, fwd, bwd)).detach())
             if log_norms:
                 e = emb[0]
                 norms[j] = torch.stack((e["online_x"].detach().norm(dim=-1).mean(), e["target_y"].norm(dim=-1).mean()))

@@ -1,0 +1,105 @@
+"""Speed benchmark: ``python -m bijepa_nb.bench``.
+
+Times a paper-scale sine BiJEPA run (expressive, alpha = 0.5, 2000 steps, batch 64) of the
+library against a straightforward reference-style loop written here (per-sequence Python
+data generation with numpy, a per-parameter EMA loop, plain non-fused AdamW, separate
+encoder calls per view, ``.item()`` per step), both at one CPU thread in the same process. The last line is
+``speedup: X.X`` (reference time / library time).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+from .config import SineConfig, paper_config
+from .data import SineStream
+from .models import build_model
+from .training import train
+
+
+def _reference_run(num_steps: int, seed: int) -> float:
+    """The reference-style loop, shaped like the paper's published script; returns its last loss."""
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+    def enc() -> nn.Module:
+        return nn.Sequential(nn.Linear(10, 64), nn.LayerNorm(64), nn.ReLU(), nn.Linear(64, 64), nn.LayerNorm(64), nn.ReLU(), nn.Linear(64, 16))
+
+    def pred() -> nn.Module:
+        return nn.Sequential(nn.Linear(16, 64), nn.LayerNorm(64), nn.ReLU(), nn.Linear(64, 16))
+
+    def generate_sine_waves(batch_size: int, seq_len: int = 20) -> torch.Tensor:
+        t = np.linspace(0, 4 * np.pi, seq_len)
+        waves = []
+        for _ in range(batch_size):  # one sequence at a time
+            freq, phase = np.random.uniform(0.8, 1.2), np.random.uniform(0, 2 * np.pi)
+            waves.append(np.sin(freq * t + phase) + np.random.normal(0, 0.05, seq_len))
+        return torch.tensor(np.array(waves), dtype=torch.float32).unsqueeze(-1)
+
+    online, fwd_p, bwd_p = enc(), pred(), pred()
+    target = copy.deepcopy(online)
+    for p in target.parameters():
+        p.requires_grad = False
+    params = list(online.parameters()) + list(fwd_p.parameters()) + list(bwd_p.parameters())
+    opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=1e-4)  # plain AdamW, default settings
+    losses = []
+    for _ in range(num_steps):
+        data = generate_sine_waves(64)
+        x, y = data[:, :10, 0], data[:, 10:, 0]
+        with torch.no_grad():
+            tx, ty = target(x), target(y)
+        ox, oy = online(x), online(y)
+        loss_fwd = nn.functional.mse_loss(fwd_p(ox), ty)
+        loss_bwd = nn.functional.mse_loss(bwd_p(oy), tx)
+        opt.zero_grad()
+        (0.5 * loss_fwd + 0.5 * loss_bwd).backward()
+        opt.step()
+        with torch.no_grad():  # per-parameter EMA
+            for po, pt in zip(online.parameters(), target.parameters()):
+                pt.data = 0.995 * pt.data + 0.005 * po.data
+        losses.append((loss_fwd.item(), loss_bwd.item()))
+    return 0.5 * sum(losses[-1])
+
+
+def _library_run(num_steps: int, seed: int) -> float:
+    mc, tc = paper_config("sine", "expressive", 0.5, num_steps=num_steps, progress=False, device="cpu", seed=seed)
+    model = build_model(mc, tc.alpha, seed)
+    return float(train(model, SineStream(SineConfig(), seed, tc.batch_size), tc).total[-1])
+
+
+def timed(fn, *args) -> tuple[float, float]:
+    t0 = time.perf_counter()
+    out = fn(*args)
+    return time.perf_counter() - t0, out
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--steps", type=int, default=2000, help="training steps per run (paper: 2000)")
+    ap.add_argument("--repeats", type=int, default=3, help="alternating repeats; the median of each is used")
+    args = ap.parse_args(argv)
+    if args.steps < 1 or args.repeats < 1:
+        raise SystemExit("--steps and --repeats must be >= 1")
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _library_run(50, 0), _reference_run(50, 0)  # warm-up
+        lib, ref = [], []
+        for r in range(args.repeats):  # alternate so machine noise hits both alike
+            lib.append(timed(_library_run, args.steps, r)[0])
+            ref.append(timed(_reference_run, args.steps, r)[0])
+    finally:
+        torch.set_num_threads(old)
+    lib_s, ref_s = float(np.median(lib)), float(np.median(ref))
+    print(f"library   : {lib_s:.2f} s for {args.steps} steps ({1e3 * lib_s / args.steps:.2f} ms/step), median of {args.repeats}")
+    print(f"reference : {ref_s:.2f} s for {args.steps} steps ({1e3 * ref_s / args.steps:.2f} ms/step), median of {args.repeats}")
+    print(f"speedup: {ref_s / lib_s:.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""One call per paper run: data -> model -> train -> probes.
+
+``run_experiment("sine", "bijepa-expressive", seed=0)`` trains one configuration of the
+paper's tables and scores it; the chapters and the command line share it:
+
+    python -m bijepa_nb.experiments sine --configs classic expressive --seeds 0 1 2
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .config import LorenzConfig, MnistConfig, SineConfig, TrainConfig, check_choice, check_int, paper_config, resolve_device
+from .data import EpochStream, PoolStream, SineStream, Split, load_mnist, lorenz_data, mnist_num_steps, mnist_split, sine_split
+from .models import JEPA, build_model
+from .probes import batched_encode, classification_probe, decoder_probe, evaluate, right_half_pixels
+from .training import History, train
+
+#: The configurations of the paper's tables: name -> (stability mode, alpha).
+CONFIGS: dict[str, tuple[str, float]] = {
+    "classic": ("expressive", 1.0),  # Classic JEPA (LN + decay)
+    "unconstrained": ("unconstrained", 0.5),  # BiJEPA, no LN, no decay ("Explosion")
+    "expressive": ("expressive", 0.5),  # BiJEPA, LN + decay
+    "restrictive": ("restrictive", 0.5),  # BiJEPA, unit sphere
+}
+#: Which configurations each experiment's table reports.
+PAPER_TABLES = {
+    "sine": ("classic", "unconstrained", "expressive", "restrictive"),
+    "lorenz": ("classic", "expressive"),
+    "mnist": ("classic", "expressive"),
+}
+PROBE_EPOCHS = {"sine": 100, "lorenz": 200}
+
+
+@dataclass
+class RunResult:
+    """A trained model, its history and its scores (``scores[protocol][key]`` MSE, or MNIST metrics)."""
+
+    experiment: str
+    config: str
+    seed: int
+    model: JEPA
+    history: History
+    scores: dict[str, Any]
+    probe_set: Split | None = None
+    test_set: Split | None = None
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def run_experiment(experiment: str, config: str = "expressive", seed: int = 0, data: Any = None, **train_overrides: Any) -> RunResult:
+    """Train and score one configuration of ``experiment`` (sine, lorenz, mnist) with ``seed``.
+
+    ``data`` may pass pre-built data (LorenzData or MnistData) to share between runs.
+    ``train_overrides`` go to TrainConfig (e.g. num_steps=200, alpha=0.8, progress=False).
+    For MNIST, ``epochs`` (default 10) sets num_steps from the training-set size.
+    """
+    check_choice("experiment", experiment, tuple(PAPER_TABLES))
+    check_choice("config", config, tuple(CONFIGS))
+    mode, alpha = CONFIGS[config]
+    alpha = train_overrides.pop("alpha", alpha)
+    epochs = train_overrides.pop("epochs", 10)
+    probe_epochs = train_overrides.pop("probe_epochs", PROBE_EPOCHS.get(experiment, 10))
+    t0 = time.perf_counter()
+    if experiment == "mnist":
+        mnist = data if data is not None else load_mnist(MnistConfig())
+        train_split = mnist_split(mnist.train_images, mnist.train_labels)
+        check_int("epochs", epochs, 1)
+        train_overrides.setdefault("num_steps", mnist_num_steps(len(train_split), 256, epochs))
+        train_overrides.setdefault("num_threads", 2)  # the conv encoder likes 2 threads (TOOLCHAIN.md)
+    mc, tc = paper_config(experiment, mode, alpha, seed=seed, **train_overrides)
+    device = resolve_device(tc.device)
+    model = build_model(mc, tc.alpha, seed, device)
+    if experiment == "sine":
+        scfg = SineConfig()
+        probe_set, test_set = sine_split(scfg, seed, "probe"), sine_split(scfg, seed, "test")
+        hist = train(model, SineStream(scfg, seed, tc.batch_size, device), tc)
+        scores = evaluate(model, probe_set, test_set, epochs=probe_epochs, seed=seed)
+        return RunResult(experiment, config, seed, model, hist, scores, probe_set, test_set, time.perf_counter() - t0)
+    if experiment == "lorenz":
+        ld = data if data is not None else lorenz_data(LorenzConfig(), seed)
+        hist = train(model, PoolStream(ld.train, seed, tc.batch_size, device), tc)
+        scores = evaluate(model, ld.probe, ld.test, epochs=probe_epochs, seed=seed)
+        return RunResult(experiment, config, seed, model, hist, scores, ld.probe, ld.test, time.perf_counter() - t0, {"lorenz": ld})
+    hist = train(model, EpochStream(train_split, seed, tc.batch_size, device), tc)
+    eval_split = mnist_split(mnist.eval_images, mnist.eval_labels)
+    f_tr = batched_encode(model, train_split.context)
+    f_ev = batched_encode(model, eval_split.context)
+    acc = classification_probe(f_tr, train_split.labels.to(device), f_ev, eval_split.labels.to(device), epochs=probe_epochs, seed=seed)
+    dec, mse = decoder_probe(f_tr, right_half_pixels(mnist.train_images).to(device), f_ev, right_half_pixels(mnist.eval_images).to(device), epochs=probe_epochs, seed=seed)
+    scores = {"linear_probe": acc, "decoder": mse, "source": mnist.source}
+    return RunResult(experiment, config, seed, model, hist, scores, None, None, time.perf_counter() - t0, {"decoder": dec, "mnist": mnist})
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="Train and score paper configurations; prints one line per run and a summary.")
+    ap.add_argument("experiment", choices=tuple(PAPER_TABLES))
+    ap.add_argument("--configs", nargs="+", default=None, choices=tuple(CONFIGS), help="default: the paper's table")
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0])
+    ap.add_argument("--steps", type=int, default=None, help="override num_steps (default: the paper's)")
+    ap.add_argument("--json", default=None, help="write the per-run scores to this file")
+    args = ap.parse_args(argv)
+    configs = args.configs or PAPER_TABLES[args.experiment]
+    over: dict[str, Any] = {"progress": False}
+    if args.steps is not None:
+        over["num_steps"] = args.steps
+    rows = []
+    for cfg in configs:
+        for seed in args.seeds:
+            r = run_experiment(args.experiment, cfg, seed, **dict(over))
+            tail = r.history.tail_mean(100)
+            row = {"config": cfg, "seed": seed, "seconds": round(r.seconds, 2), "train_loss_last100": tail["total"], "scores": r.scores}
+            rows.append(row)
+            if args.experiment == "mnist":
+                print(f"{cfg:14s} seed {seed}: probe acc {r.scores['linear_probe']['eval_acc']:.4f}  decoder MSE {r.scores['decoder']['eval_mse']:.4f}  ({r.seconds:.1f} s)", flush=True)
+            else:
+                s = r.scores
+                print(f"{cfg:14s} seed {seed}: loss {tail['total']:.4f}  A probe/test/lstsq {s['A']['probe']:.4f}/{s['A']['test']:.4f}/{s['A']['lstsq_test']:.4f}"
+                      f"  B probe/test/lstsq {s['B']['probe']:.4f}/{s['B']['test']:.4f}/{s['B']['lstsq_test']:.4f}  ({r.seconds:.1f} s)", flush=True)
+    if args.experiment != "mnist":
+        print("\nmean ± std over seeds (held-out test MSE of the paper-style Adam probe):")
+        for cfg in configs:
+            rs = [r for r in rows if r["config"] == cfg]
+            for p in ("A", "B"):
+                v = np.array([r["scores"][p]["test"] for r in rs])
+                print(f"  {cfg:14s} Protocol {p}: {v.mean():.4f} ± {v.std(ddof=1) if len(v) > 1 else 0:.4f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
