@@ -26,10 +26,10 @@ from .config import ModelConfig, check_float
 
 
 def mlp_encoder(cfg: ModelConfig) -> nn.Sequential:
-    """Input (input_dim) -> Linear(hidden) -> [LN] -> ReLU -> Linear(hidden) -> [LN] -> ReLU -> Linear(embed)."""
+    """Flattened input (input_dim) -> Linear(hidden) -> [LN] -> ReLU -> Linear(hidden) -> [LN] -> ReLU -> Linear(embed)."""
     ln = cfg.norm != "none"
     h = cfg.hidden_dim
-    layers: list[nn.Module] = [nn.Flatten(1), nn.Linear(cfg.input_dim, h)]
+    layers: list[nn.Module] = [nn.Linear(cfg.input_dim, h)]
     layers += [nn.LayerNorm(h)] if ln else []
     layers += [nn.ReLU(), nn.Linear(h, h)]
     layers += [nn.LayerNorm(h)] if ln else []
@@ -68,9 +68,10 @@ class Encoder(nn.Module):
         super().__init__()
         self.net = mlp_encoder(cfg) if cfg.arch == "mlp" else conv_encoder(cfg)
         self.sphere = cfg.norm == "sphere"
+        self.flatten = cfg.arch == "mlp"  # sequences [B, T] or [B, T, 3] -> [B, input_dim]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s = run_sequential(self.net, x)
+        s = run_sequential(self.net, x.flatten(1) if self.flatten else x)
         return F.normalize(s, dim=-1) if self.sphere else s
 
 

@@ -43,9 +43,9 @@ def test_same_seed_same_init_and_classic_shares_the_forward_part():
     for pa, pb in zip(a.parameters(), b.parameters()):
         assert torch.equal(pa, pb)
     c = build_model(SINE, 1.0, 7)
-    assert torch.equal(c.online_encoder.net[1].weight, a.online_encoder.net[1].weight)
+    assert torch.equal(c.online_encoder.net[0].weight, a.online_encoder.net[0].weight)
     assert torch.equal(c.fwd_predictor.net[0].weight, a.fwd_predictor.net[0].weight)
-    assert not torch.equal(build_model(SINE, 0.5, 8).online_encoder.net[1].weight, a.online_encoder.net[1].weight)
+    assert not torch.equal(build_model(SINE, 0.5, 8).online_encoder.net[0].weight, a.online_encoder.net[0].weight)
 
 
 def test_target_is_a_copy_and_gets_no_gradient():
