@@ -2,6 +2,7 @@
 from .config import LorenzConfig, MnistConfig, ModelConfig, SineConfig, STABILITY_MODES, TrainConfig, paper_config, resolve_device
 from .models import JEPA, build_model
 from .training import History, TrainingDiverged, train
+from . import data, experiments, plotting, probes  # noqa: E402  (submodules used as bj.data, ...)
 
 __all__ = [
     "LorenzConfig", "MnistConfig", "ModelConfig", "SineConfig", "STABILITY_MODES", "TrainConfig",

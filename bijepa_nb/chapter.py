@@ -1,0 +1,70 @@
+"""Chapter plumbing: quick mode, run-time setup, Colab detection, parameter checks.
+
+Every chapter calls ``quick_mode(quick)`` in its hidden validation cell and ``setup(seed)``
+in its setup cell, so all chapters behave alike on a CPU, on CUDA and under nbval.
+"""
+from __future__ import annotations
+
+import os
+import random
+import sys
+from typing import Any
+
+import numpy as np
+import torch
+
+from .config import check_choice, check_float, check_int, resolve_device  # noqa: F401 (re-exported for chapters)
+
+QUICK_ENV = "BIJEPA_QUICK"
+
+
+def quick_mode(quick: bool = False) -> bool:
+    """True when the chapter should shrink its run to seconds: ``quick`` or BIJEPA_QUICK=1."""
+    if not isinstance(quick, bool):
+        raise TypeError(f"quick must be a bool, got {type(quick).__name__} {quick!r}")
+    env = os.environ.get(QUICK_ENV, "").strip().lower()
+    if env not in ("", "0", "1", "true", "false"):
+        raise ValueError(f"{QUICK_ENV} must be 0 or 1, got {os.environ[QUICK_ENV]!r}")
+    return quick or env in ("1", "true")
+
+
+def in_colab() -> bool:
+    return "google.colab" in sys.modules
+
+
+def setup(seed: int, device: str = "auto", threads: int = 1) -> torch.device:
+    """Seed python, numpy and torch, set CPU threads, pick the device; prints what it chose."""
+    check_int("seed", seed, 0)
+    check_int("threads", threads, 1)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    dev = resolve_device(device)
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "CPU"
+    print(f"device: {dev} ({name}), torch {torch.__version__}")
+    return dev
+
+
+def check_bool(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool (True or False), got {type(value).__name__} {value!r}")
+
+
+def check_seeds(name: str, seeds: Any) -> None:
+    """A non-empty list of distinct non-negative integer seeds."""
+    if not isinstance(seeds, (list, tuple)) or not seeds:
+        raise TypeError(f"{name} must be a non-empty list of integers, got {seeds!r}")
+    for s in seeds:
+        check_int(f"{name}[...]", s, 0)
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"{name} must not repeat a seed, got {list(seeds)}")
+
+
+BATCH_ENV = "BIJEPA_BATCH"
+
+
+def interactive() -> bool:
+    """False in quick mode and in batch execution (``python -m bijepa_nb.book`` sets BIJEPA_BATCH=1):
+    chapters then hide progress bars, which would be stale widgets in the rendered book."""
+    return not (quick_mode() or os.environ.get(BATCH_ENV, "") == "1")
