@@ -70,6 +70,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--quick", action="store_true", help="quick mode, outputs into _build/quick/")
     ap.add_argument("--no-html", action="store_true", help="skip jupyter-book build")
     args = ap.parse_args(argv)
+    if os.environ.get("BIJEPA_DATA_DIR"):  # chapters run in book/: make a relative data folder absolute
+        os.environ["BIJEPA_DATA_DIR"] = os.path.abspath(os.environ["BIJEPA_DATA_DIR"])
     nbs = [nb for nb in chapters() if not args.only or any(nb.name.startswith(p) for p in args.only)]
     timings: dict[str, float] = {}
     for nb in nbs:

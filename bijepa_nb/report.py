@@ -7,10 +7,13 @@ import numpy as np
 
 
 def fmt(x: Any, digits: int = 4) -> str:
+    """Fixed point with ``digits`` decimals; values too small for that get 2 significant digits."""
     if isinstance(x, str):
         return x
     if x is None or (isinstance(x, float) and np.isnan(x)):
         return "–"
+    if x != 0 and abs(x) < 0.5 * 10 ** (-digits):
+        return f"{x:.1e}"
     return f"{x:.{digits}f}"
 
 
@@ -19,7 +22,10 @@ def mean_std(values: Sequence[float], digits: int = 4) -> str:
     v = np.asarray(values, dtype=float)
     if len(v) == 1:
         return fmt(float(v[0]), digits)
-    return f"{v.mean():.{digits}f} ± {v.std(ddof=1):.{digits}f}"
+    m, s = float(v.mean()), float(v.std(ddof=1))
+    if m != 0 and abs(m) < 0.5 * 10 ** (-digits):
+        return f"{m:.1e} ± {s:.1e}"
+    return f"{m:.{digits}f} ± {s:.{digits}f}"
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]], digits: int = 4):
