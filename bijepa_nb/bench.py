@@ -1,10 +1,17 @@
 """Speed benchmark: ``python -m bijepa_nb.bench``.
 
-Times a paper-scale sine BiJEPA run (expressive, alpha = 0.5, 2000 steps, batch 64) of the
-library against a straightforward reference-style loop written here (per-sequence Python
-data generation with numpy, a per-parameter EMA loop, plain non-fused AdamW, separate
-encoder calls per view, ``.item()`` per step), both at one CPU thread in the same process. The last line is
-``speedup: X.X`` (reference time / library time).
+Two ratios, each against a baseline run in the same process:
+
+- ``speedup``: a paper-scale sine BiJEPA run (expressive, alpha = 0.5, 2000 steps, batch 64)
+  of the library against a straightforward reference-style loop written here
+  (per-sequence Python data generation with numpy, a per-parameter EMA loop, plain
+  non-fused AdamW, separate encoder calls per view, ``.item()`` per step), both at one CPU
+  thread.
+- ``ensemble_speedup``: ``--seeds`` (16) seeds of the same configuration trained at once
+  through ``bijepa_nb.ensemble`` against that many sequential reference-style runs.
+
+    python -m bijepa_nb.bench                    # both (about 3 minutes here)
+    python -m bijepa_nb.bench --only ensemble    # only the ensemble ratio
 """
 from __future__ import annotations
 
@@ -18,6 +25,7 @@ from torch import nn
 
 from .config import SineConfig, paper_config
 from .data import SineStream
+from .ensemble import Ensemble, train_ensemble
 from .models import build_model
 from .training import train
 
@@ -72,6 +80,17 @@ def _library_run(num_steps: int, seed: int) -> float:
     return float(train(model, SineStream(SineConfig(), seed, tc.batch_size), tc).total[-1])
 
 
+def _ensemble_run(num_steps: int, seeds: list[int], threads: int) -> float:
+    mc, tc = paper_config("sine", "expressive", 0.5, num_steps=num_steps, progress=False, device="cpu", num_threads=threads)
+    ens = Ensemble([build_model(mc, tc.alpha, s) for s in seeds])
+    hs = train_ensemble(ens, [SineStream(SineConfig(), s, tc.batch_size) for s in seeds], tc)
+    return float(np.mean([h.total[-1] for h in hs]))
+
+
+def _sequential_reference(num_steps: int, seeds: list[int]) -> float:
+    return float(np.mean([_reference_run(num_steps, s) for s in seeds]))
+
+
 def timed(fn, *args) -> tuple[float, float]:
     t0 = time.perf_counter()
     out = fn(*args)
@@ -81,24 +100,35 @@ def timed(fn, *args) -> tuple[float, float]:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=2000, help="training steps per run (paper: 2000)")
-    ap.add_argument("--repeats", type=int, default=3, help="alternating repeats; the median of each is used")
+    ap.add_argument("--repeats", type=int, default=3, help="alternating repeats of the single-run comparison; the median of each is used")
+    ap.add_argument("--seeds", type=int, default=16, help="models in the ensemble comparison")
+    ap.add_argument("--threads", type=int, default=2, help="CPU threads of the ensemble run (the reference runs use 1, their fastest)")
+    ap.add_argument("--only", choices=("single", "ensemble"), default=None, help="run one of the two comparisons")
     args = ap.parse_args(argv)
-    if args.steps < 1 or args.repeats < 1:
-        raise SystemExit("--steps and --repeats must be >= 1")
+    if args.steps < 1 or args.repeats < 1 or args.seeds < 1 or args.threads < 1:
+        raise SystemExit("--steps, --repeats, --seeds and --threads must be >= 1")
     old = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        _library_run(50, 0), _reference_run(50, 0)  # warm-up
-        lib, ref = [], []
-        for r in range(args.repeats):  # alternate so machine noise hits both alike
-            lib.append(timed(_library_run, args.steps, r)[0])
-            ref.append(timed(_reference_run, args.steps, r)[0])
+        _library_run(50, 0), _reference_run(50, 0), _ensemble_run(20, [0, 1], args.threads)  # warm-up
+        if args.only in (None, "single"):
+            lib, ref = [], []
+            for r in range(args.repeats):  # alternate so machine noise hits both alike
+                lib.append(timed(_library_run, args.steps, r)[0])
+                ref.append(timed(_reference_run, args.steps, r)[0])
+            lib_s, ref_s = float(np.median(lib)), float(np.median(ref))
+            print(f"library   : {lib_s:.2f} s for {args.steps} steps ({1e3 * lib_s / args.steps:.2f} ms/step), median of {args.repeats}")
+            print(f"reference : {ref_s:.2f} s for {args.steps} steps ({1e3 * ref_s / args.steps:.2f} ms/step), median of {args.repeats}")
+            print(f"speedup: {ref_s / lib_s:.1f}", flush=True)
+        if args.only in (None, "ensemble"):
+            seeds = list(range(args.seeds))
+            ens_s = timed(_ensemble_run, args.steps, seeds, args.threads)[0]
+            seq_s = timed(_sequential_reference, args.steps, seeds)[0]
+            print(f"ensemble  : {ens_s:.2f} s for {args.seeds} seeds x {args.steps} steps, batched, {args.threads} thread(s)")
+            print(f"sequential: {seq_s:.2f} s for {args.seeds} reference-style runs one after another, 1 thread")
+            print(f"ensemble_speedup: {seq_s / ens_s:.1f}")
     finally:
         torch.set_num_threads(old)
-    lib_s, ref_s = float(np.median(lib)), float(np.median(ref))
-    print(f"library   : {lib_s:.2f} s for {args.steps} steps ({1e3 * lib_s / args.steps:.2f} ms/step), median of {args.repeats}")
-    print(f"reference : {ref_s:.2f} s for {args.steps} steps ({1e3 * ref_s / args.steps:.2f} ms/step), median of {args.repeats}")
-    print(f"speedup: {ref_s / lib_s:.1f}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,146 @@
+"""Honest baselines: what the JEPA read-outs must beat, on the same held-out data.
+
+Sine and Lorenz baselines forecast the first target step from the raw context (no
+representation learning); they return the held-out MSE in the same units as Protocols A
+and B (sine: signal units; Lorenz: the training pool's normalised units). MNIST baselines
+return held-out accuracy of classifiers on the left half.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import SineConfig, check_float, check_int
+from .data import Split, first_target_step, make_generator, sine_time_grid
+from .probes import classification_probe, lstsq_probe
+
+
+def _mse(pred: torch.Tensor, truth: torch.Tensor) -> float:
+    return float(F.mse_loss(pred.double(), truth.double()))
+
+
+def persistence(context: torch.Tensor) -> torch.Tensor:
+    """Next value = last context value: [N, C, ...] -> [N, D]."""
+    return context[:, -1].reshape(context.shape[0], -1)
+
+
+def linear_extrapolation(context: torch.Tensor) -> torch.Tensor:
+    """Next value = 2 * last - second to last (constant velocity): [N, C, ...] -> [N, D]."""
+    c = context.reshape(context.shape[0], context.shape[1], -1)
+    return 2 * c[:, -1] - c[:, -2]
+
+
+def sinusoid_fit(context: torch.Tensor, cfg: SineConfig = SineConfig(), num_freqs: int = 401) -> torch.Tensor:
+    """Per-sequence fit of a sin(w t) + b cos(w t) on the context, w on a grid over
+    [freq_low, freq_high]; returns the fit's value at the first target time: [N, C] -> [N, 1].
+
+    For each w the amplitudes are least squares; the w with the smallest residual wins.
+    This knows the family of the data (not its noise), so it is the strongest
+    hand-made forecaster here.
+    """
+    check_int("num_freqs", num_freqs, 2)
+    t = sine_time_grid(cfg)
+    tc, t_next = t[: cfg.context_len], t[cfg.context_len]
+    w = torch.linspace(cfg.freq_low, cfg.freq_high, num_freqs, dtype=torch.float64)
+    design = torch.stack((torch.sin(w[:, None] * tc), torch.cos(w[:, None] * tc)), -1)  # [G, C, 2]
+    pinv = torch.linalg.pinv(design)  # [G, 2, C]
+    x = context.double()
+    coef = torch.einsum("gkc,nc->ngk", pinv, x)  # [N, G, 2]
+    resid = (torch.einsum("gck,ngk->ngc", design, coef) - x[:, None]).square().sum(-1)  # [N, G]
+    best = resid.argmin(1)
+    c = coef[torch.arange(len(x)), best]  # [N, 2]
+    wb = w[best]
+    return (c[:, 0] * torch.sin(wb * t_next) + c[:, 1] * torch.cos(wb * t_next)).unsqueeze(1).to(context.dtype)
+
+
+def forecast_baselines(probe: Split, test: Split, experiment: str, ridge: float = 1.0, cfg: SineConfig = SineConfig()) -> dict[str, float]:
+    """Held-out MSE of the first target step for every raw-context baseline of ``experiment``.
+
+    Keys: mean (the probe set's mean), persistence, linear_extrapolation, lstsq_context
+    (least squares from the flattened raw context, fitted on the probe set), and for sine
+    sinusoid_fit and noise_floor (noise_std^2, the error of a forecaster that knows w and
+    phi exactly); for Lorenz ridge_context (least squares with an L2 penalty ``ridge``).
+    """
+    check_float("ridge", ridge, 0.0)
+    truth = first_target_step(test.target)
+    flat = lambda s: s.context.reshape(len(s), -1)  # noqa: E731
+    out = {
+        "mean": _mse(first_target_step(probe.target).mean(0, keepdim=True).expand_as(truth), truth),
+        "persistence": _mse(persistence(test.context), truth),
+        "linear_extrapolation": _mse(linear_extrapolation(test.context), truth),
+        "lstsq_context": lstsq_probe(flat(probe), first_target_step(probe.target)).mse(flat(test), truth),
+    }
+    if experiment == "sine":
+        out["sinusoid_fit"] = _mse(sinusoid_fit(test.context, cfg), truth)
+        out["noise_floor"] = cfg.noise_std**2
+    elif experiment == "lorenz":
+        out["ridge_context"] = lstsq_probe(flat(probe), first_target_step(probe.target), ridge=ridge).mse(flat(test), truth)
+    else:
+        raise ValueError(f"experiment must be 'sine' or 'lorenz', got {experiment!r}")
+    return out
+
+
+class SupervisedClassifier(nn.Module):
+    """The conv encoder of the MNIST experiment with a linear head: [B, 1, 28, 14] -> 10 logits."""
+
+    def __init__(self, encoder: nn.Module, embed_dim: int, num_classes: int = 10):
+        super().__init__()
+        self.encoder, self.head = encoder, nn.Linear(embed_dim, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(x))
+
+
+def supervised_baseline(encoder: nn.Module, embed_dim: int, train: Split, eval_: Split, epochs: int = 10, batch_size: int = 256,
+                        lr: float = 1e-3, seed: int = 0) -> dict[str, float]:
+    """Train ``encoder`` + a linear head end to end on labelled left halves (cross-entropy, Adam).
+
+    The ceiling for any frozen-encoder probe with this architecture and data. Returns
+    train and held-out accuracy (fractions).
+    """
+    check_int("epochs", epochs, 1)
+    check_float("lr", lr, 0.0, None, low_open=True)
+    if train.labels is None or eval_.labels is None:
+        raise ValueError("train and eval_ must carry labels")
+    device = next(encoder.parameters()).device
+    gen_state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(seed)
+        model = SupervisedClassifier(encoder, embed_dim).to(device)
+    finally:
+        torch.random.set_rng_state(gen_state)
+    gen = make_generator(seed, "extra")
+    x, y = train.context.to(device), train.labels.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    with torch.enable_grad():
+        for _ in range(epochs):
+            for idx in torch.randperm(len(y), generator=gen).to(device).split(batch_size):
+                if len(idx) < 2:  # BatchNorm needs two samples
+                    continue
+                loss = F.cross_entropy(model(x[idx]), y[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+    model.eval()
+    with torch.no_grad():
+        def acc(s: Split) -> float:
+            hits = sum(int((model(c.to(device)).argmax(1) == l.to(device)).sum()) for c, l in zip(s.context.split(2048), s.labels.split(2048)))  # type: ignore[union-attr]
+            return hits / len(s)
+
+        return {"train_acc": acc(train), "eval_acc": acc(eval_)}
+
+
+def raw_pixel_baseline(train: Split, eval_: Split, epochs: int = 10, seed: int = 0) -> dict[str, float]:
+    """Logistic regression (the paper's linear probe) on the raw normalised left-half pixels."""
+    if train.labels is None or eval_.labels is None:
+        raise ValueError("train and eval_ must carry labels")
+    return classification_probe(train.context.flatten(1), train.labels, eval_.context.flatten(1), eval_.labels, epochs=epochs, seed=seed)
+
+
+def chance_accuracy(train_labels: torch.Tensor, eval_labels: torch.Tensor) -> float:
+    """Held-out accuracy of always predicting the most frequent training class."""
+    if len(train_labels) == 0 or len(eval_labels) == 0:
+        raise ValueError("train_labels and eval_labels must not be empty")
+    return float((eval_labels == torch.bincount(train_labels).argmax()).float().mean())

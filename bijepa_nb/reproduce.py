@@ -1,0 +1,364 @@
+"""The paper's tables over many seeds, with held-out scores and baselines, as one JSON file.
+
+    python -m bijepa_nb.reproduce sine   --seeds 10 --out book/results/sine.json
+    python -m bijepa_nb.reproduce lorenz --seeds 10 --out book/results/lorenz.json
+    python -m bijepa_nb.reproduce mnist  --seeds 10 --out book/results/mnist.json
+    python -m bijepa_nb.reproduce sine --seeds 2 --quick --out /tmp/sine.json   # smoke run
+
+Sine and Lorenz train all seeds of a configuration at once (``bijepa_nb.ensemble``); MNIST
+trains one seed at a time. Paper settings (Appendix B) unless ``--quick``.
+
+JSON schema (``SCHEMA_VERSION``; ``validate`` checks it):
+
+- ``schema``, ``experiment``, ``seeds`` (list of int), ``quick`` (bool), ``command``,
+  ``seconds`` (wall time of the whole reproduction), ``environment`` (torch version,
+  device, threads; MNIST: ``mnist_source``, "full" or "offline-10k"), ``settings`` (the
+  ModelConfig and TrainConfig of each configuration, probe epochs, data sizes).
+- ``metrics``: ``{key: {"unit": str, "split": str, "description": str}}`` for every key
+  of the per-seed results below; ``split`` is "train" (training loss/embeddings),
+  "probe set" (the probe scored on its own training data, as the paper reports) or
+  "held-out" (data never used for training or probe fitting).
+- ``configs``: ``{name: {"label", "mode", "alpha", "diverged_at": [step or null per
+  seed], "per_seed": {metric key: [value or null per seed]}}}``; a metric is null where it
+  does not exist (classic JEPA has no backward predictor) or the seed diverged.
+- ``baselines``: ``{name: {"unit", "split", "description", "per_seed": [value per seed]}}``
+  on the same held-out data as the configurations (each seed has its own data).
+- ``paper``: the paper's own numbers for the same table (one run, scored on the probe set).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import sys
+import time
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .baselines import chance_accuracy, forecast_baselines, raw_pixel_baseline, supervised_baseline
+from .config import LorenzConfig, MnistConfig, SineConfig, check_choice, check_int, paper_config, resolve_device
+from .data import MnistData, PoolStream, SineStream, Split, load_mnist, lorenz_data, mnist_split, sine_split
+from .ensemble import Ensemble, EnsembleDiverged, train_ensemble
+from .experiments import CONFIGS, PAPER_TABLES, PROBE_EPOCHS, run_experiment
+from .models import JEPA, build_model
+from .probes import batched_encode, classification_probe, decoder_probe, evaluate, right_half_pixels
+from .stats import roughness
+from .training import History, TrainingDiverged, train
+
+SCHEMA_VERSION = "bijepa-reproduce/1"
+SPLITS = ("train", "probe set", "held-out")
+LABELS = {"classic": "Classic JEPA", "unconstrained": "BiJEPA unconstrained", "expressive": "BiJEPA expressive", "restrictive": "BiJEPA restrictive"}
+#: The paper's tables (one run each; probes scored on the probe set).
+PAPER: dict[str, dict[str, dict[str, float]]] = {
+    "sine": {  # Table 3
+        "unconstrained": {"train_loss": 0.0190, "A": 0.0148, "B": 0.0068},
+        "expressive": {"train_loss": 0.0090, "A": 0.0093, "B": 0.0132},
+        "restrictive": {"train_loss": 0.0004, "A": 0.1460, "B": 0.0779},
+        "classic": {"train_loss": 0.0143, "A": 0.0279, "B": 0.0517},
+    },
+    "lorenz": {  # Table 1
+        "classic": {"train_loss": 0.0006, "A": 0.0224, "B": 0.0937},
+        "expressive": {"train_loss": 0.0007, "A": 0.0172, "B": 0.0249},
+    },
+    "mnist": {  # Table 2
+        "classic": {"probe_acc": 0.8914, "decoder_mse": 0.0305},
+        "expressive": {"probe_acc": 0.9188, "decoder_mse": 0.0298},
+    },
+}
+QUICK = {"num_steps": 100, "probe_epochs": 10, "mnist_train": 512, "mnist_eval": 256, "epochs": 1}
+PROTOCOLS = {
+    "A": "Protocol A: linear probe on the context embedding f(x) -> first target step",
+    "B": "Protocol B: linear probe on the forward prediction P_fwd(f(x)) -> first target step",
+    "A_bwd": "backward Protocol A: linear probe on f(y) -> last context step",
+    "B_bwd": "backward Protocol B: linear probe on P_bwd(f(y)) -> last context step (BiJEPA only)",
+}
+
+
+def metric_spec(experiment: str) -> dict[str, dict[str, str]]:
+    """Unit, split and description of every per-seed metric key of ``experiment``."""
+    spec: dict[str, dict[str, str]] = {}
+    loss_unit = "embedding MSE (mean over batch and embedding dims)"
+    for part in ("total", "fwd", "bwd"):
+        spec[f"loss_final_{part}"] = {"unit": loss_unit, "split": "train", "description": f"{part} training loss at the last step (Eq. 8 for total; bwd is 0 for classic JEPA)"}
+        spec[f"loss_last100_{part}"] = {"unit": loss_unit, "split": "train", "description": f"mean {part} training loss over the last 100 steps"}
+    spec["roughness_fwd"] = {"unit": "std of log-loss residual (dimensionless)", "split": "train",
+                             "description": "fluctuation of the forward loss around its 51-step moving average, second half of training (stats.roughness)"}
+    spec["roughness_total"] = {"unit": "std of log-loss residual (dimensionless)", "split": "train", "description": "the same for the total loss"}
+    spec["norm_final"] = {"unit": "L2 norm", "split": "train", "description": "mean norm of the online context embedding f(x) at the last logged step"}
+    spec["norm_growth_second_half"] = {"unit": "ratio", "split": "train", "description": "online embedding norm at the end / at mid-training"}
+    if experiment == "mnist":
+        spec["probe_acc_train"] = {"unit": "accuracy (fraction)", "split": "train", "description": "linear probe on the left-half embedding, scored on its training images"}
+        spec["probe_acc_heldout"] = {"unit": "accuracy (fraction)", "split": "held-out", "description": "the same probe on held-out images"}
+        spec["decoder_mse_train"] = {"unit": "MSE of right-half pixels in [0, 1]", "split": "train", "description": "generative decoder from the left-half embedding, training images"}
+        spec["decoder_mse_heldout"] = {"unit": "MSE of right-half pixels in [0, 1]", "split": "held-out", "description": "the same decoder on held-out images"}
+        return spec
+    spec["loss_steps400_600_total"] = {"unit": loss_unit, "split": "train", "description": "mean total loss over steps 400-600 (the paper's 'step 500' reading)"}
+    unit = "MSE, signal units" if experiment == "sine" else "MSE, normalised units (training-pool mean/std)"
+    for proto, text in PROTOCOLS.items():
+        spec[f"{proto}_adam_probeset"] = {"unit": unit, "split": "probe set", "description": f"{text}; the paper's Adam probe scored on its own training data"}
+        spec[f"{proto}_adam_heldout"] = {"unit": unit, "split": "held-out", "description": f"{text}; the paper's Adam probe scored on the held-out test set"}
+        spec[f"{proto}_lstsq_heldout"] = {"unit": unit, "split": "held-out", "description": f"{text}; closed-form least squares fitted on the probe set, scored held-out"}
+    return spec
+
+
+BASELINE_TEXT = {
+    "mean": "predict the probe set's mean of the first target step",
+    "persistence": "next value = last context value",
+    "linear_extrapolation": "next value = 2 * last - second to last context value",
+    "lstsq_context": "least squares from the raw flattened context, fitted on the probe set",
+    "ridge_context": "ridge regression (lambda = 1) from the raw flattened context, fitted on the probe set",
+    "sinusoid_fit": "per-sequence least-squares fit of a sinusoid (w on a grid over [0.8, 1.2]) to the context, extrapolated",
+    "noise_floor": "noise variance 0.05^2: the error of a forecaster that knows w and phi exactly",
+    "raw_pixels_acc": "logistic regression (the same probe) on the raw left-half pixels",
+    "raw_pixels_decoder_mse": "the same generative decoder on the raw left-half pixels",
+    "random_encoder_acc": "the same probe on an untrained (random-init) conv encoder",
+    "random_encoder_decoder_mse": "the same decoder on an untrained conv encoder",
+    "supervised_acc": "the conv encoder + a linear head trained end to end on labelled left halves",
+    "mean_right_half_mse": "predict the mean training right half for every image",
+    "chance_acc": "always predict the most frequent training class",
+}
+
+
+def _history_metrics(h: History) -> dict[str, float]:
+    out: dict[str, float] = {}
+    tail = h.tail_mean(100)
+    for part in ("total", "fwd", "bwd"):
+        out[f"loss_final_{part}"] = float(getattr(h, part)[-1])
+        out[f"loss_last100_{part}"] = tail[part]
+    n = len(h)
+    out["roughness_fwd"] = roughness(h.fwd) if n > 60 else math.nan
+    out["roughness_total"] = roughness(h.total) if n > 60 else math.nan
+    out["norm_final"] = float(h.online_norm[-1])
+    out["norm_growth_second_half"] = float(h.online_norm[-1] / h.online_norm[len(h.online_norm) // 2])
+    return out
+
+
+def _train_seeds(experiment: str, config: str, seeds: list[int], num_steps: int, device: str, threads: int,
+                 streams: Callable[[int], Any]) -> tuple[list[JEPA | None], list[History | None], list[int | None]]:
+    """Train ``config`` for every seed at once; if a member diverges, retrain seed by seed
+    so the others still finish. Returns models, histories and the divergence step per seed."""
+    mode, alpha = CONFIGS[config]
+    mc, tc = paper_config(experiment, mode, alpha, num_steps=num_steps, device=device, num_threads=threads, progress=False)
+    dev = resolve_device(device)
+    try:
+        ens = Ensemble([build_model(mc, alpha, s, dev) for s in seeds])
+        hs = train_ensemble(ens, [streams(s) for s in seeds], tc)
+        return list(ens.unstack()), list(hs), [None] * len(seeds)
+    except EnsembleDiverged:
+        models: list[JEPA | None] = []
+        hist: list[History | None] = []
+        div: list[int | None] = []
+        for s in seeds:
+            m = build_model(mc, alpha, s, dev)
+            try:
+                hist.append(train(m, streams(s), tc))
+                models.append(m)
+                div.append(None)
+            except TrainingDiverged as err:
+                models.append(None)
+                hist.append(err.history)
+                div.append(err.step)
+        return models, hist, div
+
+
+def _forecast_experiment(experiment: str, seeds: list[int], quick: bool, device: str, threads: int, log: Callable[[str], None]) -> dict[str, Any]:
+    dev = resolve_device(device)
+    probe_epochs = QUICK["probe_epochs"] if quick else PROBE_EPOCHS[experiment]
+    if experiment == "sine":
+        scfg = SineConfig()
+        sets = {s: (sine_split(scfg, s, "probe"), sine_split(scfg, s, "test")) for s in seeds}
+        streams = lambda s: SineStream(scfg, s, 64, dev)  # noqa: E731
+        data_settings = scfg.to_dict()
+    else:
+        lcfg = LorenzConfig()
+        ld = {s: lorenz_data(lcfg, s) for s in seeds}
+        sets = {s: (ld[s].probe, ld[s].test) for s in seeds}
+        streams = lambda s: PoolStream(ld[s].train, s, 64, dev)  # noqa: E731
+        data_settings = lcfg.to_dict()
+    spec = metric_spec(experiment)
+    configs: dict[str, Any] = {}
+    settings: dict[str, Any] = {"probe_epochs": probe_epochs, "data": data_settings, "configs": {}}
+    for config in PAPER_TABLES[experiment]:
+        mode, alpha = CONFIGS[config]
+        mc, tc = paper_config(experiment, mode, alpha, device=device, num_threads=threads, progress=False,
+                              **({"num_steps": QUICK["num_steps"]} if quick else {}))
+        settings["configs"][config] = {"model": mc.to_dict(), "train": tc.to_dict()}
+        t0 = time.perf_counter()
+        models, hists, div = _train_seeds(experiment, config, seeds, tc.num_steps, device, threads, streams)
+        per_seed: dict[str, list[float | None]] = {k: [] for k in spec}
+        for s, m, h, d in zip(seeds, models, hists, div):
+            row: dict[str, float | None] = {k: None for k in spec}
+            if m is not None and h is not None and d is None:
+                row.update(_history_metrics(h))
+                row["loss_steps400_600_total"] = float(h.total[400:600].mean()) if len(h) >= 600 else math.nan
+                probe, test = sets[s]
+                for proto, sc in evaluate(m, probe, test, epochs=probe_epochs, seed=s).items():
+                    row[f"{proto}_adam_probeset"], row[f"{proto}_adam_heldout"], row[f"{proto}_lstsq_heldout"] = sc["probe"], sc["test"], sc["lstsq_test"]
+            for k in spec:
+                per_seed[k].append(row[k])
+        configs[config] = {"label": LABELS[config], "mode": mode, "alpha": alpha, "diverged_at": div, "per_seed": per_seed}
+        b = [v for v in per_seed["B_adam_heldout"] if v is not None]
+        log(f"{experiment} {config:14s}: {len(seeds)} seeds in {time.perf_counter() - t0:.1f} s; held-out Protocol B (Adam) mean {np.mean(b) if b else float('nan'):.4f}")
+    unit = spec["B_adam_heldout"]["unit"]
+    base_rows = [forecast_baselines(*sets[s], experiment) for s in seeds]
+    baselines = {name: {"unit": unit, "split": "held-out" if name != "noise_floor" else "held-out (analytic)", "description": BASELINE_TEXT[name],
+                        "per_seed": [r[name] for r in base_rows]} for name in base_rows[0]}
+    return {"metrics": spec, "configs": configs, "baselines": baselines, "settings": settings}
+
+
+def _mnist_experiment(seeds: list[int], quick: bool, device: str, log: Callable[[str], None], mnist: MnistData | None = None) -> dict[str, Any]:
+    mnist = mnist if mnist is not None else load_mnist(MnistConfig())
+    if quick:
+        mnist = MnistData(mnist.train_images[: QUICK["mnist_train"]], mnist.train_labels[: QUICK["mnist_train"]],
+                          mnist.eval_images[: QUICK["mnist_eval"]], mnist.eval_labels[: QUICK["mnist_eval"]], mnist.source)
+    epochs, probe_epochs = (QUICK["epochs"], 2) if quick else (10, 10)
+    dev = resolve_device(device)
+    spec = metric_spec("mnist")
+    configs: dict[str, Any] = {}
+    settings: dict[str, Any] = {"epochs": epochs, "probe_epochs": probe_epochs, "n_train": len(mnist.train_labels), "n_eval": len(mnist.eval_labels), "configs": {}}
+    for config in PAPER_TABLES["mnist"]:
+        mode, alpha = CONFIGS[config]
+        t0 = time.perf_counter()
+        per_seed: dict[str, list[float | None]] = {k: [] for k in spec}
+        div: list[int | None] = []
+        for s in seeds:
+            row: dict[str, float | None] = {k: None for k in spec}
+            try:
+                r = run_experiment("mnist", config, s, data=mnist, epochs=epochs, probe_epochs=probe_epochs, device=dev.type, progress=False)
+                row.update(_history_metrics(r.history))
+                row["probe_acc_train"], row["probe_acc_heldout"] = r.scores["linear_probe"]["train_acc"], r.scores["linear_probe"]["eval_acc"]
+                row["decoder_mse_train"], row["decoder_mse_heldout"] = r.scores["decoder"]["train_mse"], r.scores["decoder"]["eval_mse"]
+                settings["configs"][config] = {"model": r.model.cfg.to_dict(), "train": r.history.config}
+                div.append(None)
+            except TrainingDiverged as err:
+                div.append(err.step)
+            for k in spec:
+                per_seed[k].append(row[k])
+        configs[config] = {"label": LABELS[config], "mode": mode, "alpha": alpha, "diverged_at": div, "per_seed": per_seed}
+        acc = [v for v in per_seed["probe_acc_heldout"] if v is not None]
+        log(f"mnist {config:14s}: {len(seeds)} seeds in {time.perf_counter() - t0:.1f} s; held-out probe accuracy mean {np.mean(acc) if acc else float('nan'):.4f}")
+    t0 = time.perf_counter()
+    tr, ev = mnist_split(mnist.train_images, mnist.train_labels), mnist_split(mnist.eval_images, mnist.eval_labels)
+    right_tr, right_ev = right_half_pixels(mnist.train_images).to(dev), right_half_pixels(mnist.eval_images).to(dev)
+    y_tr, y_ev = tr.labels.to(dev), ev.labels.to(dev)  # type: ignore[union-attr]
+    mc, _ = paper_config("mnist")
+    rows: dict[str, list[float]] = {k: [] for k in ("raw_pixels_acc", "raw_pixels_decoder_mse", "random_encoder_acc", "random_encoder_decoder_mse",
+                                                     "supervised_acc", "mean_right_half_mse", "chance_acc")}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(threads, 2) if dev.type == "cpu" else threads)  # the conv encoder likes two threads
+    try:
+        for s in seeds:
+            raw_tr, raw_ev = tr.context.flatten(1).to(dev), ev.context.flatten(1).to(dev)
+            rows["raw_pixels_acc"].append(raw_pixel_baseline(tr.to(dev), ev.to(dev), epochs=probe_epochs, seed=s)["eval_acc"])
+            rows["raw_pixels_decoder_mse"].append(decoder_probe(raw_tr, right_tr, raw_ev, right_ev, epochs=probe_epochs, seed=s)[1]["eval_mse"])
+            rand = build_model(mc, 0.5, s, dev)
+            f_tr, f_ev = batched_encode(rand, tr.context), batched_encode(rand, ev.context)
+            rows["random_encoder_acc"].append(classification_probe(f_tr, y_tr, f_ev, y_ev, epochs=probe_epochs, seed=s)["eval_acc"])
+            rows["random_encoder_decoder_mse"].append(decoder_probe(f_tr, right_tr, f_ev, right_ev, epochs=probe_epochs, seed=s)[1]["eval_mse"])
+            fresh = build_model(mc, 0.5, s, dev).online_encoder
+            rows["supervised_acc"].append(supervised_baseline(fresh, mc.embed_dim, tr, ev, epochs=epochs, seed=s)["eval_acc"])
+            rows["mean_right_half_mse"].append(float(torch.mean((right_ev - right_tr.mean(0)) ** 2)))
+            rows["chance_acc"].append(chance_accuracy(tr.labels, ev.labels))  # type: ignore[arg-type]
+    finally:
+        torch.set_num_threads(threads)
+    log(f"mnist baselines: {len(seeds)} seeds in {time.perf_counter() - t0:.1f} s")
+    units = {"acc": ("accuracy (fraction)", "held-out"), "mse": ("MSE of right-half pixels in [0, 1]", "held-out")}
+    baselines = {k: {"unit": units["acc" if k.endswith("acc") else "mse"][0], "split": "held-out", "description": BASELINE_TEXT[k], "per_seed": v} for k, v in rows.items()}
+    return {"metrics": spec, "configs": configs, "baselines": baselines, "settings": settings, "mnist_source": mnist.source}
+
+
+def _clean(x: Any) -> Any:
+    """NaN -> None (strict JSON), numpy scalars -> Python."""
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    if isinstance(x, (float, np.floating)):
+        return None if not math.isfinite(float(x)) else float(x)
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
+
+
+def reproduce(experiment: str, seeds: list[int], quick: bool = False, device: str = "auto", threads: int = 2,
+              log: Callable[[str], None] = print, mnist: MnistData | None = None) -> dict[str, Any]:
+    """Run the reproduction of ``experiment`` for ``seeds``; returns the JSON-ready dict (see the module docstring)."""
+    check_choice("experiment", experiment, tuple(PAPER_TABLES))
+    if not isinstance(seeds, (list, tuple)) or not seeds:
+        raise ValueError(f"seeds must be a non-empty list of integers, got {seeds!r}")
+    for s in seeds:
+        check_int("seeds[...]", s, 0)
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must not repeat, got {list(seeds)}")
+    check_int("threads", threads, 1)
+    dev = resolve_device(device)
+    t0 = time.perf_counter()
+    if experiment == "mnist":
+        body = _mnist_experiment(list(seeds), quick, device, log, mnist)
+    else:
+        body = _forecast_experiment(experiment, list(seeds), quick, device, threads, log)
+    env = {"torch": torch.__version__, "python": platform.python_version(), "device": str(dev), "threads": threads}
+    if "mnist_source" in body:
+        env["mnist_source"] = body.pop("mnist_source")
+    out = {"schema": SCHEMA_VERSION, "experiment": experiment, "seeds": list(seeds), "quick": quick,
+           "command": "python -m bijepa_nb.reproduce " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("reproduce.py") else "bijepa_nb.reproduce.reproduce()",
+           "seconds": round(time.perf_counter() - t0, 1), "environment": env, "paper": PAPER[experiment], **body}
+    out = _clean(out)
+    validate(out)
+    return out
+
+
+def validate(result: dict[str, Any]) -> None:
+    """Raise ValueError naming the first field that does not follow the schema."""
+    def need(cond: bool, what: str) -> None:
+        if not cond:
+            raise ValueError(f"reproduce JSON: {what}")
+
+    need(result.get("schema") == SCHEMA_VERSION, f"schema must be {SCHEMA_VERSION!r}")
+    need(result.get("experiment") in PAPER_TABLES, "experiment must be sine, lorenz or mnist")
+    seeds = result.get("seeds")
+    need(isinstance(seeds, list) and len(seeds) > 0, "seeds must be a non-empty list")
+    n = len(seeds)  # type: ignore[arg-type]
+    metrics = result.get("metrics", {})
+    need(bool(metrics), "metrics must describe at least one key")
+    for k, m in metrics.items():
+        need(isinstance(m.get("unit"), str) and m["unit"] != "", f"metrics[{k!r}] needs a unit")
+        need(m.get("split") in SPLITS, f"metrics[{k!r}].split must be one of {SPLITS}")
+    need(set(result.get("configs", {})) == set(PAPER_TABLES[result["experiment"]]), "configs must hold exactly the paper table's configurations")
+    for name, c in result["configs"].items():
+        need(len(c.get("diverged_at", [])) == n, f"configs[{name!r}].diverged_at needs one entry per seed")
+        need(set(c.get("per_seed", {})) == set(metrics), f"configs[{name!r}].per_seed must hold exactly the described metrics")
+        for k, v in c["per_seed"].items():
+            need(isinstance(v, list) and len(v) == n, f"configs[{name!r}].per_seed[{k!r}] needs one value per seed")
+            need(all(x is None or isinstance(x, (int, float)) for x in v), f"configs[{name!r}].per_seed[{k!r}] holds numbers or null")
+    for name, b in result.get("baselines", {}).items():
+        need(isinstance(b.get("unit"), str) and b["unit"] != "", f"baselines[{name!r}] needs a unit")
+        need(str(b.get("split", "")).startswith("held-out"), f"baselines[{name!r}] must be scored held-out")
+        need(isinstance(b.get("per_seed"), list) and len(b["per_seed"]) == n, f"baselines[{name!r}].per_seed needs one value per seed")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("experiment", choices=tuple(PAPER_TABLES))
+    ap.add_argument("--seeds", type=int, default=10, help="number of seeds, first-seed .. first-seed + seeds - 1 (default 10)")
+    ap.add_argument("--first-seed", type=int, default=0)
+    ap.add_argument("--out", required=True, help="the JSON file to write")
+    ap.add_argument("--quick", action="store_true", help="a fast smoke run (few steps, small probes)")
+    ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    ap.add_argument("--threads", type=int, default=2, help="CPU threads of the batched runs (default 2)")
+    args = ap.parse_args(argv)
+    if args.seeds < 1 or args.first_seed < 0:
+        raise SystemExit(f"--seeds must be >= 1 and --first-seed >= 0, got {args.seeds} and {args.first_seed}")
+    out = reproduce(args.experiment, list(range(args.first_seed, args.first_seed + args.seeds)), args.quick, args.device, args.threads)
+    from pathlib import Path
+
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
+    print(f"wrote {args.out} ({out['seconds']:.1f} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""The reproduction JSON, its baselines and its statistics."""
+import copy
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from bijepa_nb import baselines as B
+from bijepa_nb.config import SineConfig
+from bijepa_nb.data import Split, make_generator, sine_sequences, split_context_target
+from bijepa_nb.reproduce import PAPER, SPLITS, metric_spec, reproduce, validate
+from bijepa_nb.stats import mean_ci, paired_ratio_ci, roughness
+
+
+@pytest.fixture(scope="module")
+def quick_sine():
+    return reproduce("sine", [0, 1], quick=True, device="cpu", log=lambda s: None)
+
+
+def test_quick_sine_follows_the_schema(quick_sine):
+    r = json.loads(json.dumps(quick_sine))  # strict JSON round trip (no NaN)
+    validate(r)
+    assert r["experiment"] == "sine" and r["seeds"] == [0, 1] and r["quick"] is True
+    assert set(r["configs"]) == {"classic", "unconstrained", "expressive", "restrictive"}
+    assert r["paper"] == PAPER["sine"]
+    for m in r["metrics"].values():
+        assert m["split"] in SPLITS and m["unit"]
+    ex = r["configs"]["expressive"]["per_seed"]
+    assert all(isinstance(v, float) and v > 0 for v in ex["B_adam_heldout"] + ex["B_bwd_lstsq_heldout"])
+    assert ex["A_adam_heldout"][0] != ex["A_adam_heldout"][1]  # seeds differ
+    assert r["configs"]["classic"]["per_seed"]["B_bwd_adam_heldout"] == [None, None]  # no backward predictor
+    assert r["configs"]["classic"]["per_seed"]["loss_final_bwd"] == [0.0, 0.0]
+    assert {"mean", "persistence", "linear_extrapolation", "lstsq_context", "sinusoid_fit", "noise_floor"} <= set(r["baselines"])
+    assert r["baselines"]["noise_floor"]["per_seed"] == pytest.approx([0.0025, 0.0025])
+
+
+def test_validate_names_what_is_wrong(quick_sine):
+    bad = copy.deepcopy(quick_sine)
+    bad["metrics"]["B_adam_heldout"]["unit"] = ""
+    with pytest.raises(ValueError, match="B_adam_heldout.*unit"):
+        validate(bad)
+    bad = copy.deepcopy(quick_sine)
+    bad["configs"]["classic"]["per_seed"]["A_adam_heldout"].pop()
+    with pytest.raises(ValueError, match="one value per seed"):
+        validate(bad)
+    bad = copy.deepcopy(quick_sine)
+    bad["baselines"]["persistence"]["split"] = "train"
+    with pytest.raises(ValueError, match="held-out"):
+        validate(bad)
+
+
+def test_metric_units_and_splits():
+    for exp in ("sine", "lorenz", "mnist"):
+        spec = metric_spec(exp)
+        assert all(v["split"] in SPLITS for v in spec.values())
+    assert metric_spec("sine")["A_adam_probeset"]["split"] == "probe set"
+    assert metric_spec("lorenz")["B_lstsq_heldout"]["unit"].startswith("MSE, normalised")
+    assert metric_spec("mnist")["probe_acc_heldout"]["unit"] == "accuracy (fraction)"
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(ValueError, match="experiment"):
+        reproduce("cifar", [0])
+    with pytest.raises(ValueError, match="seeds"):
+        reproduce("sine", [])
+    with pytest.raises(ValueError, match="repeat"):
+        reproduce("sine", [1, 1])
+
+
+def test_quick_mnist_on_real_digits(shared_data_dir):
+    r = reproduce("mnist", [0], quick=True, device="cpu", log=lambda s: None)
+    validate(r)
+    assert r["environment"]["mnist_source"] in ("offline-10k", "full")
+    acc = r["baselines"]["supervised_acc"]["per_seed"][0]
+    assert 0.0 <= acc <= 1.0 and 0.0 <= r["configs"]["expressive"]["per_seed"]["probe_acc_heldout"][0] <= 1.0
+
+
+# ----------------------------------------------------------------------- baselines
+def test_sinusoid_fit_recovers_noise_free_waves():
+    cfg = SineConfig(noise_std=0.0)
+    seq = sine_sequences(200, make_generator(0, "test"), cfg)
+    ctx, tgt = split_context_target(seq, cfg.context_len)
+    pred = B.sinusoid_fit(ctx, cfg, num_freqs=2001)
+    assert float(((pred[:, 0] - tgt[:, 0]) ** 2).mean()) < 1e-6
+
+
+def test_persistence_and_linear_extrapolation():
+    ctx = torch.tensor([[[1.0, 2.0], [3.0, 5.0]]])  # [N=1, C=2, D=2]
+    assert torch.equal(B.persistence(ctx), torch.tensor([[3.0, 5.0]]))
+    assert torch.equal(B.linear_extrapolation(ctx), torch.tensor([[5.0, 8.0]]))
+
+
+def test_forecast_baselines_order_on_sine():
+    cfg = SineConfig()
+    mk = lambda s: Split(*split_context_target(sine_sequences(1000, make_generator(s, "probe"), cfg), cfg.context_len))  # noqa: E731
+    b = B.forecast_baselines(mk(0), mk(1), "sine")
+    assert b["noise_floor"] == pytest.approx(0.0025)
+    assert b["noise_floor"] < b["sinusoid_fit"] < b["persistence"] < b["mean"]
+    with pytest.raises(ValueError, match="experiment"):
+        B.forecast_baselines(mk(0), mk(1), "mnist")
+
+
+def test_chance_accuracy():
+    assert B.chance_accuracy(torch.tensor([1, 1, 2]), torch.tensor([1, 2, 2, 2])) == 0.25
+    with pytest.raises(ValueError, match="empty"):
+        B.chance_accuracy(torch.tensor([], dtype=torch.long), torch.tensor([1]))
+
+
+# --------------------------------------------------------------------------- stats
+def test_mean_ci_matches_the_t_interval():
+    ci = mean_ci([1.0, 2.0, 3.0])
+    half = 4.302652729911275 / math.sqrt(3)  # t(0.975, 2) * s / sqrt(n), s = 1
+    assert ci.mean == 2.0 and ci.std == 1.0 and ci.n == 3
+    assert ci.low == pytest.approx(2 - half) and ci.high == pytest.approx(2 + half)
+    assert ci.excludes(5.0) and not ci.excludes(2.5)
+    with pytest.raises(ValueError, match="finite"):
+        mean_ci([1.0, float("nan")])
+    with pytest.raises(ValueError, match="level"):
+        mean_ci([1.0, 2.0], level=1.5)
+
+
+def test_paired_ratio_ci():
+    ci = paired_ratio_ci([2.0, 4.0, 8.0], [1.0, 2.0, 4.0])
+    assert ci.mean == pytest.approx(2.0) and ci.low == pytest.approx(2.0) and ci.high == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="pair up"):
+        paired_ratio_ci([1.0], [1.0, 2.0])
+
+
+def test_roughness_separates_smooth_from_noisy():
+    t = np.arange(2000)
+    smooth = np.exp(-t / 500) + 0.01
+    noisy = smooth * np.exp(0.3 * np.random.default_rng(0).standard_normal(2000))
+    assert roughness(smooth) < 1e-3 < 0.2 < roughness(noisy) < 0.4
+    with pytest.raises(ValueError, match="window"):
+        roughness(smooth[:20])
