@@ -1,0 +1,338 @@
+"""Beyond the paper (§5): adaptive alpha, anomaly scores, explosion mechanics, and data for them.
+
+- ``information`` / ``adaptive_alpha``: Eq. 13, alpha = I(x) / (I(x) + I(y)), with I()
+  estimated from the data of each view.
+- ``CorruptedTargetStream`` / ``corrupt``: a target view that is much noisier and has
+  missing (zeroed) steps, the setting where Eq. 13 should matter.
+- ``roc_auc``, ``inconsistency_scores``, ``one_step_residual_scores`` and the Lorenz
+  violations ``rho_jump``, ``reverse_target``, ``spike``: anomaly detection by
+  forward-backward inconsistency.
+- ``MonitoredEnsemble``: an ``Ensemble`` that records the spectral radius of the
+  linearised predictors while it trains (the §5.3 mechanism).
+- ``lorenz_horizon_data``: Lorenz windows whose target lies further ahead, for the
+  stochastic predictor (``bijepa_nb.stochastic``).
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import torch
+
+from .config import LorenzConfig, check_float, check_int
+from .data import LorenzData, Split, lorenz_step, lorenz_trajectories, make_generator
+from .ensemble import Ensemble
+from .models import JEPA
+from .probes import lstsq_probe
+
+# ------------------------------------------------------------------ Eq. 13: adaptive alpha
+
+
+def noise_variance(view: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per-channel noise variance from second differences (Gasser et al. 1986): [C].
+
+    For a smooth signal plus white noise of variance v, (x[t-1] - 2 x[t] + x[t+1]) has
+    variance about 6 v (the signal's curvature adds a small positive bias). Only triples of
+    observed steps are used. view, mask: [N, T, C].
+    """
+    d2 = view[:, :-2] - 2 * view[:, 1:-1] + view[:, 2:]
+    ok = mask[:, :-2] * mask[:, 1:-1] * mask[:, 2:]
+    n = ok.sum((0, 1))
+    if bool((n == 0).any()):
+        raise ValueError("information: a channel has no three consecutive observed steps, so its noise level cannot be estimated")
+    return (d2.square() * ok).sum((0, 1)) / (6 * n)
+
+
+def information(view: torch.Tensor, mask: torch.Tensor | None = None, max_snr: float = 1e6) -> float:
+    """Estimated information content of one view, in bits per window (the I() of Eq. 13).
+
+    view: [N, T] or [N, T, C] windows (N windows of T steps, C channels); mask: same shape,
+    1 where a step was observed, 0 where it is missing. Without a mask, exact zeros are
+    taken as missing steps (how ``corrupt`` marks them).
+
+        I(view) = T * rho * sum_c 1/2 log2(1 + SNR_c)
+
+    rho: the fraction of observed steps; SNR_c = signal variance / noise variance of channel
+    c, the noise variance from second differences (``noise_variance``) and the signal
+    variance as the observed variance minus it. 1/2 log2(1 + SNR) is the capacity of a
+    Gaussian channel: the bits one observed step can carry. A view with nothing observed
+    has I = 0. SNR is capped at ``max_snr`` (a noise-free view would have infinite I).
+    """
+    if not isinstance(view, torch.Tensor) or view.dim() not in (2, 3):
+        raise ValueError(f"view must be a tensor [N, T] or [N, T, C], got {getattr(view, 'shape', type(view).__name__)}")
+    check_float("max_snr", max_snr, 0.0, None, low_open=True)
+    v = view.detach().double()
+    v = v.unsqueeze(-1) if v.dim() == 2 else v
+    if mask is None:
+        m = (v != 0).double()
+    else:
+        if mask.shape != view.shape:
+            raise ValueError(f"mask must have the shape of view {tuple(view.shape)}, got {tuple(mask.shape)}")
+        m = mask.detach().double()
+        m = m.unsqueeze(-1) if m.dim() == 2 else m
+        if bool(((m != 0) & (m != 1)).any()):
+            raise ValueError("mask must hold only 0 (missing) and 1 (observed)")
+    if v.shape[0] < 1 or v.shape[1] < 3:
+        raise ValueError(f"view needs at least one window of at least 3 steps, got shape {tuple(view.shape)}")
+    if not bool(torch.isfinite(v).all()):
+        raise ValueError("view must be finite (no NaN or inf)")
+    rho = float(m.mean())
+    if rho == 0.0:
+        return 0.0
+    noise = noise_variance(v * m, m)  # [C]
+    n_obs = m.sum((0, 1))
+    mean = (v * m).sum((0, 1)) / n_obs
+    total = ((v - mean).square() * m).sum((0, 1)) / n_obs
+    signal = (total - noise).clamp(min=0.0)
+    snr = torch.where(noise > 0, signal / noise.clamp(min=1e-300), torch.full_like(signal, max_snr)).clamp(max=max_snr)
+    bits = 0.5 * torch.log2(1.0 + snr)
+    return float(v.shape[1] * rho * bits.sum())
+
+
+def adaptive_alpha(info_x: float, info_y: float) -> float:
+    """Eq. 13: alpha = I(x) / (I(x) + I(y)), the forward weight of Eq. 8.
+
+    A view with no information gets no weight on the side where it is the *input*: I(y) = 0
+    gives alpha = 1 (classic JEPA, no backward loss), I(x) = 0 gives alpha = 0.
+    """
+    check_float("info_x", info_x, 0.0)
+    check_float("info_y", info_y, 0.0)
+    if info_x + info_y == 0:
+        raise ValueError("adaptive_alpha: both views carry no information (I(x) = I(y) = 0): alpha is undefined")
+    return float(info_x / (info_x + info_y))
+
+
+def alpha_from_views(context: torch.Tensor, target: torch.Tensor, context_mask: torch.Tensor | None = None,
+                     target_mask: torch.Tensor | None = None) -> tuple[float, float, float]:
+    """(alpha, I(x), I(y)) of Eq. 13 from samples of the two views (see ``information``)."""
+    ix, iy = information(context, context_mask), information(target, target_mask)
+    return adaptive_alpha(ix, iy), ix, iy
+
+
+def corrupt(view: torch.Tensor, noise_std: float, missing: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Extra Gaussian noise and missing steps: view [N, T, ...] -> (corrupted, mask [N, T, ...]).
+
+    Every step is dropped (set to 0, mask 0) independently with probability ``missing``;
+    the kept steps get N(0, noise_std^2) noise. The random draws are made on the CPU.
+    """
+    check_float("noise_std", noise_std, 0.0)
+    check_float("missing", missing, 0.0, 1.0)
+    cpu = view.detach().cpu()
+    noise = noise_std * torch.randn(cpu.shape, generator=generator, dtype=cpu.dtype)
+    keep = (torch.rand(cpu.shape[:2], generator=generator) >= missing).to(cpu.dtype)
+    keep = keep.reshape(keep.shape + (1,) * (cpu.dim() - 2)).expand_as(cpu)
+    out = (cpu + noise) * keep
+    return out.to(view.device), keep.contiguous().to(view.device)
+
+
+class CorruptedTargetStream:
+    """Wraps a batch stream: every target window is corrupted by ``corrupt``; the context is untouched."""
+
+    def __init__(self, stream, noise_std: float, missing: float, seed: int):
+        check_float("noise_std", noise_std, 0.0)
+        check_float("missing", missing, 0.0, 1.0)
+        self.stream, self.noise_std, self.missing = stream, noise_std, missing
+        self.generator = make_generator(seed, "extra")
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor]:
+        context, target = self.stream.next()
+        return context, corrupt(target, self.noise_std, self.missing, self.generator)[0]
+
+
+# ----------------------------------------------------------------------- ROC AUC
+
+
+def roc_auc(negatives: torch.Tensor | np.ndarray, positives: torch.Tensor | np.ndarray) -> float:
+    """Area under the ROC curve for "higher score = anomaly", by ranks (Mann-Whitney U).
+
+    AUC = P(score of a positive > score of a negative) + 1/2 P(tie): tied scores share
+    their average rank. negatives, positives: 1-D arrays of scores (each non-empty, finite).
+    """
+    neg = np.asarray(negatives, dtype=float).ravel()
+    pos = np.asarray(positives, dtype=float).ravel()
+    if neg.size == 0 or pos.size == 0:
+        raise ValueError(f"roc_auc needs at least one negative and one positive score, got {neg.size} and {pos.size}")
+    if not (np.isfinite(neg).all() and np.isfinite(pos).all()):
+        raise ValueError("roc_auc: scores must be finite")
+    scores = np.concatenate([neg, pos])
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores))
+    sorted_scores = scores[order]
+    i = 0
+    while i < len(scores):  # average ranks (1-based) over runs of ties
+        j = i
+        while j + 1 < len(scores) and sorted_scores[j + 1] == sorted_scores[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    u = ranks[len(neg) :].sum() - len(pos) * (len(pos) + 1) / 2
+    return float(u / (len(neg) * len(pos)))
+
+
+# ------------------------------------------------------------- anomaly detection
+
+
+@torch.no_grad()
+def inconsistency_scores(model: JEPA, split: Split) -> dict[str, torch.Tensor]:
+    """Per-sequence prediction errors in embedding space, each [N] (eval mode, no grad).
+
+    fwd = ||P_fwd(f(x)) - f_bar(y)||^2 and, for BiJEPA, bwd = ||P_bwd(f(y)) - f_bar(x)||^2;
+    total = fwd + bwd (BiJEPA) or fwd (classic JEPA: its only consistency check).
+    """
+    device = next(model.parameters()).device
+    x, y = split.context.to(device), split.target.to(device)
+    was = model.training
+    model.eval()
+    try:
+        fwd = (model.fwd_predictor(model.online_encoder(x)) - model.target_encoder(y)).square().sum(-1)
+        out = {"fwd": fwd.cpu(), "total": fwd.cpu()}
+        if model.bidirectional:
+            bwd = (model.bwd_predictor(model.online_encoder(y)) - model.target_encoder(x)).square().sum(-1)  # type: ignore[misc]
+            out["bwd"], out["total"] = bwd.cpu(), (fwd + bwd).cpu()
+        return out
+    finally:
+        model.train(was)
+
+
+def _states(split: Split) -> torch.Tensor:
+    """Context and target joined in time: [N, C + T', D]."""
+    n = len(split)
+    return torch.cat((split.context.reshape(n, split.context.shape[1], -1), split.target.reshape(n, split.target.shape[1], -1)), 1)
+
+
+class OneStepLinear:
+    """Raw-state baseline: s[t+1] ~ A s[t] + b fitted by least squares on the transitions of a pool."""
+
+    def __init__(self, pool: Split):
+        s = _states(pool).double()
+        self.probe = lstsq_probe(s[:, :-1].reshape(-1, s.shape[-1]), s[:, 1:].reshape(-1, s.shape[-1]))
+
+    def scores(self, split: Split) -> torch.Tensor:
+        """Mean squared one-step residual over every transition of each sequence: [N]."""
+        s = _states(split).double().cpu()
+        pred = self.probe(s[:, :-1].reshape(-1, s.shape[-1])).reshape(s[:, 1:].shape)
+        return (pred - s[:, 1:]).square().sum(-1).mean(-1).float()
+
+
+def rho_jump(split: Split, data: LorenzData, rho: float, cfg: LorenzConfig = LorenzConfig()) -> Split:
+    """A physics violation: the target window re-simulated from the last context state with a different rho.
+
+    The first target state is one Euler step after the last context state, as in the data;
+    from there the system follows ``rho`` instead of cfg.rho. Same normalisation as ``data``.
+    """
+    check_float("rho", rho, 0.0, None, low_open=True)
+    jump = replace(cfg, rho=rho)
+    state = data.denormalise(split.context[:, -1].double())
+    out = []
+    for _ in range(split.target.shape[1]):
+        state = lorenz_step(state, jump)
+        out.append(state)
+    target = ((torch.stack(out, 1) - data.mean) / data.std).to(split.target.dtype)
+    return Split(split.context, target, split.labels)
+
+
+def reverse_target(split: Split) -> Split:
+    """A physics violation: the target window played backwards in time."""
+    return Split(split.context, split.target.flip(1), split.labels)
+
+
+def spike(split: Split, magnitude: float, generator: torch.Generator) -> Split:
+    """A sensor glitch: one coordinate of one random target step of each sequence moved by +-magnitude."""
+    check_float("magnitude", magnitude, 0.0, None, low_open=True)
+    n, t = split.target.shape[:2]
+    tgt = split.target.clone().reshape(n, t, -1)
+    step = torch.randint(0, t, (n,), generator=generator)
+    coord = torch.randint(0, tgt.shape[-1], (n,), generator=generator)
+    sign = torch.randint(0, 2, (n,), generator=generator).to(tgt.dtype) * 2 - 1
+    tgt[torch.arange(n), step, coord] += magnitude * sign.to(tgt.device)
+    return Split(split.context, tgt.reshape(split.target.shape), split.labels)
+
+
+# --------------------------------------------------------- explosion mechanics (§5.3)
+
+
+def spectral_radius(jac: torch.Tensor) -> torch.Tensor:
+    """Largest |eigenvalue| of square matrices: [..., D, D] -> [...]."""
+    return torch.linalg.eigvals(jac.double()).abs().amax(-1)
+
+
+class MonitoredEnsemble(Ensemble):
+    """An ``Ensemble`` that, every ``every`` training steps, linearises its predictors.
+
+    At the batch's mean online context embedding m_k of each member k it records
+    rho(J_fwd) = spectral radius of dP_fwd/ds at m_k and, for BiJEPA, rho(J_loop) of
+    d(P_bwd o P_fwd)/ds at m_k: the loop s_x -> s_y -> s_x whose gain §5.3 blames for the
+    explosion. The Jacobians come from ``torch.func.jacrev`` on detached inputs, so the
+    training arithmetic is unchanged. ``records``: dict of lists (one entry per record).
+    """
+
+    def __init__(self, models, every: int = 50):
+        super().__init__(models)
+        check_int("every", every, 1)
+        self.every, self._calls = every, 0
+        self.records: dict[str, list] = {"step": [], "rho_fwd": [], "rho_loop": [], "gain_loop": []}
+
+    def loss(self, context: torch.Tensor, target: torch.Tensor, return_embeddings: bool = False):
+        out = super().loss(context, target, return_embeddings=True)
+        if self.training:
+            if self._calls % self.every == 0:
+                self._record(self._calls, out[3]["online_x"].detach())
+            self._calls += 1
+        return out if return_embeddings else out[:3]
+
+    def _jac(self, fn, mean: torch.Tensor) -> torch.Tensor:
+        """Per-member Jacobians of fn at mean [K, D]: [K, D, D]."""
+        full = torch.func.jacrev(lambda s: fn(s.unsqueeze(1)).squeeze(1))(mean)  # [K, D, K, D]
+        k = torch.arange(mean.shape[0], device=mean.device)
+        return full[k, :, k, :].detach()
+
+    def _record(self, step: int, online_x: torch.Tensor) -> None:
+        mean = online_x.mean(1)  # [K, D]
+        self.records["step"].append(step)
+        self.records["rho_fwd"].append(spectral_radius(self._jac(self.fwd_predictor, mean)))
+        if self.bidirectional:
+            loop = lambda s: self.bwd_predictor(self.fwd_predictor(s))  # noqa: E731
+            self.records["rho_loop"].append(spectral_radius(self._jac(loop, mean)))
+            with torch.no_grad():  # how much the loop scales the embeddings themselves
+                back = loop(online_x)
+                self.records["gain_loop"].append((back.norm(dim=-1).mean(1) / online_x.norm(dim=-1).mean(1)).double())
+
+    def record_arrays(self) -> dict[str, np.ndarray]:
+        """steps [R] and the recorded quantities [R, K] as numpy arrays."""
+        out = {"step": np.asarray(self.records["step"])}
+        for key in ("rho_fwd", "rho_loop", "gain_loop"):
+            if self.records[key]:
+                out[key] = torch.stack(self.records[key]).cpu().numpy()
+        return out
+
+
+# ------------------------------------------------------------ Lorenz, far horizon
+
+
+def lorenz_horizon_data(seed: int, gap: int, cfg: LorenzConfig = LorenzConfig()) -> LorenzData:
+    """Lorenz windows whose target starts ``gap`` steps after the context ends.
+
+    Trajectories of context_len + gap + (seq_len - context_len) states; context = the first
+    context_len states, target = the last seq_len - context_len. The same generators as
+    ``lorenz_data(cfg, seed)``, so the contexts are exactly that function's; normalised with
+    the training pool's statistics (of the full trajectories).
+    """
+    check_int("gap", gap, 0)
+    tgt_len = cfg.seq_len - cfg.context_len
+    long_cfg = replace(cfg, seq_len=cfg.context_len + gap + tgt_len)
+    raw = {s: lorenz_trajectories(n, make_generator(seed, s), long_cfg) for s, n in (("train", cfg.n_train), ("probe", cfg.n_probe), ("test", cfg.n_test))}
+    mean, std = raw["train"].mean().item(), raw["train"].std().item()
+    splits = {s: Split(((r[:, : cfg.context_len] - mean) / std).float(), ((r[:, -tgt_len:] - mean) / std).float()) for s, r in raw.items()}
+    return LorenzData(splits["train"], splits["probe"], splits["test"], mean, std)
+
+
+def horizon_time(gap: int, cfg: LorenzConfig = LorenzConfig()) -> float:
+    """Time from the last context state to the last target state, in Lorenz time units."""
+    return (gap + cfg.seq_len - cfg.context_len) * cfg.dt
+
+
+__all__ = [
+    "noise_variance", "information", "adaptive_alpha", "alpha_from_views", "corrupt", "CorruptedTargetStream",
+    "roc_auc", "inconsistency_scores", "OneStepLinear", "rho_jump", "reverse_target", "spike",
+    "spectral_radius", "MonitoredEnsemble", "lorenz_horizon_data", "horizon_time",
+]

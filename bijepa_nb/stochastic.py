@@ -1,0 +1,134 @@
+"""A stochastic forward predictor (§5.6): P(s_x, z) -> s_y with a latent z ~ N(0, I).
+
+The paper's predictors are deterministic and the latent z of JEPA (Eq. 2) is unused. Here
+z is used: the forward predictor takes [s_x, z] and every z gives one possible future
+embedding, so a context maps to a *distribution* of futures. A deterministic predictor
+trained with the squared error can only output the conditional mean, which near a
+bifurcation (the Lorenz lobe switch) lies between the possible futures.
+
+Training uses a proper scoring rule in embedding space, the energy score (Gneiting &
+Raftery 2007) estimated from ``num_samples`` samples per context:
+
+    ES(P, s) = E||X - s|| - 1/2 E||X - X'||,   X, X' ~ P independent
+
+which is minimised in expectation by the true conditional distribution (and reduces to the
+absolute error for a point forecast). The backward predictor stays deterministic (MSE).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .config import ModelConfig, check_int
+from .data import stream_seed
+from .models import JEPA, embedding_loss, run_sequential
+
+
+def energy_score(samples: torch.Tensor, truth: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """Energy score per item: samples [M, N, D], truth [N, D] -> [N] (lower is better).
+
+    Uses the unbiased pairwise term (i != j); needs M >= 2. With D = 1 it is the CRPS.
+    """
+    if samples.dim() != 3 or truth.dim() != 2 or samples.shape[1:] != truth.shape:
+        raise ValueError(f"samples must be [M, N, D] and truth [N, D], got {tuple(samples.shape)} and {tuple(truth.shape)}")
+    m = samples.shape[0]
+    if m < 2:
+        raise ValueError(f"energy_score needs at least 2 samples, got {m}")
+    dist = lambda a: (a.square().sum(-1) + eps).sqrt()  # noqa: E731  (smooth at 0)
+    to_truth = dist(samples - truth).mean(0)  # [N]
+    pair = dist(samples.unsqueeze(0) - samples.unsqueeze(1))  # [M, M, N]
+    spread = (pair.sum((0, 1)) - m * eps**0.5) / (m * (m - 1))  # drop the i == j terms
+    return to_truth - 0.5 * spread
+
+
+def point_score(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """Energy score of a point forecast (the Euclidean error): pred, truth [N, D] -> [N]."""
+    return (pred - truth).norm(dim=-1)
+
+
+class StochasticPredictor(nn.Module):
+    """[s, z] [B, embed + noise_dim] -> Linear(pred_hidden) -> [LN] -> ReLU -> Linear(embed)."""
+
+    def __init__(self, cfg: ModelConfig, noise_dim: int = 4):
+        super().__init__()
+        check_int("noise_dim", noise_dim, 1)
+        self.noise_dim = noise_dim
+        h = cfg.pred_hidden_dim
+        layers: list[nn.Module] = [nn.Linear(cfg.embed_dim + noise_dim, h)]
+        layers += [nn.LayerNorm(h)] if cfg.norm != "none" else []
+        layers += [nn.ReLU(), nn.Linear(h, cfg.embed_dim)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, s: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+        """s [B, embed], z [B, noise_dim] (default 0: the 'central' prediction) -> [B, embed]."""
+        if z is None:
+            z = s.new_zeros(s.shape[0], self.noise_dim)
+        return run_sequential(self.net, torch.cat((s, z), dim=-1))
+
+    def sample(self, s: torch.Tensor, num_samples: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``num_samples`` futures per context: s [B, embed] -> [M, B, embed]."""
+        check_int("num_samples", num_samples, 1)
+        z = torch.randn(num_samples, s.shape[0], self.noise_dim, device=s.device, dtype=s.dtype, generator=generator)
+        out = self(s.unsqueeze(0).expand(num_samples, -1, -1).reshape(-1, s.shape[-1]), z.reshape(-1, self.noise_dim))
+        return out.reshape(num_samples, s.shape[0], -1)
+
+
+class StochasticJEPA(JEPA):
+    """BiJEPA whose forward predictor is a ``StochasticPredictor`` trained with the energy score.
+
+    loss = alpha * ES(samples of P_fwd(s_x, z), s_y) + (1 - alpha) * MSE(P_bwd(s_y), s_x).
+    The z of training are drawn from the model's own generator (seeded by ``z_seed``), so a
+    run is a pure function of its seeds. ``predict_forward`` returns the z = 0 prediction.
+    """
+
+    def __init__(self, cfg: ModelConfig, alpha: float = 0.5, noise_dim: int = 4, num_samples: int = 8, z_seed: int = 0):
+        super().__init__(cfg, alpha)
+        check_int("num_samples", num_samples, 2)
+        self.fwd_predictor = StochasticPredictor(cfg, noise_dim)
+        self.num_samples, self.z_seed = num_samples, z_seed
+        self._z_gen: torch.Generator | None = None
+
+    def _generator(self, device: torch.device) -> torch.Generator:
+        if self._z_gen is None or self._z_gen.device != device:
+            self._z_gen = torch.Generator(device=device).manual_seed(self.z_seed)
+        return self._z_gen
+
+    def loss(self, context: torch.Tensor, target: torch.Tensor, return_embeddings: bool = False):
+        """(total, fwd, bwd) with the energy score as the forward term; context [B, ...], target [B, ...]."""
+        out: dict[str, torch.Tensor] = {}
+        with torch.no_grad():
+            if self.bidirectional:
+                out["target_x"], out["target_y"] = self._encode_both(self.target_encoder, context, target)
+            else:
+                out["target_y"] = self.target_encoder(target)
+        if self.bidirectional:
+            out["online_x"], out["online_y"] = self._encode_both(self.online_encoder, context, target)
+            out["pred_x"] = self.bwd_predictor(out["online_y"])  # type: ignore[misc]
+        else:
+            out["online_x"] = self.online_encoder(context)
+        samples = self.fwd_predictor.sample(out["online_x"], self.num_samples, self._generator(context.device))  # type: ignore[operator]
+        out["pred_y"] = samples.mean(0)
+        fwd = energy_score(samples, out["target_y"]).mean()
+        if self.bidirectional:
+            bwd = embedding_loss(out["pred_x"], out["target_x"])
+            total = self.alpha * fwd + (1.0 - self.alpha) * bwd
+        else:
+            bwd = torch.zeros((), device=fwd.device)
+            total = fwd
+        return (total, fwd, bwd, out) if return_embeddings else (total, fwd, bwd)
+
+    @torch.no_grad()
+    def sample_forward(self, x: torch.Tensor, num_samples: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``num_samples`` predicted target embeddings per context in eval mode: x [N, ...] -> [M, N, embed]."""
+        return self._frozen(lambda: self.fwd_predictor.sample(self.online_encoder(x), num_samples, generator))  # type: ignore[operator]
+
+
+def build_stochastic(cfg: ModelConfig, alpha: float, seed: int, device: torch.device | str = "cpu", noise_dim: int = 4, num_samples: int = 8) -> StochasticJEPA:
+    """A StochasticJEPA whose encoders and backward predictor start exactly as ``build_model(cfg, alpha, seed)``'s."""
+    state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(stream_seed(seed, "model"))
+        model = StochasticJEPA(cfg, alpha, noise_dim, num_samples, z_seed=stream_seed(seed, "extra"))
+    finally:
+        torch.random.set_rng_state(state)
+    return model.to(device)
