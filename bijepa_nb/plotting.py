@@ -156,9 +156,13 @@ def hallucinations(left: torch.Tensor, right: torch.Tensor, generated: dict[str,
     return fig
 
 
-def seed_dots(values: dict[str, Sequence[float]], ax=None, ylabel: str = "held-out MSE", title: str | None = None, log: bool = False):
-    """Per-seed dots and the mean ± std for each named group."""
+def seed_dots(values: dict[str, Sequence[float]], ax=None, ylabel: str = "held-out MSE", title: str | None = None, log: bool = False,
+              lines: dict[str, float] | None = None):
+    """Per-seed dots and the mean ± std for each named group; ``lines``: labelled reference
+    values (baselines, the paper's number) drawn as horizontal dashed lines."""
     ax = ax or plt.subplots(figsize=(6, 3.6))[1]
+    for j, (name, y) in enumerate((lines or {}).items()):
+        ax.axhline(y, ls="--", lw=1, color=f"C{(j + 5) % 10}", label=name)
     for i, (name, v) in enumerate(values.items()):
         v = np.asarray(v, dtype=float)
         jitter = np.linspace(-0.12, 0.12, len(v)) if len(v) > 1 else np.zeros(1)
@@ -169,6 +173,8 @@ def seed_dots(values: dict[str, Sequence[float]], ax=None, ylabel: str = "held-o
     ax.set_ylabel(ylabel)
     if log:
         ax.set_yscale("log")
+    if lines:
+        ax.legend(fontsize=7)
     ax.grid(alpha=0.3, axis="y")
     if title:
         ax.set_title(title)
