@@ -20,14 +20,13 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .config import TrainConfig, check_int
 from .models import JEPA, Encoder, Predictor
-from .training import BatchStream, History, TrainingDiverged, _progress, make_optimizer, torch_threads
+from .training import BatchStream, History, NonFiniteStep, TrainingDiverged, run_steps
 
 
 class BatchedLinear(nn.Module):
@@ -251,59 +250,12 @@ def train_ensemble(ens: Ensemble, streams: Sequence[BatchStream], cfg: TrainConf
         raise ValueError(f"streams must hold one stream per member: {ens.size} members, got {len(streams)} streams")
     if abs(ens.alpha - cfg.alpha) > 0:
         raise ValueError(f"alpha of the ensemble ({ens.alpha}) and of the TrainConfig ({cfg.alpha}) differ")
-    device = next(ens.parameters()).device
+    inject = None
     if fault is not None:
         check_int("fault[1]", fault[1], 0, ens.size - 1)
-    stream = StackedStream(streams)
-    n, k, size = cfg.num_steps, cfg.log_every, ens.size
-    step_losses: list[torch.Tensor] = []  # one [3, K] tensor per step
-    norm_steps = list(range(0, n, k))
-    norms = torch.zeros(len(norm_steps), 2, size, device=device)
-    opt = make_optimizer(ens, cfg)  # type: ignore[arg-type]  (element-wise AdamW over the stacked parameters)
-    ens.train()
-
-    def histories(upto: int, norms_upto: int) -> list[History]:
-        l = (torch.stack(step_losses[:upto]) if upto else torch.zeros(0, 3, size)).double().cpu().numpy()
-        nm = norms[:norms_upto].double().cpu().numpy()
-        steps = np.asarray(norm_steps[:norms_upto])
-        return [History(l[:, 0, i], l[:, 1, i], l[:, 2, i], steps, nm[:, 0, i], nm[:, 1, i], cfg.to_dict()) for i in range(size)]
-
-    checked = [0]
-
-    def check(upto: int, norms_upto: int) -> None:
-        new = step_losses[checked[0] : upto]
-        bad_loss = ~torch.isfinite(torch.stack(new)).all(dim=1) if new else torch.zeros(0, size, dtype=torch.bool)  # [steps, K]
-        bad_norm = ~torch.isfinite(norms[:norms_upto]).all(dim=1)  # [logs, K]
-        if bool(bad_loss.any()) or bool(bad_norm.any()):
-            first_loss = checked[0] + int(bad_loss.any(1).nonzero()[0]) if bad_loss.any() else n
-            first_norm = norm_steps[int(bad_norm.any(1).nonzero()[0])] if bad_norm.any() else n
-            step = min(first_loss, first_norm)
-            if first_loss <= first_norm:
-                what, members = "the loss", bad_loss[first_loss - checked[0]].nonzero().flatten().tolist()
-            else:
-                what, members = "an embedding", bad_norm[norm_steps.index(first_norm)].nonzero().flatten().tolist()
-            raise EnsembleDiverged(step, histories(step, sum(s < step for s in norm_steps)), members, what)
-        checked[0] = upto
-
-    with torch_threads(cfg.num_threads, device), _progress(n, cfg.progress) as bar:
-        j = 0
-        for step in range(n):
-            context, target = stream.next()
-            log_norms = step % k == 0
-            total, fwd, bwd, *emb = ens.loss(context, target, return_embeddings=log_norms)
-            if fault is not None and step == fault[0]:
-                total = total.index_fill(0, torch.tensor([fault[1]], device=device), float("nan"))
-            opt.zero_grad()
-            total.sum().backward()  # summed, not averaged: each member's gradient is its own
-            opt.step()
-            ens.ema_update(cfg.ema_momentum)
-            step_losses.append(torch.stack((total, fwd, bwd)).detach())
-            if log_norms:
-                e = emb[0]
-                norms[j] = torch.stack((e["online_x"].detach().norm(dim=-1).mean(1), e["target_y"].norm(dim=-1).mean(1)))
-                j += 1
-                check(step + 1, j)
-                if bar is not None:
-                    bar.update(k if step + k <= n else n - step)
-        check(n, j)
-    return histories(n, j)
+        member = torch.tensor([fault[1]], device=next(ens.parameters()).device)
+        inject = lambda step, total: total.index_fill(0, member, float("nan")) if step == fault[0] else total  # noqa: E731
+    try:
+        return run_steps(ens, StackedStream(streams), cfg, inject)
+    except NonFiniteStep as err:
+        raise EnsembleDiverged(err.step, err.histories, err.members, err.what) from None

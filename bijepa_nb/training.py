@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 import torch
@@ -84,6 +84,85 @@ def make_optimizer(model: JEPA, cfg: TrainConfig) -> FlatAdamW:
     return FlatAdamW(model.trainable_parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
+class NonFiniteStep(Exception):
+    """Raised by ``run_steps``: ``step`` (first bad step), ``what`` ("the loss" or "an
+    embedding"), ``members`` (indices of the bad models, [0] for one model) and
+    ``histories`` (every model's history before ``step``)."""
+
+    def __init__(self, step: int, what: str, members: list[int], histories: list[History]):
+        super().__init__(f"step {step}: {what} of member(s) {members} became non-finite")
+        self.step, self.what, self.members, self.histories = step, what, members, histories
+
+
+def run_steps(model, stream: BatchStream, cfg: TrainConfig, fault: Callable[[int, torch.Tensor], torch.Tensor] | None = None) -> list[History]:
+    """The training loop shared by ``train`` (one JEPA) and ``ensemble.train_ensemble`` (K at once).
+
+    ``model.loss(context, target, return_embeddings)`` returns (total, fwd, bwd[, emb]) as
+    scalars for one model or [K] tensors for an ensemble; embeddings are [B, D] or
+    [K, B, D]. Each step: batch -> loss (Eq. 8) -> backward of the (summed) total ->
+    AdamW -> EMA. Losses stay on the device; finiteness is checked every
+    ``cfg.log_every`` steps. ``fault(step, total)`` may replace the total (tests inject
+    NaNs). Returns one History per model; raises NonFiniteStep.
+    """
+    device = next(model.parameters()).device
+    n, k = cfg.num_steps, cfg.log_every
+    step_losses: list[torch.Tensor] = []  # one [3, *M] tensor per step (M: () or (K,))
+    norm_steps = list(range(0, n, k))
+    norms: torch.Tensor | None = None  # [logs, 2, *M], allocated at the first log
+    opt = make_optimizer(model, cfg)
+    model.train()
+
+    def histories(upto: int, norms_upto: int) -> list[History]:
+        size = step_losses[0][0].numel()  # 1 model, or K
+        l = (torch.stack(step_losses[:upto]) if upto else torch.zeros(0, 3, size)).double().cpu().reshape(upto, 3, size).numpy()
+        nm = norms[:norms_upto].double().cpu().reshape(norms_upto, 2, size).numpy()  # type: ignore[index]
+        steps = np.asarray(norm_steps[:norms_upto])
+        return [History(l[:, 0, i], l[:, 1, i], l[:, 2, i], steps, nm[:, 0, i], nm[:, 1, i], cfg.to_dict()) for i in range(size)]
+
+    checked = [0]  # steps already verified finite
+
+    def check(upto: int, norms_upto: int) -> None:
+        new = step_losses[checked[0] : upto]
+        bad_loss = (~torch.isfinite(torch.stack(new)).all(dim=1)).reshape(len(new), -1) if new else torch.zeros(0, 1, dtype=torch.bool)  # [steps, M]
+        bad_norm = (~torch.isfinite(norms[:norms_upto]).all(dim=1)).reshape(norms_upto, -1)  # type: ignore[index]  # [logs, M]
+        if bool(bad_loss.any()) or bool(bad_norm.any()):
+            first_loss = checked[0] + int(bad_loss.any(1).nonzero()[0]) if bad_loss.any() else n
+            first_norm = norm_steps[int(bad_norm.any(1).nonzero()[0])] if bad_norm.any() else n
+            step = min(first_loss, first_norm)
+            if first_loss <= first_norm:
+                what, bad = "the loss", bad_loss[first_loss - checked[0]]
+            else:
+                what, bad = "an embedding", bad_norm[norm_steps.index(first_norm)]
+            raise NonFiniteStep(step, what, bad.nonzero().flatten().tolist(), histories(step, sum(s < step for s in norm_steps)))
+        checked[0] = upto
+
+    with torch_threads(cfg.num_threads, device), _progress(n, cfg.progress) as bar:
+        j = 0
+        for step in range(n):
+            context, target = stream.next()
+            log_norms = step % k == 0
+            total, fwd, bwd, *emb = model.loss(context, target, return_embeddings=log_norms)
+            if fault is not None:
+                total = fault(step, total)
+            opt.zero_grad()
+            (total if total.dim() == 0 else total.sum()).backward()  # an ensemble sums its members: each gradient is its own
+            opt.step()
+            model.ema_update(cfg.ema_momentum)
+            step_losses.append(torch.stack((total, fwd, bwd)).detach())
+            if log_norms:
+                e = emb[0]
+                row = torch.stack((e["online_x"].detach().norm(dim=-1).mean(-1), e["target_y"].norm(dim=-1).mean(-1)))
+                if norms is None:
+                    norms = torch.zeros(len(norm_steps), *row.shape, device=device)
+                norms[j] = row
+                j += 1
+                check(step + 1, j)
+                if bar is not None:
+                    bar.update(k if step + k <= n else n - step)
+        check(n, j)
+    return histories(n, j)
+
+
 def train(model: JEPA, stream: BatchStream, cfg: TrainConfig, fault_step: int | None = None) -> History:
     """Train ``model`` for ``cfg.num_steps`` steps on batches from ``stream``; returns the History.
 
@@ -97,51 +176,8 @@ def train(model: JEPA, stream: BatchStream, cfg: TrainConfig, fault_step: int | 
     requested = resolve_device(cfg.device)
     if requested.type != device.type:
         raise ValueError(f"device: the model is on {device} but TrainConfig.device resolves to {requested}")
-    n, k = cfg.num_steps, cfg.log_every
-    step_losses: list[torch.Tensor] = []  # one [3] tensor per step, stacked when read
-    norm_steps = list(range(0, n, k))
-    norms = torch.zeros(len(norm_steps), 2, device=device)
-    opt = make_optimizer(model, cfg)
-    model.train()
-
-    def history(upto: int, norms_upto: int) -> History:
-        l = (torch.stack(step_losses[:upto]) if upto else torch.zeros(0, 3)).double().cpu().numpy()
-        nm = norms[:norms_upto].double().cpu().numpy()
-        return History(l[:, 0], l[:, 1], l[:, 2], np.asarray(norm_steps[:norms_upto]), nm[:, 0], nm[:, 1], cfg.to_dict())
-
-    checked = [0]  # steps already verified finite
-
-    def check(upto: int, norms_upto: int) -> None:
-        new = step_losses[checked[0] : upto]
-        bad_loss = ~torch.isfinite(torch.stack(new)).all(dim=1) if new else torch.zeros(0, dtype=torch.bool)
-        bad_norm = ~torch.isfinite(norms[:norms_upto]).all(dim=1)
-        if bool(bad_loss.any()) or bool(bad_norm.any()):
-            first_loss = checked[0] + int(bad_loss.nonzero()[0]) if bad_loss.any() else n
-            first_norm = norm_steps[int(bad_norm.nonzero()[0])] if bad_norm.any() else n
-            step = min(first_loss, first_norm)
-            what = "the loss" if first_loss <= first_norm else "an embedding"
-            raise TrainingDiverged(step, history(step, sum(s < step for s in norm_steps)), what)
-        checked[0] = upto
-
-    with torch_threads(cfg.num_threads, device), _progress(n, cfg.progress) as bar:
-        j = 0
-        for step in range(n):
-            context, target = stream.next()
-            log_norms = step % k == 0
-            total, fwd, bwd, *emb = model.loss(context, target, return_embeddings=log_norms)
-            if fault_step is not None and step == fault_step:
-                total = total * float("nan")
-            opt.zero_grad()
-            total.backward()
-            opt.step()
-            model.ema_update(cfg.ema_momentum)
-            step_losses.append(torch.stack((total, fwd, bwd)).detach())
-            if log_norms:
-                e = emb[0]
-                norms[j] = torch.stack((e["online_x"].detach().norm(dim=-1).mean(), e["target_y"].norm(dim=-1).mean()))
-                j += 1
-                check(step + 1, j)
-                if bar is not None:
-                    bar.update(k if step + k <= n else n - step)
-        check(n, j)
-    return history(n, j)
+    fault = None if fault_step is None else (lambda step, total: total * float("nan") if step == fault_step else total)
+    try:
+        return run_steps(model, stream, cfg, fault)[0]
+    except NonFiniteStep as err:
+        raise TrainingDiverged(err.step, err.histories[0], err.what) from None

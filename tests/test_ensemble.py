@@ -107,3 +107,11 @@ def test_stacked_stream_keeps_each_streams_order():
         for k in range(2):
             rc, rt = ref[k].next()
             assert torch.equal(c[k], rc) and torch.equal(t[k], rt)
+
+
+def test_divergence_at_the_first_step_keeps_empty_histories():
+    mc, tc = paper_config("sine", "expressive", 0.5, num_steps=30, progress=False, device="cpu")
+    ens = Ensemble([build_model(mc, 0.5, s) for s in SEEDS])
+    with pytest.raises(EnsembleDiverged, match="step 0") as err:
+        train_ensemble(ens, [SineStream(SineConfig(), s, 64) for s in SEEDS], tc, fault=(0, 2))
+    assert err.value.members == [2] and [len(h) for h in err.value.histories] == [0, 0, 0]

@@ -62,3 +62,9 @@ def test_target_encoder_moves_only_by_ema():
     train(model, SineStream(SineConfig(), 0, 64), t)
     for b, p in zip(before, model.target_encoder.parameters()):
         assert torch.equal(b, p)  # momentum 1: the target never changes, gradients never reach it
+
+
+def test_nan_at_the_first_step_gives_an_empty_history():
+    with pytest.raises(TrainingDiverged, match="diverged at step 0") as err:
+        run(20, fault_step=0)
+    assert len(err.value.history) == 0 and len(err.value.history.norm_steps) == 0
