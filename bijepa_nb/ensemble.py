@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import TrainConfig, check_int
-from .models import JEPA, Encoder, Predictor
+from .models import JEPA, Encoder
 from .training import BatchStream, History, NonFiniteStep, TrainingDiverged, run_steps
 
 

@@ -40,7 +40,7 @@ import torch
 
 from .baselines import chance_accuracy, forecast_baselines, raw_pixel_baseline, supervised_baseline
 from .config import LorenzConfig, MnistConfig, SineConfig, check_choice, check_int, paper_config, resolve_device
-from .data import MnistData, PoolStream, SineStream, Split, load_mnist, lorenz_data, mnist_split, sine_split
+from .data import MnistData, PoolStream, SineStream, load_mnist, lorenz_data, mnist_split, sine_split
 from .ensemble import Ensemble, EnsembleDiverged, train_ensemble
 from .experiments import CONFIGS, PAPER_TABLES, PROBE_EPOCHS, run_experiment
 from .models import JEPA, build_model
@@ -251,9 +251,12 @@ def _mnist_experiment(seeds: list[int], quick: bool, device: str, log: Callable[
     threads = torch.get_num_threads()
     torch.set_num_threads(max(threads, 2) if dev.type == "cpu" else threads)  # the conv encoder likes two threads
     try:
+        tr_d, ev_d = tr.to(dev), ev.to(dev)
+        raw_tr, raw_ev = tr_d.context.flatten(1), ev_d.context.flatten(1)
+        mean_mse = float(torch.mean((right_ev - right_tr.mean(0)) ** 2))  # the same for every seed
+        chance = chance_accuracy(tr.labels, ev.labels)  # type: ignore[arg-type]
         for s in seeds:
-            raw_tr, raw_ev = tr.context.flatten(1).to(dev), ev.context.flatten(1).to(dev)
-            rows["raw_pixels_acc"].append(raw_pixel_baseline(tr.to(dev), ev.to(dev), epochs=probe_epochs, seed=s)["eval_acc"])
+            rows["raw_pixels_acc"].append(raw_pixel_baseline(tr_d, ev_d, epochs=probe_epochs, seed=s)["eval_acc"])
             rows["raw_pixels_decoder_mse"].append(decoder_probe(raw_tr, right_tr, raw_ev, right_ev, epochs=probe_epochs, seed=s)[1]["eval_mse"])
             rand = build_model(mc, 0.5, s, dev)
             f_tr, f_ev = batched_encode(rand, tr.context), batched_encode(rand, ev.context)
@@ -261,8 +264,8 @@ def _mnist_experiment(seeds: list[int], quick: bool, device: str, log: Callable[
             rows["random_encoder_decoder_mse"].append(decoder_probe(f_tr, right_tr, f_ev, right_ev, epochs=probe_epochs, seed=s)[1]["eval_mse"])
             fresh = build_model(mc, 0.5, s, dev).online_encoder
             rows["supervised_acc"].append(supervised_baseline(fresh, mc.embed_dim, tr, ev, epochs=epochs, seed=s)["eval_acc"])
-            rows["mean_right_half_mse"].append(float(torch.mean((right_ev - right_tr.mean(0)) ** 2)))
-            rows["chance_acc"].append(chance_accuracy(tr.labels, ev.labels))  # type: ignore[arg-type]
+            rows["mean_right_half_mse"].append(mean_mse)
+            rows["chance_acc"].append(chance)
     finally:
         torch.set_num_threads(threads)
     log(f"mnist baselines: {len(seeds)} seeds in {time.perf_counter() - t0:.1f} s")
