@@ -217,14 +217,19 @@ class JEPA(nn.Module):
             self.train(was)
 
 
-def build_model(cfg: ModelConfig, alpha: float, seed: int, device: torch.device | str = "cpu") -> JEPA:
-    """A freshly initialised JEPA; the init depends only on ``seed`` (and the config)."""
+def build_model(cfg: ModelConfig, alpha: float, seed: int, device: torch.device | str = "cpu", cls: type[JEPA] | None = None, **kwargs) -> JEPA:
+    """A freshly initialised JEPA; the init depends only on ``seed`` (and the config).
+
+    ``cls`` (default ``JEPA``) and ``kwargs`` build a subclass instead, e.g. the
+    stochastic model of ``bijepa_nb.stochastic``, from the same random stream, so the
+    parts it shares with a plain JEPA start with the same weights.
+    """
     from .data import stream_seed
 
     gen_state = torch.random.get_rng_state()
     try:
         torch.manual_seed(stream_seed(seed, "model"))
-        model = JEPA(cfg, alpha)
+        model = (cls or JEPA)(cfg, alpha, **kwargs)
     finally:
         torch.random.set_rng_state(gen_state)
     return model.to(device)

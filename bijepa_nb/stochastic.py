@@ -21,7 +21,7 @@ from torch import nn
 
 from .config import ModelConfig, check_int
 from .data import stream_seed
-from .models import JEPA, embedding_loss, run_sequential
+from .models import JEPA, build_model, embedding_loss, run_sequential
 
 
 def energy_score(samples: torch.Tensor, truth: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
@@ -125,10 +125,5 @@ class StochasticJEPA(JEPA):
 
 def build_stochastic(cfg: ModelConfig, alpha: float, seed: int, device: torch.device | str = "cpu", noise_dim: int = 4, num_samples: int = 8) -> StochasticJEPA:
     """A StochasticJEPA whose encoders and backward predictor start exactly as ``build_model(cfg, alpha, seed)``'s."""
-    state = torch.random.get_rng_state()
-    try:
-        torch.manual_seed(stream_seed(seed, "model"))
-        model = StochasticJEPA(cfg, alpha, noise_dim, num_samples, z_seed=stream_seed(seed, "extra"))
-    finally:
-        torch.random.set_rng_state(state)
-    return model.to(device)
+    return build_model(cfg, alpha, seed, device, StochasticJEPA, noise_dim=noise_dim, num_samples=num_samples,  # type: ignore[return-value]
+                       z_seed=stream_seed(seed, "extra"))
