@@ -129,8 +129,8 @@ class JEPA(nn.Module):
             return s[: x.shape[0]], s[x.shape[0] :]
         return encoder(x), encoder(y)
 
-    def embeddings(self, context: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
-        """All embeddings of one step; keys online_x, target_y, pred_y (+ online_y, target_x, pred_x)."""
+    def _encodings(self, context: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Everything of one step but the forward prediction: target_y, online_x (+ target_x, online_y, pred_x)."""
         out: dict[str, torch.Tensor] = {}
         with torch.no_grad():  # stop-gradient: the target encoder is never trained
             if self.bidirectional:
@@ -142,6 +142,17 @@ class JEPA(nn.Module):
             out["pred_x"] = self.bwd_predictor(out["online_y"])  # type: ignore[misc]
         else:
             out["online_x"] = self.online_encoder(context)
+        return out
+
+    def forward_loss(self, emb: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The forward term of Eq. 8: predicts ``emb["pred_y"]`` from ``emb["online_x"]`` and scores it
+        against ``emb["target_y"]``. Subclasses with another forward predictor override this."""
+        emb["pred_y"] = self.fwd_predictor(emb["online_x"])
+        return embedding_loss(emb["pred_y"], emb["target_y"])
+
+    def embeddings(self, context: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """All embeddings of one step; keys online_x, target_y, pred_y (+ online_y, target_x, pred_x)."""
+        out = self._encodings(context, target)
         out["pred_y"] = self.fwd_predictor(out["online_x"])
         return out
 
@@ -150,8 +161,8 @@ class JEPA(nn.Module):
 
         context: [B, ...], target: [B, ...]. total = alpha * fwd + (1 - alpha) * bwd (Eq. 8).
         """
-        emb = self.embeddings(context, target)
-        fwd = embedding_loss(emb["pred_y"], emb["target_y"])
+        emb = self._encodings(context, target)
+        fwd = self.forward_loss(emb)
         if self.bidirectional:
             bwd = embedding_loss(emb["pred_x"], emb["target_x"])
             total = self.alpha * fwd + (1.0 - self.alpha) * bwd

@@ -21,7 +21,7 @@ from torch import nn
 
 from .config import ModelConfig, check_int
 from .data import stream_seed
-from .models import JEPA, build_model, embedding_loss, run_sequential
+from .models import JEPA, build_model, run_sequential
 
 
 def energy_score(samples: torch.Tensor, truth: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
@@ -93,29 +93,12 @@ class StochasticJEPA(JEPA):
             self._z_gen = torch.Generator(device=device).manual_seed(self.z_seed)
         return self._z_gen
 
-    def loss(self, context: torch.Tensor, target: torch.Tensor, return_embeddings: bool = False):
-        """(total, fwd, bwd) with the energy score as the forward term; context [B, ...], target [B, ...]."""
-        out: dict[str, torch.Tensor] = {}
-        with torch.no_grad():
-            if self.bidirectional:
-                out["target_x"], out["target_y"] = self._encode_both(self.target_encoder, context, target)
-            else:
-                out["target_y"] = self.target_encoder(target)
-        if self.bidirectional:
-            out["online_x"], out["online_y"] = self._encode_both(self.online_encoder, context, target)
-            out["pred_x"] = self.bwd_predictor(out["online_y"])  # type: ignore[misc]
-        else:
-            out["online_x"] = self.online_encoder(context)
-        samples = self.fwd_predictor.sample(out["online_x"], self.num_samples, self._generator(context.device))  # type: ignore[operator]
-        out["pred_y"] = samples.mean(0)
-        fwd = energy_score(samples, out["target_y"]).mean()
-        if self.bidirectional:
-            bwd = embedding_loss(out["pred_x"], out["target_x"])
-            total = self.alpha * fwd + (1.0 - self.alpha) * bwd
-        else:
-            bwd = torch.zeros((), device=fwd.device)
-            total = fwd
-        return (total, fwd, bwd, out) if return_embeddings else (total, fwd, bwd)
+    def forward_loss(self, emb: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The energy score of ``num_samples`` forward predictions (z drawn from the model's generator)
+        against the target embedding; ``emb["pred_y"]`` becomes the mean of the samples."""
+        samples = self.fwd_predictor.sample(emb["online_x"], self.num_samples, self._generator(emb["online_x"].device))  # type: ignore[operator]
+        emb["pred_y"] = samples.mean(0)
+        return energy_score(samples, emb["target_y"]).mean()
 
     @torch.no_grad()
     def sample_forward(self, x: torch.Tensor, num_samples: int, generator: torch.Generator | None = None) -> torch.Tensor:
