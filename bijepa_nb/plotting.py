@@ -179,3 +179,49 @@ def seed_dots(values: dict[str, Sequence[float]], ax=None, ylabel: str = "held-o
     if title:
         ax.set_title(title)
     return ax
+
+
+def architecture(bidirectional: bool, ax=None, title: str | None = None):
+    """Figure 1 of the paper as a diagram: classic JEPA (one direction) or BiJEPA (forward and
+    backward directions sharing the online encoder f_θ and the EMA target encoder f̄)."""
+    from matplotlib.patches import FancyBboxPatch
+
+    ax = ax or plt.subplots(figsize=(7.5, 2.6 if not bidirectional else 4.6))[1]
+    colors = {"input": "#eeeeee", "online": "#cfe2f3", "target": "#f4cccc", "pred": "#d9ead3", "loss": "#fff2cc"}
+
+    def box(x: float, y: float, text: str, kind: str, w: float = 1.5) -> tuple[float, float, float]:
+        ax.add_patch(FancyBboxPatch((x, y - 0.28), w, 0.56, boxstyle="round,pad=0.04", fc=colors[kind], ec="0.3", lw=1))
+        ax.text(x + w / 2, y, text, ha="center", va="center", fontsize=8.5)
+        return x, x + w, y
+
+    def arrow(x0: float, y0: float, x1: float, y1: float, text: str = "", dashed: bool = False) -> None:
+        ax.annotate("", (x1, y1), (x0, y0), arrowprops=dict(arrowstyle="->", lw=1.1, color="0.25", ls="--" if dashed else "-"))
+        if text:
+            ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 0.14, text, ha="center", va="bottom", fontsize=8)
+
+    def direction(y: float, src: str, dst: str, pred: str, s_src: str, s_hat: str, s_dst: str, loss: str) -> None:
+        _, a1, _ = box(0.0, y, f"input {src}", "input", 1.1)
+        b0, b1, _ = box(1.7, y, "online $f_\\theta$", "online", 1.8)
+        arrow(a1, y, b0, y)
+        c0, c1, _ = box(4.2, y, pred, "pred", 1.1)
+        arrow(b1, y, c0, y, s_src)
+        l0, _, _ = box(6.6, y - 0.5, loss, "loss", 1.0)
+        arrow(c1, y, l0, y - 0.4, s_hat)
+        _, d1, _ = box(0.0, y - 1.0, f"target {dst}", "input", 1.1)
+        e0, e1, _ = box(1.7, y - 1.0, "target $\\bar f$ (EMA)", "target", 1.8)
+        arrow(d1, y - 1.0, e0, y - 1.0)
+        arrow(e1, y - 1.0, l0, y - 0.6, f"{s_dst}  (stop-grad)", dashed=True)
+
+    direction(1.4, "$x$", "$y$", "$P_{fwd}$" if bidirectional else "$P$", "$s_x$", "$\\hat s_y$", "$s_y$", "$L_{fwd}$" if bidirectional else "$L$")
+    top = 1.9
+    if bidirectional:
+        direction(-1.0, "$y$", "$x$", "$P_{bwd}$", "$s_y$", "$\\hat s_x$", "$s_x$", "$L_{bwd}$")
+        ax.text(7.1, 0.2, "$L = \\alpha L_{fwd} + (1-\\alpha) L_{bwd}$  (Eq. 8)", ha="center", va="center", fontsize=9)
+        ax.text(0.0, -2.65, "both directions share the online encoder $f_\\theta$ and the target encoder $\\bar f$ (EMA of $f_\\theta$)", fontsize=8, color="0.3")
+    ax.set_xlim(-0.2, 8.9)
+    ax.set_ylim(-2.9 if bidirectional else -0.2, top)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
