@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import TrainConfig, check_int
-from .models import JEPA, Encoder
+from .models import JEPA, Encoder, Predictor
 from .training import BatchStream, History, NonFiniteStep, TrainingDiverged, run_steps
 
 
@@ -115,11 +115,18 @@ def _member_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 class Ensemble(nn.Module):
-    """K MLP JEPA / BiJEPA models of one configuration, trained as one batched model.
+    """K MLP JEPA / BiJEPA models of one architecture, trained as one batched model.
 
-    Built from K ``JEPA`` models with the same ``cfg`` and ``alpha`` (their parameters are
-    copied). Attributes mirror ``JEPA``: online_encoder, target_encoder, fwd_predictor,
-    bwd_predictor (None when alpha = 1), each batched over the leading model dimension.
+    Built from K ``JEPA`` models with the same ``cfg`` (their parameters are copied).
+    Members may differ in seed and in ``alpha`` (each model's own, Eq. 8); the EMA
+    momentum of each member comes from its TrainConfig at training time
+    (``train_ensemble``). Attributes mirror ``JEPA``: online_encoder, target_encoder,
+    fwd_predictor, bwd_predictor (None when every member has alpha = 1), each batched
+    over the leading model dimension; ``alphas`` [K].
+
+    A member with alpha = 1 inside a mixed ensemble gets a backward predictor whose loss
+    is weighted by exactly 0: its encoder and forward predictor see the same gradients
+    as in a classic JEPA run, and ``unstack`` returns it without that predictor.
     """
 
     def __init__(self, models: Sequence[JEPA]):
@@ -128,18 +135,39 @@ class Ensemble(nn.Module):
             raise ValueError("models must hold at least one JEPA model")
         first = models[0]
         if first.cfg.arch != "mlp":
-            raise ValueError(f"Ensemble supports arch='mlp' only (sine, Lorenz), got arch={first.cfg.arch!r}")
+            raise ValueError(
+                f"Ensemble supports arch='mlp' only (sine, Lorenz), got arch={first.cfg.arch!r}"
+            )
         for i, m in enumerate(models):
-            if m.cfg != first.cfg or m.alpha != first.alpha:
-                raise ValueError(f"models[{i}] differs from models[0] in its ModelConfig or alpha; an ensemble holds one configuration")
-        self.cfg, self.alpha, self.size = first.cfg, first.alpha, len(models)
+            if m.cfg != first.cfg:
+                raise ValueError(
+                    f"models[{i}] differs from models[0] in its ModelConfig; an ensemble "
+                    "holds one architecture (members may differ in seed, alpha, ema_momentum)"
+                )
+        self.cfg, self.size = first.cfg, len(models)
+        self.member_alphas = [m.alpha for m in models]
+        dev = next(first.parameters()).device
+        dtype = next(first.parameters()).dtype
+        self.register_buffer("alphas", torch.tensor(self.member_alphas, dtype=dtype))
         self.online_encoder = BatchedEncoder([m.online_encoder for m in models])
         self.target_encoder = BatchedEncoder([m.target_encoder for m in models])
         for p in self.target_encoder.parameters():
             p.requires_grad_(False)
         self.fwd_predictor = BatchedNet([m.fwd_predictor.net for m in models])
-        self.bwd_predictor = BatchedNet([m.bwd_predictor.net for m in models]) if first.bidirectional else None  # type: ignore[union-attr]
-        self.to(next(first.parameters()).device)
+        self.bwd_predictor = None
+        if any(m.bidirectional for m in models):
+            stand_in = _zero_predictor(first.cfg).to(device=dev, dtype=dtype)
+            nets = [(m.bwd_predictor or stand_in).net for m in models]
+            self.bwd_predictor = BatchedNet(nets)
+            self.register_buffer("has_bwd", torch.tensor([m.bidirectional for m in models]))
+        self.to(dev)
+
+    @property
+    def alpha(self) -> float:
+        """The members' common alpha; an error for a mixed ensemble."""
+        if len(set(self.member_alphas)) != 1:
+            raise ValueError(f"the members differ in alpha: {self.member_alphas}")
+        return self.member_alphas[0]
 
     @property
     def bidirectional(self) -> bool:
@@ -148,8 +176,9 @@ class Ensemble(nn.Module):
     def loss(self, context: torch.Tensor, target: torch.Tensor, return_embeddings: bool = False):
         """Per-model (total, fwd, bwd) losses, each [K]; context [K, B, ...], target [K, B, ...].
 
-        total[k] = alpha * fwd[k] + (1 - alpha) * bwd[k] (Eq. 8) for every model k; the
-        caller sums ``total`` over models before ``backward``.
+        total[k] = alpha[k] * fwd[k] + (1 - alpha[k]) * bwd[k] (Eq. 8) for every model k;
+        bwd[k] is reported as 0 for members with alpha = 1. The caller sums ``total``
+        over models before ``backward``.
         """
         b = context.shape[1]
         emb: dict[str, torch.Tensor] = {}
@@ -169,19 +198,29 @@ class Ensemble(nn.Module):
         fwd = _member_loss(emb["pred_y"], emb["target_y"])
         if self.bidirectional:
             bwd = _member_loss(emb["pred_x"], emb["target_x"])
-            total = self.alpha * fwd + (1.0 - self.alpha) * bwd
+            total = self.alphas * fwd + (1.0 - self.alphas) * bwd
+            bwd = torch.where(self.has_bwd, bwd, torch.zeros_like(bwd))
         else:
             bwd = torch.zeros_like(fwd)
             total = fwd
         return (total, fwd, bwd, emb) if return_embeddings else (total, fwd, bwd)
 
     @torch.no_grad()
-    def ema_update(self, momentum: float) -> None:
-        """target <- momentum * target + (1 - momentum) * online (Eq. 5), all models in one call."""
-        torch._foreach_lerp_(list(self.target_encoder.parameters()), list(self.online_encoder.parameters()), 1.0 - momentum)
+    def ema_update(self, momentum: float | torch.Tensor) -> None:
+        """target <- momentum * target + (1 - momentum) * online (Eq. 5), all models in one call.
+
+        momentum: one float for every member, or a [K] tensor (one per member).
+        """
+        tp, op = list(self.target_encoder.parameters()), list(self.online_encoder.parameters())
+        if isinstance(momentum, torch.Tensor):
+            w = (1.0 - momentum).to(tp[0])
+            torch._foreach_lerp_(tp, op, [w.view(-1, *[1] * (t.dim() - 1)).expand_as(t) for t in tp])
+        else:
+            torch._foreach_lerp_(tp, op, 1.0 - momentum)
 
     def trainable_parameters(self) -> list[nn.Parameter]:
-        mods = [self.online_encoder, self.fwd_predictor] + ([self.bwd_predictor] if self.bwd_predictor is not None else [])
+        mods = [self.online_encoder, self.fwd_predictor]
+        mods += [self.bwd_predictor] if self.bwd_predictor is not None else []
         return [p for m in mods for p in m.parameters()]
 
     @torch.no_grad()
@@ -190,14 +229,25 @@ class Ensemble(nn.Module):
         ref = next(self.parameters())
         out = []
         for k in range(self.size):
-            m = JEPA(self.cfg, self.alpha).to(device=ref.device, dtype=ref.dtype)
+            m = JEPA(self.cfg, self.member_alphas[k]).to(device=ref.device, dtype=ref.dtype)
             self.online_encoder.member(k, m.online_encoder.net)
             self.target_encoder.member(k, m.target_encoder.net)
             self.fwd_predictor.member(k, m.fwd_predictor.net)
-            if self.bwd_predictor is not None:
+            if m.bwd_predictor is not None:
                 self.bwd_predictor.member(k, m.bwd_predictor.net)  # type: ignore[union-attr]
             out.append(m)
         return out
+
+
+def _zero_predictor(cfg) -> Predictor:
+    """A backward predictor with all-zero weights, for alpha = 1 members of a mixed ensemble
+    (its loss is weighted by 0); built without touching the global random stream."""
+    with torch.random.fork_rng(devices=[]):
+        p = Predictor(cfg)
+    with torch.no_grad():
+        for t in p.parameters():
+            t.zero_()
+    return p
 
 
 class EnsembleDiverged(TrainingDiverged):
@@ -214,15 +264,23 @@ class EnsembleDiverged(TrainingDiverged):
 class StackedStream:
     """One batch from each of K streams per step, stacked: context [K, B, ...], target [K, B, ...].
 
+    ``members`` (optional) maps ensemble members to streams: member k gets the batch of
+    ``streams[members[k]]``, so members that share a data seed share one stream.
+
     Batches are fetched ``chunk_steps`` steps at a time and stacked in one call, so a step
     costs one indexing instead of K small copies; the order of batches is unchanged.
     """
 
-    def __init__(self, streams: Sequence[BatchStream], chunk_steps: int = 50):
+    def __init__(self, streams: Sequence[BatchStream], chunk_steps: int = 50, members: Sequence[int] | None = None):
         if not streams:
             raise ValueError("streams must hold one stream per ensemble member")
         check_int("chunk_steps", chunk_steps, 1)
         self.streams, self.chunk_steps = list(streams), chunk_steps
+        self.members: torch.Tensor | None = None
+        if members is not None:
+            for i in members:
+                check_int("members[...]", i, 0, len(self.streams) - 1)
+            self.members = torch.as_tensor(list(members), dtype=torch.long)
         self._ctx: torch.Tensor | None = None  # [chunk, K, B, ...]
         self._tgt: torch.Tensor | None = None
         self._i = 0
@@ -234,28 +292,68 @@ class StackedStream:
             self._tgt = torch.stack([torch.stack([t for _, t in row]) for row in steps])
             self._i = 0
         self._i += 1
-        return self._ctx[self._i - 1], self._tgt[self._i - 1]  # type: ignore[index]
+        ctx, tgt = self._ctx[self._i - 1], self._tgt[self._i - 1]  # type: ignore[index]
+        if self.members is not None:
+            idx = self.members.to(ctx.device)
+            return ctx.index_select(0, idx), tgt.index_select(0, idx)
+        return ctx, tgt
 
 
-def train_ensemble(ens: Ensemble, streams: Sequence[BatchStream], cfg: TrainConfig, fault: tuple[int, int] | None = None) -> list[History]:
-    """Train the K members of ``ens`` for ``cfg.num_steps`` steps, member k on ``streams[k]``.
+def member_configs(ens: Ensemble, cfg: TrainConfig | Sequence[TrainConfig]) -> tuple[TrainConfig, torch.Tensor | float]:
+    """Check one TrainConfig per member (or one for all) against ``ens``; returns the shared
+    config and the EMA momentum (a float, or a [K] tensor when the members differ).
 
+    Members may differ in ``alpha``, ``ema_momentum`` and ``seed`` only; every other field
+    (steps, batch size, learning rate, weight decay, device, ...) is shared by the batch.
+    """
+    cfgs = [cfg] * ens.size if isinstance(cfg, TrainConfig) else list(cfg)
+    if len(cfgs) != ens.size:
+        raise ValueError(f"cfg must hold one TrainConfig per member: {ens.size} members, got {len(cfgs)}")
+    free = ("alpha", "ema_momentum", "seed")
+    shared = {k: v for k, v in cfgs[0].to_dict().items() if k not in free}
+    for i, c in enumerate(cfgs):
+        if c.alpha != ens.member_alphas[i]:
+            raise ValueError(f"alpha of member {i}: the model has {ens.member_alphas[i]}, its TrainConfig {c.alpha}")
+        other = {k: v for k, v in c.to_dict().items() if k not in free}
+        if other != shared:
+            diff = sorted(k for k in shared if shared[k] != other[k])
+            raise ValueError(f"TrainConfig of member {i} differs from member 0 in {diff}; members may differ only in {free}")
+    taus = [c.ema_momentum for c in cfgs]
+    if len(set(taus)) == 1:
+        return cfgs[0], taus[0]
+    ref = next(ens.parameters())
+    return cfgs[0], torch.tensor(taus, dtype=ref.dtype, device=ref.device)
+
+
+def train_ensemble(ens: Ensemble, streams: Sequence[BatchStream] | BatchStream, cfg: TrainConfig | Sequence[TrainConfig],
+                   fault: tuple[int, int] | None = None, keep_going: bool = False) -> list[History]:
+    """Train the K members of ``ens`` for ``num_steps`` steps, member k on ``streams[k]``.
+
+    ``cfg``: one TrainConfig for every member, or one per member (members may differ in
+    alpha, ema_momentum and seed). ``streams`` may also be one stream already yielding
+    stacked [K, B, ...] batches (e.g. ``StackedStream(..., members=...)``).
     The same step as ``training.train`` (encode target without grad -> encode context ->
     predict -> Eq. 8 per member -> backward of the *sum* -> AdamW -> EMA), with
     the same logging: returns one History per member. ``fault = (step, member)`` injects a
     NaN into that member's loss (tests). A non-finite member stops the run with
-    ``EnsembleDiverged`` (checked every ``cfg.log_every`` steps, no per-step sync).
+    ``EnsembleDiverged`` (checked every ``log_every`` steps, no per-step sync); with
+    ``keep_going`` it is recorded instead (``History.diverged_at``, its history cut
+    before that step) and the other members train on: members never mix, so a member's
+    NaNs stay in its own slice of every tensor.
     """
-    if len(streams) != ens.size:
-        raise ValueError(f"streams must hold one stream per member: {ens.size} members, got {len(streams)} streams")
-    if abs(ens.alpha - cfg.alpha) > 0:
-        raise ValueError(f"alpha of the ensemble ({ens.alpha}) and of the TrainConfig ({cfg.alpha}) differ")
+    shared, momentum = member_configs(ens, cfg)
+    if isinstance(streams, (list, tuple)):
+        if len(streams) != ens.size:
+            raise ValueError(f"streams must hold one stream per member: {ens.size} members, got {len(streams)} streams")
+        stream: BatchStream = StackedStream(streams)
+    else:
+        stream = streams
     inject = None
     if fault is not None:
         check_int("fault[1]", fault[1], 0, ens.size - 1)
         member = torch.tensor([fault[1]], device=next(ens.parameters()).device)
         inject = lambda step, total: total.index_fill(0, member, float("nan")) if step == fault[0] else total  # noqa: E731
     try:
-        return run_steps(ens, StackedStream(streams), cfg, inject)
+        return run_steps(ens, stream, shared, inject, ema_momentum=momentum, keep_going=keep_going)
     except NonFiniteStep as err:
         raise EnsembleDiverged(err.step, err.histories, err.members, err.what) from None

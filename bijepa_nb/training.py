@@ -31,6 +31,8 @@ class History:
     total, fwd, bwd: [num_steps] float arrays (bwd is 0 for classic JEPA).
     norm_steps: steps at which norms were logged; online_norm / target_norm: mean L2 norm
     of the online context embedding f(x) and of the target embedding f_bar(y) there.
+    diverged_at: set (and the arrays cut before it) when an ensemble member became
+    non-finite and the others trained on (``train_ensemble(..., keep_going=True)``).
     """
 
     total: np.ndarray
@@ -40,6 +42,7 @@ class History:
     online_norm: np.ndarray
     target_norm: np.ndarray
     config: dict = field(default_factory=dict)
+    diverged_at: int | None = None  # first non-finite step of an ensemble member trained on
 
     def __len__(self) -> int:
         return len(self.total)
@@ -94,30 +97,42 @@ class NonFiniteStep(Exception):
         self.step, self.what, self.members, self.histories = step, what, members, histories
 
 
-def run_steps(model, stream: BatchStream, cfg: TrainConfig, fault: Callable[[int, torch.Tensor], torch.Tensor] | None = None) -> list[History]:
+def run_steps(model, stream: BatchStream, cfg: TrainConfig, fault: Callable[[int, torch.Tensor], torch.Tensor] | None = None,
+              ema_momentum: float | torch.Tensor | None = None, keep_going: bool = False) -> list[History]:
     """The training loop shared by ``train`` (one JEPA) and ``ensemble.train_ensemble`` (K at once).
 
     ``model.loss(context, target, return_embeddings)`` returns (total, fwd, bwd[, emb]) as
     scalars for one model or [K] tensors for an ensemble; embeddings are [B, D] or
     [K, B, D]. Each step: batch -> loss (Eq. 8) -> backward of the (summed) total ->
-    AdamW -> EMA. Losses stay on the device; finiteness is checked every
+    AdamW -> EMA with ``ema_momentum`` (default ``cfg.ema_momentum``; a [K] tensor gives
+    each member its own). Losses stay on the device; finiteness is checked every
     ``cfg.log_every`` steps. ``fault(step, total)`` may replace the total (tests inject
-    NaNs). Returns one History per model; raises NonFiniteStep.
+    NaNs). Returns one History per model; raises NonFiniteStep, unless ``keep_going``:
+    then a non-finite member is recorded (``History.diverged_at``) and the rest go on.
     """
     device = next(model.parameters()).device
     n, k = cfg.num_steps, cfg.log_every
+    momentum = cfg.ema_momentum if ema_momentum is None else ema_momentum
     step_losses: list[torch.Tensor] = []  # one [3, *M] tensor per step (M: () or (K,))
     norm_steps = list(range(0, n, k))
     norms: torch.Tensor | None = None  # [logs, 2, *M], allocated at the first log
     opt = make_optimizer(model, cfg)
     model.train()
+    dead: dict[int, int] = {}  # member -> first non-finite step (keep_going)
 
     def histories(upto: int, norms_upto: int) -> list[History]:
         size = step_losses[0][0].numel()  # 1 model, or K
         l = (torch.stack(step_losses[:upto]) if upto else torch.zeros(0, 3, size)).double().cpu().reshape(upto, 3, size).numpy()
         nm = norms[:norms_upto].double().cpu().reshape(norms_upto, 2, size).numpy()  # type: ignore[index]
         steps = np.asarray(norm_steps[:norms_upto])
-        return [History(l[:, 0, i], l[:, 1, i], l[:, 2, i], steps, nm[:, 0, i], nm[:, 1, i], cfg.to_dict()) for i in range(size)]
+        out = []
+        for i in range(size):
+            cut, logs = dead.get(i, upto), norms_upto
+            if i in dead:
+                logs = sum(s < cut for s in norm_steps[:norms_upto])
+            out.append(History(l[:cut, 0, i], l[:cut, 1, i], l[:cut, 2, i], steps[:logs], nm[:logs, 0, i], nm[:logs, 1, i],
+                               cfg.to_dict(), dead.get(i)))
+        return out
 
     checked = [0]  # steps already verified finite
 
@@ -125,7 +140,19 @@ def run_steps(model, stream: BatchStream, cfg: TrainConfig, fault: Callable[[int
         new = step_losses[checked[0] : upto]
         bad_loss = (~torch.isfinite(torch.stack(new)).all(dim=1)).reshape(len(new), -1) if new else torch.zeros(0, 1, dtype=torch.bool)  # [steps, M]
         bad_norm = (~torch.isfinite(norms[:norms_upto]).all(dim=1)).reshape(norms_upto, -1)  # type: ignore[index]  # [logs, M]
+        if dead:  # members already recorded stay out of the check
+            alive = torch.ones(bad_loss.shape[1], dtype=torch.bool)
+            alive[list(dead)] = False
+            bad_loss, bad_norm = bad_loss & alive.to(bad_loss.device), bad_norm & alive.to(bad_norm.device)
         if bool(bad_loss.any()) or bool(bad_norm.any()):
+            if keep_going:
+                for m in range(bad_loss.shape[1]):
+                    hit = [checked[0] + int(bad_loss[:, m].nonzero()[0])] if bad_loss[:, m].any() else []
+                    hit += [norm_steps[int(bad_norm[:, m].nonzero()[0])]] if bad_norm[:, m].any() else []
+                    if hit:
+                        dead[m] = min(hit)
+                checked[0] = upto
+                return
             first_loss = checked[0] + int(bad_loss.any(1).nonzero()[0]) if bad_loss.any() else n
             first_norm = norm_steps[int(bad_norm.any(1).nonzero()[0])] if bad_norm.any() else n
             step = min(first_loss, first_norm)
@@ -147,7 +174,7 @@ def run_steps(model, stream: BatchStream, cfg: TrainConfig, fault: Callable[[int
             opt.zero_grad()
             (total if total.dim() == 0 else total.sum()).backward()  # an ensemble sums its members: each gradient is its own
             opt.step()
-            model.ema_update(cfg.ema_momentum)
+            model.ema_update(momentum)
             step_losses.append(torch.stack((total, fwd, bwd)).detach())
             if log_norms:
                 e = emb[0]

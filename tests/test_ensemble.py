@@ -1,4 +1,6 @@
 """The batched ensemble is the same arithmetic as K separate runs."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -88,8 +90,12 @@ def test_bad_ensembles_are_refused():
     mc1, _ = paper_config("sine", "unconstrained", 0.5)
     with pytest.raises(ValueError, match="models\\[1\\] differs"):
         Ensemble([build_model(mc, 0.5, 0), build_model(mc1, 0.5, 1)])
-    with pytest.raises(ValueError, match="models\\[1\\] differs"):
-        Ensemble([build_model(mc, 0.5, 0), build_model(mc, 1.0, 1)])
+    mixed = Ensemble([build_model(mc, 0.5, 0), build_model(mc, 1.0, 1)])  # alpha may differ ...
+    with pytest.raises(ValueError, match="alpha of member 1"):  # ... but must match its TrainConfig
+        train_ensemble(mixed, [SineStream(SineConfig(), s, 64) for s in (0, 1)], tc)
+    with pytest.raises(ValueError, match=r"differs from member 0 in \['lr'\]"):
+        train_ensemble(mixed, [SineStream(SineConfig(), s, 64) for s in (0, 1)],
+                       [tc, replace(tc, alpha=1.0, lr=0.1)])
     with pytest.raises(ValueError, match="arch='mlp' only"):
         Ensemble([build_model(paper_config("mnist")[0], 0.5, 0)])
     with pytest.raises(ValueError, match="one stream per member"):
@@ -115,3 +121,56 @@ def test_divergence_at_the_first_step_keeps_empty_histories():
     with pytest.raises(EnsembleDiverged, match="step 0") as err:
         train_ensemble(ens, [SineStream(SineConfig(), s, 64) for s in SEEDS], tc, fault=(0, 2))
     assert err.value.members == [2] and [len(h) for h in err.value.histories] == [0, 0, 0]
+
+
+MIXED = [(0.0, 0.9), (0.5, 0.995), (1.0, 1.0), (1.0, 0.9), (0.5, 1.0), (0.0, 0.995)]
+
+
+@pytest.mark.parametrize("mode", ["expressive", "unconstrained", "restrictive"])
+def test_mixed_alpha_and_ema_momentum_equal_separate_runs_in_float64(mode):
+    """Members that differ in alpha (0, 0.5, 1) and tau (0.9, 0.995, 1) train as one batch,
+    each exactly as its own ``train`` run."""
+    steps = 150
+    cfgs = []
+    for i, (alpha, tau) in enumerate(MIXED):
+        mc, tc = paper_config("sine", mode, alpha, num_steps=steps, ema_momentum=tau, seed=i % 2,
+                              progress=False, device="cpu")
+        cfgs.append(tc)
+    make = lambda s: Cast(SineStream(SineConfig(), s, 64), torch.float64)  # noqa: E731
+    separate = [train(build_model(mc, tc.alpha, tc.seed).double(), make(tc.seed), tc) for tc in cfgs]
+    ens = Ensemble([build_model(mc, tc.alpha, tc.seed).double() for tc in cfgs])
+    batched = train_ensemble(ens, [make(tc.seed) for tc in cfgs], cfgs)
+    for a, b in zip(separate, batched):
+        for part in ("total", "fwd", "bwd"):
+            np.testing.assert_allclose(getattr(b, part), getattr(a, part), rtol=0, atol=1e-10)
+        np.testing.assert_allclose(b.target_norm, a.target_norm, rtol=1e-10)
+    assert not np.allclose(batched[0].total, batched[1].total)  # the members really differ
+    frozen = ens.unstack()[2]  # tau = 1: the target encoder never moved from its init
+    init = build_model(mc, 1.0, 0).double()
+    for p, q in zip(frozen.target_encoder.parameters(), init.target_encoder.parameters()):
+        assert torch.equal(p, q)
+    assert frozen.bwd_predictor is None and ens.unstack()[1].bwd_predictor is not None
+
+
+def test_keep_going_records_a_diverged_member_and_trains_the_others():
+    mc, tc = paper_config("sine", "expressive", 0.5, num_steps=60, progress=False, device="cpu")
+    streams = lambda: [Cast(SineStream(SineConfig(), s, 64), torch.float64) for s in SEEDS]  # noqa: E731
+    ref = train_ensemble(Ensemble([build_model(mc, 0.5, s).double() for s in SEEDS]), streams(), tc)
+    ens = Ensemble([build_model(mc, 0.5, s).double() for s in SEEDS])
+    hs = train_ensemble(ens, streams(), tc, fault=(23, 1), keep_going=True)
+    assert hs[1].diverged_at == 23 and len(hs[1]) == 23 and np.isfinite(hs[1].total).all()
+    assert list(hs[1].norm_steps) == [0, 10, 20]
+    for k in (0, 2):  # untouched by member 1's NaNs, bit for bit
+        assert hs[k].diverged_at is None and np.array_equal(hs[k].total, ref[k].total)
+    np.testing.assert_array_equal(hs[1].total, ref[1].total[:23])
+
+
+def test_stacked_stream_maps_members_to_shared_streams():
+    ref = [SineStream(SineConfig(), s, 8) for s in (0, 1)]
+    st = StackedStream([SineStream(SineConfig(), s, 8) for s in (0, 1)], chunk_steps=3, members=[1, 0, 1])
+    for _ in range(4):
+        c, _t = st.next()
+        r0, r1 = ref[0].next()[0], ref[1].next()[0]
+        assert c.shape[0] == 3 and torch.equal(c[0], r1) and torch.equal(c[1], r0) and torch.equal(c[2], r1)
+    with pytest.raises(ValueError, match="members"):
+        StackedStream([SineStream(SineConfig(), 0, 8)], members=[1])
