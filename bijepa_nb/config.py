@@ -234,24 +234,13 @@ def resolve_device(name: str) -> "torch.device":  # noqa: F821
 
 
 def paper_config(experiment: str, mode: str = "expressive", alpha: float = 0.5, **train_overrides: Any) -> tuple[ModelConfig, TrainConfig]:
-    """The paper's hyper-parameters (Appendix B.3) for ``experiment`` in {sine, lorenz, mnist}.
+    """The paper's hyper-parameters (Appendix B.3) for ``experiment`` in stability ``mode``.
 
+    A shortcut to the registry, ``bijepa_nb.paper.EXPERIMENTS[experiment].mode_configs``.
     mode: a key of STABILITY_MODES. alpha = 1 gives classic JEPA. For MNIST ``num_steps``
-    is one epoch of batches times 10 and must be set by the caller from the data size
-    (see ``data.mnist_num_steps``); the default here is a placeholder of 1 epoch of 60k.
+    is 10 epochs of 60k at batch 256 and must be set by the caller from the data size
+    (see ``data.mnist_num_steps``).
     """
-    check_choice("experiment", experiment, ("sine", "lorenz", "mnist"))
-    check_choice("mode", mode, tuple(STABILITY_MODES))
-    norm, wd = STABILITY_MODES[mode]
-    if experiment == "sine":
-        model = ModelConfig("mlp", 10, 64, 16, 64, norm)
-        train = dict(num_steps=2000, batch_size=64, lr=1e-3, ema_momentum=0.995)
-    elif experiment == "lorenz":
-        model = ModelConfig("mlp", 60, 128, 32, 128, norm)
-        train = dict(num_steps=3000, batch_size=64, lr=5e-4, ema_momentum=0.995)
-    else:
-        model = ModelConfig("conv", 28 * 14, 128, 64, 128, norm)
-        train = dict(num_steps=10 * 235, batch_size=256, lr=1e-3, ema_momentum=0.99)
-    train.update(weight_decay=wd, alpha=alpha)
-    train.update(train_overrides)
-    return model, TrainConfig(**train)
+    from .paper import experiment as lookup
+
+    return lookup(experiment).mode_configs(mode, alpha=alpha, **train_overrides)

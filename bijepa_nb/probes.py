@@ -43,7 +43,7 @@ def adam_probe(features: torch.Tensor, targets: torch.Tensor, epochs: int = 100,
     gen_state = torch.random.get_rng_state()
     try:
         torch.manual_seed(seed)
-        lin = nn.Linear(features.shape[1], targets.shape[1]).to(features.device)
+        lin = nn.Linear(features.shape[1], targets.shape[1]).to(features)
     finally:
         torch.random.set_rng_state(gen_state)
     opt = torch.optim.Adam(lin.parameters(), lr=lr)

@@ -1,0 +1,269 @@
+"""One results pipeline: train a set of runs (variant or grid point x seed), batched.
+
+``train_runs`` takes any number of ``Run`` specs of one experiment: each a stability
+mode and a TrainConfig (which carries alpha, ema_momentum and seed, the only fields in
+which runs of one batch may differ). Runs that share an architecture and the rest of
+their TrainConfig train together as one ``Ensemble`` where the experiment allows it
+(MLP models), each on its own seed's data; members that share a seed share one stream.
+A member that diverges is recorded (its step and history) and never stops the others.
+
+    runs = [Run("expressive", tc) for tc in ...]
+    trained = train_runs("sine", runs)           # list[Trained], same order as runs
+    scores = forecast_scores(trained, ...)       # batched probes, one dict per run
+
+The reproduction (``reproduce``) and the maps sweep (``sweep``) are built on it.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from .config import ModelConfig, TrainConfig, check_int, resolve_device
+from .data import Split
+from .ensemble import Ensemble, StackedStream, train_ensemble
+from .models import JEPA, build_model
+from .paper import Experiment, SeedData, experiment as lookup
+from .training import History, TrainingDiverged, train
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training run: a stability mode and its TrainConfig (alpha, ema_momentum, seed, ...)."""
+
+    mode: str
+    train: TrainConfig
+    name: str = ""  # a label for the caller (e.g. the table variant)
+
+
+@dataclass
+class Trained:
+    """The outcome of one ``Run``: the trained model (None if it diverged) and its history."""
+
+    run: Run
+    model: JEPA | None
+    history: History
+    model_config: ModelConfig
+    seconds: float = 0.0  # wall time of its batch divided by the batch size
+
+    @property
+    def diverged_at(self) -> int | None:
+        return self.history.diverged_at
+
+
+def _batch_key(run: Run, mc: ModelConfig) -> tuple:
+    shared = {k: v for k, v in run.train.to_dict().items() if k not in ("alpha", "ema_momentum", "seed")}
+    return (mc, tuple(sorted(shared.items())))
+
+
+def train_runs(
+    experiment: str | Experiment,
+    runs: Sequence[Run],
+    data: Callable[[int], SeedData] | dict[int, SeedData] | None = None,
+    max_batch: int = 512,
+    log: Callable[[str], None] | None = None,
+) -> list[Trained]:
+    """Train every run of ``experiment``; returns one ``Trained`` per run, in order.
+
+    ``data``: per-seed data (a dict or a function of the seed); default the registry's
+    ``seed_data``. Runs are grouped into batches of at most ``max_batch`` members.
+    """
+    exp = lookup(experiment) if isinstance(experiment, str) else experiment
+    if not runs:
+        raise ValueError("runs must hold at least one Run")
+    check_int("max_batch", max_batch, 1)
+    cache: dict[int, SeedData] = {}
+
+    def seed_data(seed: int) -> SeedData:
+        if seed not in cache:
+            cache[seed] = data[seed] if isinstance(data, dict) else (data or exp.seed_data)(seed)
+        return cache[seed]
+
+    groups: dict[tuple, list[int]] = {}
+    mcs = [exp.model_config(r.mode) for r in runs]
+    for i, (r, mc) in enumerate(zip(runs, mcs)):
+        groups.setdefault(_batch_key(r, mc), []).append(i)
+    out: list[Trained | None] = [None] * len(runs)
+    for idx_all in groups.values():
+        for start in range(0, len(idx_all), max_batch if exp.batched else 1):
+            idx = idx_all[start : start + (max_batch if exp.batched else 1)]
+            t0 = time.perf_counter()
+            cfgs = [runs[i].train for i in idx]
+            mc = mcs[idx[0]]
+            dev = resolve_device(cfgs[0].device)
+            if exp.batched:
+                seeds = sorted({c.seed for c in cfgs})
+                ens = Ensemble([build_model(mc, c.alpha, c.seed, dev) for c in cfgs])
+                streams = [seed_data(s).stream(cfgs[0].batch_size, dev) for s in seeds]
+                stacked = StackedStream(streams, members=[seeds.index(c.seed) for c in cfgs])
+                hists = train_ensemble(ens, stacked, cfgs, keep_going=True)
+                models: list[JEPA | None] = list(ens.unstack())
+            else:
+                c = cfgs[0]
+                m = build_model(mc, c.alpha, c.seed, dev)
+                try:
+                    hists = [train(m, seed_data(c.seed).stream(c.batch_size, dev), c)]
+                    models = [m]
+                except TrainingDiverged as err:
+                    hists, models = [replace(err.history, diverged_at=err.step)], [None]
+            per = (time.perf_counter() - t0) / len(idx)
+            for i, h, m in zip(idx, hists, models):
+                out[i] = Trained(runs[i], None if h.diverged_at is not None else m, h, mc, per)
+            if log is not None:
+                log(f"{exp.name}: trained {len(idx)} runs in {per * len(idx):.1f} s")
+    return out  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------------- batched probes
+def features(model: JEPA, split: Split, protocol: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(features, targets) of ``split`` for a protocol: see ``probes.protocol_features``."""
+    from .probes import protocol_features
+
+    return protocol_features(model, split, protocol)
+
+
+def batched_lstsq(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """K least-squares fits with a bias, in float64: x [K, N, D], y [K, N, E] -> (w [K, D, E], b [K, E]).
+
+    The same solve as ``probes.lstsq_probe`` for every k.
+    """
+    x, y = x.double(), y.double()
+    xm, ym = x.mean(1, keepdim=True), y.mean(1, keepdim=True)
+    xc, yc = x - xm, y - ym
+    w = torch.linalg.lstsq(xc.transpose(1, 2) @ xc, xc.transpose(1, 2) @ yc).solution
+    return w, (ym - xm @ w).squeeze(1)
+
+
+def batched_adam_probe(x: torch.Tensor, y: torch.Tensor, seeds: Sequence[int], epochs: int, lr: float = 0.01
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """K paper-style probes at once: nn.Linear per member (init seeded by ``seeds[k]``, as
+    ``probes.adam_probe``), full-batch Adam for ``epochs``. x [K, N, D], y [K, N, E] ->
+    (w [K, D, E], b [K, 1, E]). Adam is element-wise and the losses are summed, so each
+    member follows its own ``adam_probe`` trajectory."""
+    check_int("epochs", epochs, 1)
+    d, e = x.shape[2], y.shape[2]
+    ws, bs = [], []
+    for s in seeds:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(s)
+            lin = nn.Linear(d, e)
+        ws.append(lin.weight.detach().T)
+        bs.append(lin.bias.detach())
+    w = nn.Parameter(torch.stack(ws).to(x))
+    b = nn.Parameter(torch.stack(bs).unsqueeze(1).to(x))
+    opt = torch.optim.Adam([w, b], lr=lr)
+    n_el = x.shape[1] * e
+    with torch.enable_grad():
+        for _ in range(epochs):
+            loss = (torch.baddbmm(b, x, w) - y).square().sum() / n_el
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    return w.detach(), b.detach()
+
+
+def _mse(pred: torch.Tensor, y: torch.Tensor) -> np.ndarray:
+    return (pred.double() - y.double()).square().mean(dim=(1, 2)).cpu().numpy()
+
+
+@dataclass
+class ProbeScores:
+    """Held-out scores of many runs: ``scores[key]`` [K] arrays (NaN for diverged runs) and,
+    where asked for, the least-squares predictions of the first ``n_show`` test sequences."""
+
+    scores: dict[str, np.ndarray]
+    show: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def forecast_scores(
+    trained: Sequence[Trained],
+    data: Callable[[int], SeedData] | dict[int, SeedData],
+    protocols: Sequence[str] = ("A", "B"),
+    adam: Sequence[str] = ("B",),
+    adam_epochs: int = 100,
+    n_show: int = 0,
+    chunk: int = 128,
+) -> ProbeScores:
+    """Probes of many trained runs at once, each on its own seed's probe and test sets.
+
+    For each protocol: ``{p}_lstsq_heldout`` (closed-form least squares fitted on the probe
+    set, scored on the test set); for those in ``adam`` also the paper's Adam probe
+    (``{p}_adam_probeset``, ``{p}_adam_heldout``). ``n_show`` keeps ``truth`` and
+    ``{p}_pred`` of the first ``n_show`` test sequences ([K, n_show]).
+    """
+    get = data.__getitem__ if isinstance(data, dict) else data
+    k = len(trained)
+    keys = [f"{p}_lstsq_heldout" for p in protocols] + [f"{p}_adam_{s}" for p in adam for s in ("probeset", "heldout")]
+    scores = {key: np.full(k, np.nan) for key in keys}
+    show: dict[str, np.ndarray] = {}
+    alive = [i for i, t in enumerate(trained) if t.model is not None]
+    for start in range(0, len(alive), chunk):
+        idx = alive[start : start + chunk]
+        for p in protocols:
+            if p == "B_bwd":
+                idx_p = [i for i in idx if trained[i].model.bidirectional]  # type: ignore[union-attr]
+            else:
+                idx_p = idx
+            if not idx_p:
+                continue
+            f_tr, y_tr, f_te, y_te = [], [], [], []
+            for i in idx_p:
+                sd = get(trained[i].run.train.seed)
+                m = trained[i].model
+                dev = next(m.parameters()).device  # type: ignore[union-attr]
+                a, b = features(m, sd.probe.to(dev), p)  # type: ignore[arg-type]
+                c, d = features(m, sd.test.to(dev), p)  # type: ignore[arg-type]
+                f_tr.append(a), y_tr.append(b), f_te.append(c), y_te.append(d)
+            xtr, ytr, xte, yte = map(torch.stack, (f_tr, y_tr, f_te, y_te))
+            w, bias = batched_lstsq(xtr, ytr)
+            pred = xte.double() @ w + bias.unsqueeze(1)
+            scores[f"{p}_lstsq_heldout"][idx_p] = _mse(pred, yte)
+            if n_show:
+                show.setdefault(f"{p}_pred", np.full((k, n_show), np.nan))[idx_p] = pred[:, :n_show, 0].cpu().numpy()
+                show.setdefault("truth", np.full((k, n_show), np.nan))[idx_p] = yte[:, :n_show, 0].double().cpu().numpy()
+            if p in adam:
+                seeds = [trained[i].run.train.seed for i in idx_p]
+                w, bias = batched_adam_probe(xtr, ytr, seeds, adam_epochs)
+                scores[f"{p}_adam_probeset"][idx_p] = _mse(torch.baddbmm(bias, xtr, w), ytr)
+                scores[f"{p}_adam_heldout"][idx_p] = _mse(torch.baddbmm(bias, xte, w), yte)
+    return ProbeScores(scores, show)
+
+
+def history_metrics(h: History) -> dict[str, float]:
+    """Loss and embedding-norm summaries of one run (NaN where a run is too short)."""
+    from .stats import roughness
+
+    nan = float("nan")
+    out: dict[str, float] = {}
+    n = len(h)
+    tail = h.tail_mean(100) if n else {"total": nan, "fwd": nan, "bwd": nan}
+    for part in ("total", "fwd", "bwd"):
+        out[f"loss_final_{part}"] = float(getattr(h, part)[-1]) if n else nan
+        out[f"loss_last100_{part}"] = tail[part]
+    out["roughness_fwd"] = roughness(h.fwd) if n > 60 else nan
+    out["roughness_total"] = roughness(h.total) if n > 60 else nan
+    norms = h.online_norm
+    out["norm_final"] = float(norms[-1]) if len(norms) else nan
+    mid = len(norms) // 2
+    out["norm_growth_first_half"] = float(norms[mid] / norms[0]) if len(norms) > 1 else nan
+    out["norm_growth_second_half"] = float(norms[-1] / norms[mid]) if len(norms) > 1 else nan
+    return out
+
+
+def downsample(x: np.ndarray, points: int) -> np.ndarray:
+    """Means over ``points`` consecutive windows of ``x`` (all of ``x`` if it is shorter)."""
+    x = np.asarray(x, dtype=float)
+    if len(x) <= points:
+        return x
+    edges = np.linspace(0, len(x), points + 1).astype(int)
+    return np.array([x[a:b].mean() for a, b in zip(edges[:-1], edges[1:])])
+
+
+__all__ = [
+    "Run", "Trained", "train_runs", "forecast_scores", "ProbeScores", "batched_lstsq",
+    "batched_adam_probe", "history_metrics", "downsample",
+]
