@@ -71,13 +71,18 @@ def forecast_baselines(probe: Split, test: Split, experiment: str, ridge: float 
         "linear_extrapolation": _mse(linear_extrapolation(test.context), truth),
         "lstsq_context": lstsq_probe(flat(probe), first_target_step(probe.target)).mse(flat(test), truth),
     }
-    if experiment == "sine":
-        out["sinusoid_fit"] = _mse(sinusoid_fit(test.context, cfg), truth)
-        out["noise_floor"] = cfg.noise_std**2
-    elif experiment == "lorenz":
-        out["ridge_context"] = lstsq_probe(flat(probe), first_target_step(probe.target), ridge=ridge).mse(flat(test), truth)
-    else:
-        raise ValueError(f"experiment must be 'sine' or 'lorenz', got {experiment!r}")
+    from .paper import experiment as lookup
+
+    extras = {
+        "sinusoid_fit": lambda: _mse(sinusoid_fit(test.context, cfg), truth),
+        "noise_floor": lambda: cfg.noise_std**2,
+        "ridge_context": lambda: lstsq_probe(flat(probe), first_target_step(probe.target), ridge=ridge).mse(flat(test), truth),
+    }
+    exp = lookup(experiment)
+    if exp.kind != "forecast":
+        raise ValueError(f"experiment must be a forecasting experiment, got {experiment!r}")
+    for name in exp.baselines:
+        out[name] = extras[name]()
     return out
 
 

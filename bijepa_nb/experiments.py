@@ -15,26 +15,18 @@ from typing import Any
 
 import numpy as np
 
-from .config import LorenzConfig, MnistConfig, SineConfig, TrainConfig, check_choice, check_int, paper_config, resolve_device
-from .data import EpochStream, PoolStream, SineStream, Split, load_mnist, lorenz_data, mnist_num_steps, mnist_split, sine_split
+from .config import MnistConfig, check_int, resolve_device
+from .data import EpochStream, Split, load_mnist, mnist_num_steps, mnist_split
+from .paper import EXPERIMENTS, VARIANTS, SeedData, lorenz_seed_data, variant
+from .paper import experiment as lookup
 from .models import JEPA, build_model
 from .probes import batched_encode, classification_probe, decoder_probe, evaluate, right_half_pixels
 from .training import History, train
 
-#: The configurations of the paper's tables: name -> (stability mode, alpha).
-CONFIGS: dict[str, tuple[str, float]] = {
-    "classic": ("expressive", 1.0),  # Classic JEPA (LN + decay)
-    "unconstrained": ("unconstrained", 0.5),  # BiJEPA, no LN, no decay ("Explosion")
-    "expressive": ("expressive", 0.5),  # BiJEPA, LN + decay
-    "restrictive": ("restrictive", 0.5),  # BiJEPA, unit sphere
-}
-#: Which configurations each experiment's table reports.
-PAPER_TABLES = {
-    "sine": ("classic", "unconstrained", "expressive", "restrictive"),
-    "lorenz": ("classic", "expressive"),
-    "mnist": ("classic", "expressive"),
-}
-PROBE_EPOCHS = {"sine": 100, "lorenz": 200}
+#: The configurations of the paper's tables, name -> (stability mode, alpha), and the
+#: variants each experiment's table reports: views of the registry (``bijepa_nb.paper``).
+CONFIGS: dict[str, tuple[str, float]] = {name: (v.mode, v.alpha) for name, v in VARIANTS.items()}
+PAPER_TABLES = {name: exp.table for name, exp in EXPERIMENTS.items()}
 
 
 @dataclass
@@ -60,33 +52,29 @@ def run_experiment(experiment: str, config: str = "expressive", seed: int = 0, d
     ``train_overrides`` go to TrainConfig (e.g. num_steps=200, alpha=0.8, progress=False).
     For MNIST, ``epochs`` (default 10) sets num_steps from the training-set size.
     """
-    check_choice("experiment", experiment, tuple(PAPER_TABLES))
-    check_choice("config", config, tuple(CONFIGS))
-    mode, alpha = CONFIGS[config]
-    alpha = train_overrides.pop("alpha", alpha)
+    exp = lookup(experiment)
+    v = variant(config)
+    alpha = train_overrides.pop("alpha", v.alpha)
     epochs = train_overrides.pop("epochs", 10)
-    probe_epochs = train_overrides.pop("probe_epochs", PROBE_EPOCHS.get(experiment, 10))
+    probe_epochs = train_overrides.pop("probe_epochs", exp.probe_epochs)
     t0 = time.perf_counter()
-    if experiment == "mnist":
+    if exp.kind == "halves":
         mnist = data if data is not None else load_mnist(MnistConfig())
         train_split = mnist_split(mnist.train_images, mnist.train_labels)
         check_int("epochs", epochs, 1)
-        train_overrides.setdefault("num_steps", mnist_num_steps(len(train_split), 256, epochs))
+        train_overrides.setdefault("num_steps", mnist_num_steps(len(train_split), exp.train["batch_size"], epochs))
         train_overrides.setdefault("num_threads", 2)  # the conv encoder likes 2 threads (TOOLCHAIN.md)
-    mc, tc = paper_config(experiment, mode, alpha, seed=seed, **train_overrides)
+    mc, tc = exp.configs(v, alpha=alpha, seed=seed, **train_overrides)
     device = resolve_device(tc.device)
     model = build_model(mc, tc.alpha, seed, device)
-    if experiment == "sine":
-        scfg = SineConfig()
-        probe_set, test_set = sine_split(scfg, seed, "probe"), sine_split(scfg, seed, "test")
-        hist = train(model, SineStream(scfg, seed, tc.batch_size, device), tc)
-        scores = evaluate(model, probe_set, test_set, epochs=probe_epochs, seed=seed)
-        return RunResult(experiment, config, seed, model, hist, scores, probe_set, test_set, time.perf_counter() - t0)
-    if experiment == "lorenz":
-        ld = data if data is not None else lorenz_data(LorenzConfig(), seed)
-        hist = train(model, PoolStream(ld.train, seed, tc.batch_size, device), tc)
-        scores = evaluate(model, ld.probe, ld.test, epochs=probe_epochs, seed=seed)
-        return RunResult(experiment, config, seed, model, hist, scores, ld.probe, ld.test, time.perf_counter() - t0, {"lorenz": ld})
+    if exp.kind == "forecast":
+        if data is None:
+            sd = exp.seed_data(seed)
+        else:
+            sd = data if isinstance(data, SeedData) else lorenz_seed_data(data, seed)
+        hist = train(model, sd.stream(tc.batch_size, device), tc)
+        scores = evaluate(model, sd.probe, sd.test, epochs=probe_epochs, seed=seed)
+        return RunResult(experiment, config, seed, model, hist, scores, sd.probe, sd.test, time.perf_counter() - t0, dict(sd.extra))
     hist = train(model, EpochStream(train_split, seed, tc.batch_size, device), tc)
     eval_split = mnist_split(mnist.eval_images, mnist.eval_labels)
     f_tr = batched_encode(model, train_split.context)
@@ -116,13 +104,13 @@ def main(argv: list[str] | None = None) -> None:
             tail = r.history.tail_mean(100)
             row = {"config": cfg, "seed": seed, "seconds": round(r.seconds, 2), "train_loss_last100": tail["total"], "scores": r.scores}
             rows.append(row)
-            if args.experiment == "mnist":
+            if EXPERIMENTS[args.experiment].kind == "halves":
                 print(f"{cfg:14s} seed {seed}: probe acc {r.scores['linear_probe']['eval_acc']:.4f}  decoder MSE {r.scores['decoder']['eval_mse']:.4f}  ({r.seconds:.1f} s)", flush=True)
             else:
                 s = r.scores
                 print(f"{cfg:14s} seed {seed}: loss {tail['total']:.4f}  A probe/test/lstsq {s['A']['probe']:.4f}/{s['A']['test']:.4f}/{s['A']['lstsq_test']:.4f}"
                       f"  B probe/test/lstsq {s['B']['probe']:.4f}/{s['B']['test']:.4f}/{s['B']['lstsq_test']:.4f}  ({r.seconds:.1f} s)", flush=True)
-    if args.experiment != "mnist":
+    if EXPERIMENTS[args.experiment].kind == "forecast":
         print("\nmean ± std over seeds (held-out test MSE of the paper-style Adam probe):")
         for cfg in configs:
             rs = [r for r in rows if r["config"] == cfg]

@@ -20,6 +20,7 @@ import torch
 from .config import (
     STABILITY_MODES,
     LorenzConfig,
+    MnistConfig,
     ModelConfig,
     SineConfig,
     TrainConfig,
@@ -84,6 +85,9 @@ class Experiment:
     paper_source: str
     batched: bool
     unit: str
+    data_config: Any = None  # SineConfig / LorenzConfig / MnistConfig of the data
+    kind: str = "forecast"  # "forecast" (probes predict the next step) or "halves" (MNIST: classify, decode)
+    baselines: tuple[str, ...] = ()  # raw-data baselines beyond the common ones (baselines.forecast_baselines)
     data: Callable[[int], SeedData] | None = None
 
     def model_config(self, mode: str = "expressive") -> ModelConfig:
@@ -124,11 +128,17 @@ def _sine_data(seed: int) -> SeedData:
                     sine_split(cfg, seed, "test"))
 
 
-def _lorenz_data(seed: int) -> SeedData:
-    from .data import PoolStream, lorenz_data
+def lorenz_seed_data(ld: Any, seed: int) -> SeedData:
+    """SeedData of a ``data.LorenzData`` (a training pool sampled by seed ``seed``)."""
+    from .data import PoolStream
 
-    ld = lorenz_data(LorenzConfig(), seed)
     return SeedData(lambda b, dev: PoolStream(ld.train, seed, b, dev), ld.probe, ld.test, {"lorenz": ld})
+
+
+def _lorenz_data(seed: int) -> SeedData:
+    from .data import lorenz_data
+
+    return lorenz_seed_data(lorenz_data(LorenzConfig(), seed), seed)
 
 
 EXPERIMENTS: dict[str, Experiment] = {
@@ -148,6 +158,8 @@ EXPERIMENTS: dict[str, Experiment] = {
         paper_source="Table 3",
         batched=True,
         unit="MSE, signal units",
+        data_config=SineConfig(),
+        baselines=("sinusoid_fit", "noise_floor"),
         data=_sine_data,
     ),
     "lorenz": Experiment(
@@ -164,6 +176,8 @@ EXPERIMENTS: dict[str, Experiment] = {
         paper_source="Table 1",
         batched=True,
         unit="MSE, normalised units (training-pool mean/std)",
+        data_config=LorenzConfig(),
+        baselines=("ridge_context",),
         data=_lorenz_data,
     ),
     "mnist": Experiment(
@@ -181,6 +195,8 @@ EXPERIMENTS: dict[str, Experiment] = {
         paper_source="Table 2",
         batched=False,
         unit="accuracy (fraction) / MSE of right-half pixels in [0, 1]",
+        data_config=MnistConfig(),
+        kind="halves",
     ),
 }
 

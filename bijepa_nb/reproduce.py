@@ -39,35 +39,20 @@ import numpy as np
 import torch
 
 from .baselines import chance_accuracy, forecast_baselines, raw_pixel_baseline, supervised_baseline
-from .config import LorenzConfig, MnistConfig, SineConfig, check_choice, check_int, paper_config, resolve_device
-from .data import MnistData, PoolStream, SineStream, load_mnist, lorenz_data, mnist_split, sine_split
-from .ensemble import Ensemble, EnsembleDiverged, train_ensemble
-from .experiments import CONFIGS, PAPER_TABLES, PROBE_EPOCHS, run_experiment
+from .config import MnistConfig, check_choice, check_int, resolve_device
+from .data import MnistData, load_mnist, mnist_split
+from .experiments import run_experiment
 from .models import JEPA, build_model
+from .paper import EXPERIMENTS, VARIANTS, SeedData
+from .pipeline import Run, history_metrics, train_runs
 from .probes import batched_encode, classification_probe, decoder_probe, evaluate, right_half_pixels
-from .stats import roughness
-from .training import History, TrainingDiverged, train
+from .training import History, TrainingDiverged
 
 SCHEMA_VERSION = "bijepa-reproduce/1"
 SPLITS = ("train", "probe set", "held-out")
-LABELS = {"classic": "Classic JEPA", "unconstrained": "BiJEPA unconstrained", "expressive": "BiJEPA expressive", "restrictive": "BiJEPA restrictive"}
-#: The paper's tables (one run each; probes scored on the probe set).
-PAPER: dict[str, dict[str, dict[str, float]]] = {
-    "sine": {  # Table 3
-        "unconstrained": {"train_loss": 0.0190, "A": 0.0148, "B": 0.0068},
-        "expressive": {"train_loss": 0.0090, "A": 0.0093, "B": 0.0132},
-        "restrictive": {"train_loss": 0.0004, "A": 0.1460, "B": 0.0779},
-        "classic": {"train_loss": 0.0143, "A": 0.0279, "B": 0.0517},
-    },
-    "lorenz": {  # Table 1
-        "classic": {"train_loss": 0.0006, "A": 0.0224, "B": 0.0937},
-        "expressive": {"train_loss": 0.0007, "A": 0.0172, "B": 0.0249},
-    },
-    "mnist": {  # Table 2
-        "classic": {"probe_acc": 0.8914, "decoder_mse": 0.0305},
-        "expressive": {"probe_acc": 0.9188, "decoder_mse": 0.0298},
-    },
-}
+LABELS = {name: v.label for name, v in VARIANTS.items()}
+#: The paper's tables (one run each; probes scored on the probe set), from the registry.
+PAPER: dict[str, dict[str, dict[str, float]]] = {name: exp.paper for name, exp in EXPERIMENTS.items()}
 QUICK = {"num_steps": 100, "probe_epochs": 10, "mnist_train": 512, "mnist_eval": 256, "epochs": 1}
 PROTOCOLS = {
     "A": "Protocol A: linear probe on the context embedding f(x) -> first target step",
@@ -89,7 +74,7 @@ def metric_spec(experiment: str) -> dict[str, dict[str, str]]:
     spec["roughness_total"] = {"unit": "std of log-loss residual (dimensionless)", "split": "train", "description": "the same for the total loss"}
     spec["norm_final"] = {"unit": "L2 norm", "split": "train", "description": "mean norm of the online context embedding f(x) at the last logged step"}
     spec["norm_growth_second_half"] = {"unit": "ratio", "split": "train", "description": "online embedding norm at the end / at mid-training"}
-    if experiment == "mnist":
+    if EXPERIMENTS[experiment].kind == "halves":
         spec["probe_acc_train"] = {"unit": "accuracy (fraction)", "split": "train", "description": "linear probe on the left-half embedding, scored on its training images"}
         spec["probe_acc_heldout"] = {"unit": "accuracy (fraction)", "split": "held-out", "description": "the same probe on held-out images"}
         spec["decoder_mse_train"] = {"unit": "MSE of right-half pixels in [0, 1]", "split": "train", "description": "generative decoder from the left-half embedding, training images"}
@@ -97,7 +82,7 @@ def metric_spec(experiment: str) -> dict[str, dict[str, str]]:
         return spec
     spec["loss_early_total"] = {"unit": loss_unit, "split": "train",
                                 "description": "mean total loss over 20%-30% of training: steps 400-600 of the paper's 2000, its 'step 500' reading"}
-    unit = "MSE, signal units" if experiment == "sine" else "MSE, normalised units (training-pool mean/std)"
+    unit = EXPERIMENTS[experiment].unit
     for proto, text in PROTOCOLS.items():
         spec[f"{proto}_adam_probeset"] = {"unit": unit, "split": "probe set", "description": f"{text}; the paper's Adam probe scored on its own training data"}
         spec[f"{proto}_adam_heldout"] = {"unit": unit, "split": "held-out", "description": f"{text}; the paper's Adam probe scored on the held-out test set"}
@@ -124,71 +109,39 @@ BASELINE_TEXT = {
 
 
 def _history_metrics(h: History) -> dict[str, float]:
-    out: dict[str, float] = {}
-    tail = h.tail_mean(100)
-    for part in ("total", "fwd", "bwd"):
-        out[f"loss_final_{part}"] = float(getattr(h, part)[-1])
-        out[f"loss_last100_{part}"] = tail[part]
-    n = len(h)
-    out["roughness_fwd"] = roughness(h.fwd) if n > 60 else math.nan
-    out["roughness_total"] = roughness(h.total) if n > 60 else math.nan
-    out["norm_final"] = float(h.online_norm[-1])
-    out["norm_growth_second_half"] = float(h.online_norm[-1] / h.online_norm[len(h.online_norm) // 2])
-    return out
+    """The loss and norm summaries of ``pipeline.history_metrics`` that this schema records."""
+    keep = ("loss_final_", "loss_last100_", "roughness_", "norm_final", "norm_growth_second_half")
+    return {k: v for k, v in history_metrics(h).items() if k.startswith(keep)}
 
 
 def _train_seeds(experiment: str, config: str, seeds: list[int], num_steps: int, device: str, threads: int,
-                 streams: Callable[[int], Any]) -> tuple[list[JEPA | None], list[History | None], list[int | None]]:
-    """Train ``config`` for every seed at once; if a member diverges, retrain seed by seed
-    so the others still finish. Returns models, histories and the divergence step per seed."""
-    mode, alpha = CONFIGS[config]
-    mc, tc = paper_config(experiment, mode, alpha, num_steps=num_steps, device=device, num_threads=threads, progress=False)
-    dev = resolve_device(device)
-    try:
-        ens = Ensemble([build_model(mc, alpha, s, dev) for s in seeds])
-        hs = train_ensemble(ens, [streams(s) for s in seeds], tc)
-        return list(ens.unstack()), list(hs), [None] * len(seeds)
-    except EnsembleDiverged:
-        models: list[JEPA | None] = []
-        hist: list[History | None] = []
-        div: list[int | None] = []
-        for s in seeds:
-            m = build_model(mc, alpha, s, dev)
-            try:
-                hist.append(train(m, streams(s), tc))
-                models.append(m)
-                div.append(None)
-            except TrainingDiverged as err:
-                models.append(None)
-                hist.append(err.history)
-                div.append(err.step)
-        return models, hist, div
+                 data: dict[int, SeedData]) -> tuple[list[JEPA | None], list[History | None], list[int | None]]:
+    """Train table variant ``config`` for every seed as one batch (``pipeline.train_runs``);
+    a diverging seed is recorded and the others finish. Returns models, histories and the
+    divergence step per seed."""
+    exp = EXPERIMENTS[experiment]
+    runs = [Run(VARIANTS[config].mode, exp.configs(config, num_steps=num_steps, device=device, num_threads=threads,
+                                                    progress=False, seed=s)[1], config) for s in seeds]
+    trained = train_runs(exp, runs, data)
+    return [t.model for t in trained], [t.history for t in trained], [t.diverged_at for t in trained]
 
 
 def _forecast_experiment(experiment: str, seeds: list[int], quick: bool, device: str, threads: int, log: Callable[[str], None]) -> dict[str, Any]:
-    dev = resolve_device(device)
-    probe_epochs = QUICK["probe_epochs"] if quick else PROBE_EPOCHS[experiment]
-    if experiment == "sine":
-        scfg = SineConfig()
-        sets = {s: (sine_split(scfg, s, "probe"), sine_split(scfg, s, "test")) for s in seeds}
-        streams = lambda s: SineStream(scfg, s, 64, dev)  # noqa: E731
-        data_settings = scfg.to_dict()
-    else:
-        lcfg = LorenzConfig()
-        ld = {s: lorenz_data(lcfg, s) for s in seeds}
-        sets = {s: (ld[s].probe, ld[s].test) for s in seeds}
-        streams = lambda s: PoolStream(ld[s].train, s, 64, dev)  # noqa: E731
-        data_settings = lcfg.to_dict()
+    exp = EXPERIMENTS[experiment]
+    probe_epochs = QUICK["probe_epochs"] if quick else exp.probe_epochs
+    data = {s: exp.seed_data(s) for s in seeds}
+    sets = {s: (data[s].probe, data[s].test) for s in seeds}
+    data_settings = exp.data_config.to_dict()
     spec = metric_spec(experiment)
     configs: dict[str, Any] = {}
     settings: dict[str, Any] = {"probe_epochs": probe_epochs, "data": data_settings, "configs": {}}
-    for config in PAPER_TABLES[experiment]:
-        mode, alpha = CONFIGS[config]
-        mc, tc = paper_config(experiment, mode, alpha, device=device, num_threads=threads, progress=False,
-                              **({"num_steps": QUICK["num_steps"]} if quick else {}))
+    for config in exp.table:
+        mode, alpha = VARIANTS[config].mode, VARIANTS[config].alpha
+        mc, tc = exp.configs(config, device=device, num_threads=threads, progress=False,
+                             **({"num_steps": QUICK["num_steps"]} if quick else {}))
         settings["configs"][config] = {"model": mc.to_dict(), "train": tc.to_dict()}
         t0 = time.perf_counter()
-        models, hists, div = _train_seeds(experiment, config, seeds, tc.num_steps, device, threads, streams)
+        models, hists, div = _train_seeds(experiment, config, seeds, tc.num_steps, device, threads, data)
         per_seed: dict[str, list[float | None]] = {k: [] for k in spec}
         for s, m, h, d in zip(seeds, models, hists, div):
             row: dict[str, float | None] = {k: None for k in spec}
@@ -220,8 +173,8 @@ def _mnist_experiment(seeds: list[int], quick: bool, device: str, log: Callable[
     spec = metric_spec("mnist")
     configs: dict[str, Any] = {}
     settings: dict[str, Any] = {"epochs": epochs, "probe_epochs": probe_epochs, "n_train": len(mnist.train_labels), "n_eval": len(mnist.eval_labels), "configs": {}}
-    for config in PAPER_TABLES["mnist"]:
-        mode, alpha = CONFIGS[config]
+    for config in EXPERIMENTS["mnist"].table:
+        mode, alpha = VARIANTS[config].mode, VARIANTS[config].alpha
         t0 = time.perf_counter()
         per_seed: dict[str, list[float | None]] = {k: [] for k in spec}
         div: list[int | None] = []
@@ -245,7 +198,7 @@ def _mnist_experiment(seeds: list[int], quick: bool, device: str, log: Callable[
     tr, ev = mnist_split(mnist.train_images, mnist.train_labels), mnist_split(mnist.eval_images, mnist.eval_labels)
     right_tr, right_ev = right_half_pixels(mnist.train_images).to(dev), right_half_pixels(mnist.eval_images).to(dev)
     y_tr, y_ev = tr.labels.to(dev), ev.labels.to(dev)  # type: ignore[union-attr]
-    mc, _ = paper_config("mnist")
+    mc = EXPERIMENTS["mnist"].model_config("expressive")
     rows: dict[str, list[float]] = {k: [] for k in ("raw_pixels_acc", "raw_pixels_decoder_mse", "random_encoder_acc", "random_encoder_decoder_mse",
                                                      "supervised_acc", "mean_right_half_mse", "chance_acc")}
     threads = torch.get_num_threads()
@@ -290,7 +243,7 @@ def _clean(x: Any) -> Any:
 def reproduce(experiment: str, seeds: list[int], quick: bool = False, device: str = "auto", threads: int = 2,
               log: Callable[[str], None] = print, mnist: MnistData | None = None) -> dict[str, Any]:
     """Run the reproduction of ``experiment`` for ``seeds``; returns the JSON-ready dict (see the module docstring)."""
-    check_choice("experiment", experiment, tuple(PAPER_TABLES))
+    check_choice("experiment", experiment, tuple(EXPERIMENTS))
     if not isinstance(seeds, (list, tuple)) or not seeds:
         raise ValueError(f"seeds must be a non-empty list of integers, got {seeds!r}")
     for s in seeds:
@@ -300,7 +253,7 @@ def reproduce(experiment: str, seeds: list[int], quick: bool = False, device: st
     check_int("threads", threads, 1)
     dev = resolve_device(device)
     t0 = time.perf_counter()
-    if experiment == "mnist":
+    if EXPERIMENTS[experiment].kind == "halves":
         body = _mnist_experiment(list(seeds), quick, device, log, mnist)
     else:
         body = _forecast_experiment(experiment, list(seeds), quick, device, threads, log)
@@ -322,7 +275,7 @@ def validate(result: dict[str, Any]) -> None:
             raise ValueError(f"reproduce JSON: {what}")
 
     need(result.get("schema") == SCHEMA_VERSION, f"schema must be {SCHEMA_VERSION!r}")
-    need(result.get("experiment") in PAPER_TABLES, "experiment must be sine, lorenz or mnist")
+    need(result.get("experiment") in EXPERIMENTS, f"experiment must be one of {tuple(EXPERIMENTS)}")
     seeds = result.get("seeds")
     need(isinstance(seeds, list) and len(seeds) > 0, "seeds must be a non-empty list")
     n = len(seeds)  # type: ignore[arg-type]
@@ -331,7 +284,7 @@ def validate(result: dict[str, Any]) -> None:
     for k, m in metrics.items():
         need(isinstance(m.get("unit"), str) and m["unit"] != "", f"metrics[{k!r}] needs a unit")
         need(m.get("split") in SPLITS, f"metrics[{k!r}].split must be one of {SPLITS}")
-    need(set(result.get("configs", {})) == set(PAPER_TABLES[result["experiment"]]), "configs must hold exactly the paper table's configurations")
+    need(set(result.get("configs", {})) == set(EXPERIMENTS[result["experiment"]].table), "configs must hold exactly the paper table's configurations")
     for name, c in result["configs"].items():
         need(len(c.get("diverged_at", [])) == n, f"configs[{name!r}].diverged_at needs one entry per seed")
         need(set(c.get("per_seed", {})) == set(metrics), f"configs[{name!r}].per_seed must hold exactly the described metrics")
@@ -346,7 +299,7 @@ def validate(result: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("experiment", choices=tuple(PAPER_TABLES))
+    ap.add_argument("experiment", choices=tuple(EXPERIMENTS))
     ap.add_argument("--seeds", type=int, default=10, help="number of seeds, first-seed .. first-seed + seeds - 1 (default 10)")
     ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--out", required=True, help="the JSON file to write")

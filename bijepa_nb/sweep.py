@@ -1,0 +1,342 @@
+"""Maps of what alpha and the EMA momentum do: one batched sweep over a grid, as JSON.
+
+    python -m bijepa_nb.sweep sine   --out book/results/maps_sine.json
+    python -m bijepa_nb.sweep lorenz --modes expressive --out book/results/maps_lorenz.json
+    python -m bijepa_nb.sweep sine --quick --out /tmp/maps.json        # smoke run
+
+Every grid point (mode, alpha, ema_momentum) is trained for every seed; all members of
+one stability mode train together as one batched ensemble (``bijepa_nb.ensemble``, with
+per-member alpha and ema_momentum), through the shared pipeline ``bijepa_nb.pipeline``.
+
+JSON schema (``SCHEMA_VERSION``; ``validate`` checks it):
+
+- ``schema``, ``experiment`` ("sine" or "lorenz"), ``quick`` (bool), ``command``,
+  ``seconds`` (wall time), ``environment`` (torch, python, device, threads),
+  ``settings`` (ModelConfig and TrainConfig per mode, probe epochs, data sizes, n_show).
+- ``grid``: ``{"modes": [str], "alpha": [float], "ema_momentum": [float],
+  "seeds": [int]}``, each list sorted ascending (modes in STABILITY_MODES order),
+  without repeats.
+- ``metrics``: ``{key: {"unit", "split", "description"}}`` for every per-seed key.
+- ``points``: one entry per (mode, alpha, ema_momentum), in the order
+  ``for mode: for alpha: for ema_momentum`` (so point ``i`` of mode ``m`` is
+  ``alpha[i // n_tau], ema_momentum[i % n_tau]``). Each entry:
+  ``{"mode", "alpha", "ema_momentum", "diverged_at": [step or null per seed],
+  "per_seed": {metric: [value or null per seed]}, "show": {...}}``.
+- ``show`` (the first seed of the point, what a page needs to draw it):
+  ``{"seed": int, "diverged_at": step or null, "steps": [int], "loss_total": [float],
+  "loss_fwd": [float], "loss_bwd": [float], "norm_steps": [int], "online_norm": [float],
+  "target_norm": [float], "forecast": null or {"truth": [float], "pred_A": [float],
+  "pred_B": [float]}}``: loss curves down-sampled to at most ``CURVE_POINTS`` points
+  (means over windows, so spikes survive as raised means), the held-out first target
+  step of ``n_show`` test sequences and its least-squares Protocol A/B predictions
+  (null when the seed diverged).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from .config import STABILITY_MODES, check_choice, check_float, check_int, resolve_device
+from .paper import experiment as lookup
+from .pipeline import Run, downsample, forecast_scores, history_metrics, train_runs
+
+SCHEMA_VERSION = "bijepa-sweep/1"
+CURVE_POINTS = 100
+ALPHAS = tuple(round(0.1 * i, 1) for i in range(11))
+EMA_MOMENTA = (0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 1.0)
+QUICK = {"alpha": (0.0, 0.5, 1.0), "ema_momentum": (0.9, 0.995), "seeds": 2, "num_steps": 100, "probe_epochs": 10}
+SPLITS = ("train", "probe set", "held-out")
+
+
+def metric_spec(experiment: str) -> dict[str, dict[str, str]]:
+    """Unit, split and description of every per-seed metric of a sweep."""
+    unit = lookup(experiment).unit
+    loss = "embedding MSE (mean over batch and embedding dims)"
+    spec = {
+        "A_lstsq_heldout": (unit, "held-out", "Protocol A: least squares on f(x) -> first target step, fitted on the probe set"),
+        "B_lstsq_heldout": (unit, "held-out", "Protocol B: least squares on P_fwd(f(x)) -> first target step, fitted on the probe set"),
+        "B_adam_probeset": (unit, "probe set", "Protocol B with the paper's Adam probe, scored on its own training data"),
+        "B_adam_heldout": (unit, "held-out", "Protocol B with the paper's Adam probe, scored on the held-out test set"),
+        "loss_final_total": (loss, "train", "total loss (Eq. 8) at the last step"),
+        "loss_last100_total": (loss, "train", "mean total loss over the last 100 steps"),
+        "loss_last100_fwd": (loss, "train", "mean forward loss over the last 100 steps"),
+        "loss_last100_bwd": (loss, "train", "mean backward loss over the last 100 steps (0 for alpha = 1)"),
+        "norm_final": ("L2 norm", "train", "mean norm of the online context embedding f(x) at the last logged step"),
+        "norm_growth_first_half": ("ratio", "train", "online embedding norm at mid-training / at the start"),
+        "norm_growth_second_half": ("ratio", "train", "online embedding norm at the end / at mid-training"),
+    }
+    return {k: {"unit": u, "split": s, "description": d} for k, (u, s, d) in spec.items()}
+
+
+def check_grid(modes: Sequence[str], alphas: Sequence[float], taus: Sequence[float], seeds: Sequence[int]) -> None:
+    """Raise ValueError naming the parameter when a grid axis is empty, repeats, is unsorted or out of range."""
+    for name, values in (("modes", modes), ("alpha", alphas), ("ema_momentum", taus), ("seeds", seeds)):
+        if not isinstance(values, (list, tuple)) or len(values) == 0:
+            raise ValueError(f"{name} must be a non-empty list, got {values!r}")
+        if len(set(values)) != len(values):
+            raise ValueError(f"{name} must not repeat a value, got {list(values)}")
+    for m in modes:
+        check_choice("modes[...]", m, tuple(STABILITY_MODES))
+    for a in alphas:
+        check_float("alpha[...]", a, 0.0, 1.0)
+    for t in taus:
+        check_float("ema_momentum[...]", t, 0.0, 1.0)
+    for s in seeds:
+        check_int("seeds[...]", s, 0)
+
+
+def estimate_bytes(experiment: str, members: int, num_steps: int) -> int:
+    """A generous estimate of the memory one batch of ``members`` runs needs while training:
+    parameters with their gradients, Adam moments and EMA targets, the activations of one
+    step kept for backward, and the loss histories."""
+    exp = lookup(experiment)
+    mc, tc = exp.mode_configs("expressive")
+    from .models import JEPA
+
+    n_params = sum(p.numel() for p in JEPA(mc, 0.5).parameters())
+    width = max(mc.hidden_dim, mc.pred_hidden_dim)
+    acts = 2 * tc.batch_size * (mc.input_dim + 12 * width + 8 * mc.embed_dim)  # two views, both encoders + predictors
+    per_member = 4 * (6 * n_params + 4 * acts) + 8 * 3 * num_steps
+    return members * per_member
+
+
+def available_bytes() -> int:
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 8 * 2**30
+
+
+def _r(x: Any, digits: int = 5) -> Any:
+    """Round floats to ``digits`` significant digits (NaN/inf -> None) for a compact strict JSON."""
+    if isinstance(x, dict):
+        return {k: _r(v, digits) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_r(v, digits) for v in x]
+    if isinstance(x, (np.ndarray,)):
+        return _r(x.tolist(), digits)
+    if isinstance(x, (float, np.floating)):
+        x = float(x)
+        return float(f"{x:.{digits}g}") if math.isfinite(x) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
+
+
+def sweep(
+    experiment: str,
+    modes: Sequence[str] = tuple(STABILITY_MODES),
+    alphas: Sequence[float] = ALPHAS,
+    taus: Sequence[float] = EMA_MOMENTA,
+    seeds: Sequence[int] = (0, 1, 2, 3, 4),
+    num_steps: int | None = None,
+    probe_epochs: int | None = None,
+    n_show: int = 20,
+    quick: bool = False,
+    device: str = "auto",
+    threads: int = 2,
+    max_batch: int = 512,
+    max_bytes: int | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Train and score every (mode, alpha, ema_momentum, seed) of the grid; returns the JSON-ready dict."""
+    exp = lookup(experiment)
+    if exp.data is None or not exp.batched:
+        raise ValueError(f"experiment must be one with batched per-seed data (sine, lorenz), got {experiment!r}")
+    modes = [m for m in STABILITY_MODES if m in modes] if set(modes) <= set(STABILITY_MODES) else list(modes)
+    check_grid(modes, list(alphas), list(taus), list(seeds))
+    alphas, taus, seeds = sorted(alphas), sorted(taus), sorted(seeds)
+    check_int("n_show", n_show, 1, 1000)
+    check_int("threads", threads, 1)
+    check_int("max_batch", max_batch, 1)
+    num_steps = num_steps if num_steps is not None else exp.train["num_steps"]
+    check_int("num_steps", num_steps, 1, 100_000)
+    probe_epochs = probe_epochs if probe_epochs is not None else exp.probe_epochs
+    check_int("probe_epochs", probe_epochs, 1, 10_000)
+    per_mode = len(alphas) * len(taus) * len(seeds)
+    need = estimate_bytes(experiment, min(per_mode, max_batch), num_steps)
+    limit = max_bytes if max_bytes is not None else int(0.75 * available_bytes())
+    if need > limit:
+        raise MemoryError(f"the grid needs about {need / 2**30:.1f} GiB per batch of {min(per_mode, max_batch)} runs, "
+                          f"more than the {limit / 2**30:.1f} GiB allowed; lower max_batch (--max-batch) or the grid")
+    dev = resolve_device(device)
+    t0 = time.perf_counter()
+    data = {s: exp.seed_data(s) for s in seeds}
+    spec = metric_spec(experiment)
+    points: list[dict[str, Any]] = []
+    settings: dict[str, Any] = {"probe_epochs": probe_epochs, "n_show": n_show, "curve_points": CURVE_POINTS,
+                                "max_batch": max_batch, "modes": {}}
+    member_steps = 0
+    for mode in modes:
+        t_mode = time.perf_counter()
+        runs = []
+        for a in alphas:
+            for t in taus:
+                for s in seeds:
+                    _, tc = exp.mode_configs(mode, alpha=float(a), ema_momentum=float(t), seed=s, num_steps=num_steps,
+                                             device=dev.type, num_threads=threads, progress=False)
+                    runs.append(Run(mode, tc))
+        mc, tc0 = exp.mode_configs(mode, num_steps=num_steps, device=dev.type, num_threads=threads, progress=False)
+        settings["modes"][mode] = {"model": mc.to_dict(), "train": {k: v for k, v in tc0.to_dict().items()
+                                                                    if k not in ("alpha", "ema_momentum", "seed")}}
+        trained = train_runs(exp, runs, data, max_batch=max_batch)
+        t_train = time.perf_counter() - t_mode
+        member_steps += len(runs) * num_steps
+        scores = forecast_scores(trained, data, protocols=("A", "B"), adam=("B",), adam_epochs=probe_epochs, n_show=n_show)
+        ns = len(seeds)
+        for p in range(len(alphas) * len(taus)):
+            rows = range(p * ns, (p + 1) * ns)
+            per_seed: dict[str, list[float]] = {k: [] for k in spec}
+            for i in rows:
+                hm = history_metrics(trained[i].history)
+                ok = trained[i].diverged_at is None
+                for k in spec:
+                    v = scores.scores[k][i] if k in scores.scores else hm[k]
+                    per_seed[k].append(float(v) if ok else float("nan"))
+            first = trained[rows[0]]
+            h = first.history
+            steps = np.arange(len(h))
+            show = {
+                "seed": seeds[0], "diverged_at": first.diverged_at,
+                "steps": downsample(steps, CURVE_POINTS).round().astype(int).tolist(),
+                "loss_total": downsample(h.total, CURVE_POINTS), "loss_fwd": downsample(h.fwd, CURVE_POINTS),
+                "loss_bwd": downsample(h.bwd, CURVE_POINTS),
+                "norm_steps": downsample(h.norm_steps, CURVE_POINTS).round().astype(int).tolist(),
+                "online_norm": downsample(h.online_norm, CURVE_POINTS), "target_norm": downsample(h.target_norm, CURVE_POINTS),
+                "forecast": None if first.model is None else {
+                    "truth": scores.show["truth"][rows[0]], "pred_A": scores.show["A_pred"][rows[0]],
+                    "pred_B": scores.show["B_pred"][rows[0]]},
+            }
+            points.append({"mode": mode, "alpha": float(alphas[p // len(taus)]), "ema_momentum": float(taus[p % len(taus)]),
+                           "diverged_at": [trained[i].diverged_at for i in rows], "per_seed": per_seed, "show": show})
+        n_div = sum(t.diverged_at is not None for t in trained)
+        log(f"{experiment} {mode}: {len(runs)} runs x {num_steps} steps trained in {t_train:.1f} s "
+            f"({len(runs) * num_steps / t_train:,.0f} member-steps/s), scored in "
+            f"{time.perf_counter() - t_mode - t_train:.1f} s; {n_div} diverged")
+    seconds = time.perf_counter() - t0
+    out = {
+        "schema": SCHEMA_VERSION, "experiment": experiment, "quick": quick,
+        "command": "python -m bijepa_nb.sweep " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("sweep.py")
+        else "bijepa_nb.sweep.sweep()",
+        "seconds": round(seconds, 1),
+        "member_steps_per_second": round(member_steps / seconds),
+        "environment": {"torch": torch.__version__, "python": platform.python_version(), "device": str(dev), "threads": threads},
+        "settings": settings,
+        "grid": {"modes": list(modes), "alpha": [float(a) for a in alphas], "ema_momentum": [float(t) for t in taus],
+                 "seeds": list(seeds)},
+        "metrics": spec,
+        "points": points,
+    }
+    out = _r(out)
+    validate(out)
+    return out
+
+
+def validate(result: dict[str, Any]) -> None:
+    """Raise ValueError naming the first field that does not follow the schema."""
+    def need(cond: bool, what: str) -> None:
+        if not cond:
+            raise ValueError(f"sweep JSON: {what}")
+
+    need(result.get("schema") == SCHEMA_VERSION, f"schema must be {SCHEMA_VERSION!r}")
+    need(result.get("experiment") in ("sine", "lorenz"), "experiment must be sine or lorenz")
+    grid = result.get("grid", {})
+    for key in ("modes", "alpha", "ema_momentum", "seeds"):
+        v = grid.get(key)
+        need(isinstance(v, list) and len(v) > 0 and len(set(v)) == len(v), f"grid.{key} must be a non-empty list without repeats")
+    need(grid["alpha"] == sorted(grid["alpha"]) and grid["ema_momentum"] == sorted(grid["ema_momentum"]), "grid axes must be sorted")
+    metrics = result.get("metrics", {})
+    need(bool(metrics), "metrics must describe at least one key")
+    for k, m in metrics.items():
+        need(isinstance(m.get("unit"), str) and m["unit"] != "", f"metrics[{k!r}] needs a unit")
+        need(m.get("split") in SPLITS, f"metrics[{k!r}].split must be one of {SPLITS}")
+    n = len(grid["seeds"])
+    points = result.get("points", [])
+    expected = [(m, a, t) for m in grid["modes"] for a in grid["alpha"] for t in grid["ema_momentum"]]
+    need(len(points) == len(expected), f"points must hold one entry per grid point ({len(expected)}), got {len(points)}")
+    for i, (p, (m, a, t)) in enumerate(zip(points, expected)):
+        need((p.get("mode"), p.get("alpha"), p.get("ema_momentum")) == (m, a, t), f"points[{i}] must be ({m}, {a}, {t})")
+        need(isinstance(p.get("diverged_at"), list) and len(p["diverged_at"]) == n, f"points[{i}].diverged_at needs one entry per seed")
+        need(set(p.get("per_seed", {})) == set(metrics), f"points[{i}].per_seed must hold exactly the described metrics")
+        for k, v in p["per_seed"].items():
+            need(isinstance(v, list) and len(v) == n and all(x is None or isinstance(x, (int, float)) for x in v),
+                 f"points[{i}].per_seed[{k!r}] needs one number or null per seed")
+        show = p.get("show", {})
+        for k in ("steps", "loss_total", "loss_fwd", "loss_bwd", "norm_steps", "online_norm", "target_norm"):
+            need(isinstance(show.get(k), list) and len(show[k]) <= CURVE_POINTS, f"points[{i}].show.{k} must be a list of <= {CURVE_POINTS}")
+        need(len(show["steps"]) == len(show["loss_total"]) and len(show["norm_steps"]) == len(show["online_norm"]),
+             f"points[{i}].show curves and their steps must have equal lengths")
+        fc = show.get("forecast")
+        need(fc is None or all(isinstance(fc.get(k), list) for k in ("truth", "pred_A", "pred_B")),
+             f"points[{i}].show.forecast must be null or hold truth, pred_A, pred_B")
+        need((fc is None) == (show.get("diverged_at") is not None), f"points[{i}].show.forecast is null exactly when its seed diverged")
+
+
+def point(result: dict[str, Any], mode: str, alpha: float, ema_momentum: float) -> dict[str, Any]:
+    """The entry of one grid point; an error names the parameter and the grid's values."""
+    g = result["grid"]
+    for name, v, axis in (("mode", mode, g["modes"]), ("alpha", alpha, g["alpha"]), ("ema_momentum", ema_momentum, g["ema_momentum"])):
+        if v not in axis:
+            raise ValueError(f"{name} must be one of the grid's values {axis}, got {v!r}")
+    i = (g["modes"].index(mode) * len(g["alpha"]) + g["alpha"].index(alpha)) * len(g["ema_momentum"]) + g["ema_momentum"].index(ema_momentum)
+    return result["points"][i]
+
+
+def _floats(text: str) -> list[float]:
+    return [float(v) for v in text.split(",") if v.strip()]
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("experiment", choices=("sine", "lorenz"))
+    ap.add_argument("--out", required=True, help="the JSON file to write")
+    ap.add_argument("--modes", nargs="+", default=list(STABILITY_MODES), help="stability modes (default: all three)")
+    ap.add_argument("--alpha", type=_floats, default=None, help="comma-separated alphas (default 0,0.1,...,1)")
+    ap.add_argument("--ema-momentum", type=_floats, default=None,
+                    help="comma-separated EMA momenta (default 0.9,0.95,0.98,0.99,0.995,0.999,1)")
+    ap.add_argument("--seeds", type=int, default=5, help="number of seeds 0..N-1 (default 5)")
+    ap.add_argument("--steps", type=int, default=None, help="training steps (default: the paper's)")
+    ap.add_argument("--quick", action="store_true", help="a smoke run: 3 alphas x 2 momenta, 2 seeds, 100 steps")
+    ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--max-batch", type=int, default=512, help="most runs trained as one batch")
+    args = ap.parse_args(argv)
+    if args.seeds < 1:
+        ap.error(f"--seeds must be >= 1, got {args.seeds}")
+    kw: dict[str, Any] = {}
+    if args.quick:
+        kw = {"alphas": QUICK["alpha"], "taus": QUICK["ema_momentum"], "num_steps": QUICK["num_steps"],
+              "probe_epochs": QUICK["probe_epochs"]}
+        args.seeds = min(args.seeds, QUICK["seeds"])
+    if args.alpha is not None:
+        kw["alphas"] = args.alpha
+    if args.ema_momentum is not None:
+        kw["taus"] = args.ema_momentum
+    if args.steps is not None:
+        kw["num_steps"] = args.steps
+    try:
+        out = sweep(args.experiment, modes=args.modes, seeds=list(range(args.seeds)), quick=args.quick,
+                    device=args.device, threads=args.threads, max_batch=args.max_batch, **kw)
+    except (ValueError, MemoryError) as err:
+        ap.error(str(err))
+    path = Path(args.out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(out, separators=(",", ":")) + "\n")
+    os.replace(tmp, path)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): {len(out['points'])} points x {len(out['grid']['seeds'])} seeds "
+          f"in {out['seconds']:.1f} s, {out['member_steps_per_second']:,} member-steps/s")
+
+
+if __name__ == "__main__":
+    main()
