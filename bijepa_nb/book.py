@@ -1,34 +1,58 @@
 """Execute the book's chapters with papermill, then render it: ``python -m bijepa_nb.book``.
 
-    python -m bijepa_nb.book                 # every chapter at paper scale, in place, then build HTML
-    python -m bijepa_nb.book --only 01 04    # some chapters
-    python -m bijepa_nb.book --quick         # quick mode into _build/quick/ (committed files untouched)
-    python -m bijepa_nb.book --no-html       # execute only
+    python -m bijepa_nb.book               # every chapter at paper scale, then build HTML
+    python -m bijepa_nb.book --only 01 04  # some chapters (unknown prefixes are an error)
+    python -m bijepa_nb.book --quick       # quick mode into _build/quick/
+    python -m bijepa_nb.book --no-html     # execute only
 
-Per-chapter wall times are printed and written to ``_build/timings.json``.
+Each chapter executes into ``_build/running/`` and replaces its notebook (``book/NN_*.ipynb``,
+or ``_build/quick/NN_*.ipynb`` in quick mode) by an atomic rename only when every cell ran.
+If a chapter raises, or the run is interrupted (Ctrl-C / SIGINT, SIGTERM), the notebook it
+would have replaced is left byte for byte as it was, the partly executed copy is kept in
+``_build/failed/`` (its path is printed), nothing further runs and the command exits
+non-zero: 1 for a chapter error, 128 + the signal number for an interrupt (130 for Ctrl-C).
+
+Per-chapter wall times are printed and written to ``_build/timings.json``
+(``timings-quick.json`` in quick mode), also for the chapters that finished before a failure.
 """
+
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
+#: The one kernel log line the runner drops: ipykernel (>= 7) logs it at every kernel start
+#: when the kernel manager provisions no CurveZMQ keys (papermill's never does). The kernel
+#: listens on localhost only; every other line the kernel writes to stderr is passed on.
+KERNEL_TCP_WARNING = "Kernel is running over TCP without encryption"
+
+#: Set by SIGINT/SIGTERM while the runner runs: the kernel is then killed at once instead of
+#: being asked to shut down in the middle of a cell (which prints a ZMQError traceback).
+_INTERRUPTED = threading.Event()
+
 
 def chapters(root: Path = ROOT) -> list[Path]:
-    """Notebook chapters in _toc.yml order."""
+    """Notebook chapters listed in ``root/_toc.yml``, in its order (missing files skipped)."""
     import yaml
 
     toc = yaml.safe_load((root / "_toc.yml").read_text())
     files: list[str] = []
 
-    def walk(node):
+    def walk(node: Any) -> None:
         if isinstance(node, dict):
             if "file" in node:
                 files.append(node["file"])
@@ -42,7 +66,57 @@ def chapters(root: Path = ROOT) -> list[Path]:
     return [root / f"{f}.ipynb" for f in files if (root / f"{f}.ipynb").exists()]
 
 
+def forward_kernel_stderr(stream: IO[bytes], sink: IO[str]) -> None:
+    """Copy a kernel's stderr ``stream`` to ``sink`` line by line, minus KERNEL_TCP_WARNING.
+
+    Runs until end of file (the kernel exited), then closes ``stream``.
+    """
+    try:
+        for raw in iter(stream.readline, b""):
+            line = raw.decode("utf-8", errors="replace")
+            if KERNEL_TCP_WARNING not in line:
+                sink.write(line)
+                sink.flush()
+    except (OSError, ValueError):  # sink closed at interpreter exit
+        pass
+    finally:
+        stream.close()
+
+
+def _quiet_kernel_manager() -> type:
+    """A jupyter_client AsyncKernelManager whose kernel's stderr goes through a filter.
+
+    The kernel's stderr becomes a pipe that a daemon thread forwards to ``sys.stderr`` with
+    :func:`forward_kernel_stderr`. With a jupyter_client that lacks the hook, the kernel
+    simply inherits stderr as before. After an interrupt the kernel is killed, not asked.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class QuietKernelManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            kw["stderr"] = subprocess.PIPE
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+            process = getattr(self.provisioner, "process", None)
+            if process is not None and process.stderr is not None:
+                threading.Thread(
+                    target=forward_kernel_stderr,
+                    args=(process.stderr, sys.stderr),
+                    name="kernel-stderr",
+                    daemon=True,
+                ).start()
+
+        async def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
+            now = now or _INTERRUPTED.is_set()
+            await super().shutdown_kernel(now=now, restart=restart)
+
+    return QuietKernelManager
+
+
 def execute(nb: Path, out: Path, quick: bool) -> float:
+    """Run notebook ``nb`` with papermill, writing the executed copy to ``out``; seconds taken.
+
+    ``out`` is written as the cells run: pass a scratch path (see :func:`run_chapter`).
+    """
     import papermill as pm
 
     declared = pm.inspect_notebook(str(nb))
@@ -50,12 +124,21 @@ def execute(nb: Path, out: Path, quick: bool) -> float:
         raise SystemExit(f"{nb.name}: its parameters cell declares no 'quick' parameter")
     params = {"quick": True} if quick else {}
     t0 = time.perf_counter()
-    env_quick = os.environ.pop("BIJEPA_QUICK", None)  # paper scale must not inherit quick mode
+    # paper scale must not inherit quick mode from the caller's environment
+    env_quick = os.environ.pop("BIJEPA_QUICK", None)
     try:
         os.environ["BIJEPA_BATCH"] = "1"  # chapters hide progress bars
         if quick:
             os.environ["BIJEPA_QUICK"] = "1"
-        pm.execute_notebook(str(nb), str(out), parameters=params, cwd=str(nb.parent), kernel_name="python3", progress_bar=False)
+        pm.execute_notebook(
+            str(nb),
+            str(out),
+            parameters=params,
+            cwd=str(nb.parent),
+            kernel_name="python3",
+            progress_bar=False,
+            kernel_manager_class=_quiet_kernel_manager(),
+        )
     finally:
         os.environ.pop("BIJEPA_QUICK", None)
         os.environ.pop("BIJEPA_BATCH", None)
@@ -64,29 +147,157 @@ def execute(nb: Path, out: Path, quick: bool) -> float:
     return time.perf_counter() - t0
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", nargs="*", default=None, help="chapter number prefixes, e.g. 01 04")
-    ap.add_argument("--quick", action="store_true", help="quick mode, outputs into _build/quick/")
+def _replace(src: Path, dest: Path) -> None:
+    """Move ``src`` onto ``dest`` atomically (``os.replace``), also across file systems."""
+    try:
+        os.replace(src, dest)
+    except OSError as e:
+        if e.errno != errno.EXDEV:
+            raise
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")  # same folder: atomic rename
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dest)
+        src.unlink()
+
+
+class ChapterFailed(Exception):
+    """A chapter did not finish; ``dest`` is untouched, ``kept`` holds the partial copy."""
+
+    def __init__(self, nb: Path, dest: Path, kept: Path | None, cause: BaseException):
+        super().__init__(f"{nb.name} failed: {_describe(cause)}")
+        self.nb, self.dest, self.kept, self.cause = nb, dest, kept, cause
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for an exception; for a failed cell: its number, error name and value."""
+    ename = getattr(exc, "ename", None)
+    if ename is not None:  # papermill.PapermillExecutionError
+        where = f"cell {exc.exec_count}: " if getattr(exc, "exec_count", None) else ""
+        return f"{where}{ename}: {getattr(exc, 'evalue', '')}".rstrip()
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    return f"{type(exc).__name__}: {exc}".rstrip(": ")
+
+
+def run_chapter(nb: Path, dest: Path, quick: bool, build: Path) -> float:
+    """Execute ``nb`` into ``build/running/``; on success rename the result onto ``dest``.
+
+    On any failure, KeyboardInterrupt included, ``dest`` is not touched: the partial copy is
+    moved to ``build/failed/<name>`` and :class:`ChapterFailed` is raised from the cause.
+    Returns the execution time in seconds.
+    """
+    running = build / "running" / f"{nb.stem}.{os.getpid()}.ipynb"
+    running.parent.mkdir(parents=True, exist_ok=True)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        seconds = execute(nb, running, quick)
+        _replace(running, dest)
+        return seconds
+    except BaseException as cause:
+        kept: Path | None = None
+        if running.exists():
+            kept = build / "failed" / nb.name
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            _replace(running, kept)
+        raise ChapterFailed(nb, dest, kept, cause) from cause
+
+
+@contextmanager
+def _signals_raise_keyboard_interrupt(received: list[int]) -> Iterator[None]:
+    """While active, SIGINT and SIGTERM append their number to ``received`` and raise
+    KeyboardInterrupt in the main thread, so a chapter's cleanup runs for both."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        received.append(signum)
+        _INTERRUPTED.set()
+        raise KeyboardInterrupt
+
+    sigs = [signal.SIGINT] + ([signal.SIGTERM] if hasattr(signal, "SIGTERM") else [])
+    previous = {s: signal.signal(s, handler) for s in sigs}
+    _INTERRUPTED.clear()
+    try:
+        yield
+    finally:
+        _INTERRUPTED.clear()
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def _show(path: Path) -> str:
+    """``path`` relative to the working directory when below it, else absolute."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path.resolve())
+
+
+def _select(ap: argparse.ArgumentParser, nbs: list[Path], only: list[str] | None) -> list[Path]:
+    """Chapters whose names start with one of ``only`` (all when None); an ``only`` prefix
+    that matches no chapter is a usage error (exit 2) listing the chapters."""
+    if only is None:
+        return nbs
+    unknown = [p for p in only if not any(nb.name.startswith(p) for nb in nbs)]
+    if unknown:
+        names = ", ".join(nb.stem for nb in nbs) or "(none)"
+        ap.error(f"--only {' '.join(unknown)}: no such chapter; available: {names}")
+    return [nb for nb in nbs if any(nb.name.startswith(p) for p in only)]
+
+
+def main(argv: list[str] | None = None, root: Path | None = None) -> int:
+    """Run the command line ``argv``; returns the exit status (argparse errors exit 2).
+
+    ``root`` (or ``--root``) is the book folder with ``_toc.yml``; default: this repository.
+    """
+    ap = argparse.ArgumentParser(
+        prog="python -m bijepa_nb.book",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("--only", nargs="+", default=None, help="chapter prefixes, e.g. 01 04")
+    ap.add_argument("--quick", action="store_true", help="quick mode, into _build/quick/")
     ap.add_argument("--no-html", action="store_true", help="skip jupyter-book build")
+    ap.add_argument("--root", type=Path, default=None, help="book root holding _toc.yml")
     args = ap.parse_args(argv)
-    if os.environ.get("BIJEPA_DATA_DIR"):  # chapters run in book/: make a relative data folder absolute
+    root = Path(args.root or root or ROOT).resolve()
+    if not (root / "_toc.yml").is_file():
+        ap.error(f"--root {root}: no _toc.yml there")
+    if os.environ.get("BIJEPA_DATA_DIR"):  # chapters run in book/: make a relative one absolute
         os.environ["BIJEPA_DATA_DIR"] = os.path.abspath(os.environ["BIJEPA_DATA_DIR"])
-    nbs = [nb for nb in chapters() if not args.only or any(nb.name.startswith(p) for p in args.only)]
+    nbs = _select(ap, chapters(root), args.only)
+    build = root / "_build"
+    mode = "quick" if args.quick else "paper scale"
     timings: dict[str, float] = {}
-    for nb in nbs:
-        out = (ROOT / "_build" / "quick" / nb.name) if args.quick else nb
-        out.parent.mkdir(parents=True, exist_ok=True)
-        timings[nb.name] = round(execute(nb, out, args.quick), 1)
-        print(f"{nb.name}: {timings[nb.name]:.1f} s ({'quick' if args.quick else 'paper scale'})", flush=True)
-    print(f"total: {sum(timings.values()):.1f} s")
-    (ROOT / "_build").mkdir(exist_ok=True)
-    path = ROOT / "_build" / ("timings-quick.json" if args.quick else "timings.json")
-    path.write_text(json.dumps(timings, indent=1))
-    if not args.no_html and not args.quick:
+    received: list[int] = []
+    status = 0
+    try:
+        with _signals_raise_keyboard_interrupt(received):
+            for nb in nbs:
+                dest = build / "quick" / nb.name if args.quick else nb
+                timings[nb.name] = round(run_chapter(nb, dest, args.quick, build), 1)
+                print(f"{nb.name}: {timings[nb.name]:.1f} s ({mode})", flush=True)
+    except ChapterFailed as e:
+        status = 128 + received[0] if received else 1
+        what = signal.Signals(received[0]).name if received else _describe(e.cause)
+        print(f"error: {e.nb.name} did not finish ({mode}): {what}", file=sys.stderr)
+        print(f"  left untouched: {_show(e.dest)}", file=sys.stderr)
+        kept = _show(e.kept) if e.kept else "none (it had not started writing)"
+        print(f"  failed copy: {kept}", file=sys.stderr, flush=True)
+    except KeyboardInterrupt:  # between chapters, or a second Ctrl-C during the cleanup
+        status = 128 + (received[0] if received else signal.SIGINT)
+        print("error: interrupted; no notebook was half written", file=sys.stderr, flush=True)
+    print(f"total: {sum(timings.values()):.1f} s ({len(timings)} of {len(nbs)} chapters)")
+    if timings:
+        build.mkdir(exist_ok=True)
+        path = build / ("timings-quick.json" if args.quick else "timings.json")
+        path.write_text(json.dumps(timings, indent=1))
+    if status == 0 and not args.no_html and not args.quick:
         jb = shutil.which("jupyter-book") or str(Path(sys.executable).with_name("jupyter-book"))
-        subprocess.run([jb, "build", str(ROOT), "-W", "-n"], check=True)
+        subprocess.run([jb, "build", str(root), "-W", "-n"], check=True)
+    return status
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
