@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from .baselines import chance_accuracy, forecast_baselines, raw_pixel_baseline, supervised_baseline
-from .config import MnistConfig, check_choice, check_int, resolve_device
+from .config import MnistConfig, check_choice, check_float, check_int, resolve_device
 from .data import MnistData, load_mnist, mnist_split
 from .experiments import run_experiment
 from .models import JEPA, build_model
@@ -114,19 +114,27 @@ def _history_metrics(h: History) -> dict[str, float]:
     return {k: v for k, v in history_metrics(h).items() if k.startswith(keep)}
 
 
+def _overrides(config: str, hyper: dict[str, float]) -> dict[str, float]:
+    """``hyper`` (alpha, ema_momentum) for a table variant: classic JEPA keeps alpha = 1."""
+    return {k: v for k, v in hyper.items() if not (k == "alpha" and VARIANTS[config].alpha == 1.0)}
+
+
 def _train_seeds(experiment: str, config: str, seeds: list[int], num_steps: int, device: str, threads: int,
-                 data: dict[int, SeedData]) -> tuple[list[JEPA | None], list[History | None], list[int | None]]:
+                 data: dict[int, SeedData], hyper: dict[str, float] | None = None
+                 ) -> tuple[list[JEPA | None], list[History | None], list[int | None]]:
     """Train table variant ``config`` for every seed as one batch (``pipeline.train_runs``);
     a diverging seed is recorded and the others finish. Returns models, histories and the
     divergence step per seed."""
     exp = EXPERIMENTS[experiment]
+    over = _overrides(config, hyper or {})
     runs = [Run(VARIANTS[config].mode, exp.configs(config, num_steps=num_steps, device=device, num_threads=threads,
-                                                    progress=False, seed=s)[1], config) for s in seeds]
+                                                    progress=False, seed=s, **over)[1], config) for s in seeds]
     trained = train_runs(exp, runs, data)
     return [t.model for t in trained], [t.history for t in trained], [t.diverged_at for t in trained]
 
 
-def _forecast_experiment(experiment: str, seeds: list[int], quick: bool, device: str, threads: int, log: Callable[[str], None]) -> dict[str, Any]:
+def _forecast_experiment(experiment: str, seeds: list[int], quick: bool, device: str, threads: int, log: Callable[[str], None],
+                         hyper: dict[str, float] | None = None) -> dict[str, Any]:
     exp = EXPERIMENTS[experiment]
     probe_epochs = QUICK["probe_epochs"] if quick else exp.probe_epochs
     data = {s: exp.seed_data(s) for s in seeds}
@@ -138,10 +146,11 @@ def _forecast_experiment(experiment: str, seeds: list[int], quick: bool, device:
     for config in exp.table:
         mode, alpha = VARIANTS[config].mode, VARIANTS[config].alpha
         mc, tc = exp.configs(config, device=device, num_threads=threads, progress=False,
-                             **({"num_steps": QUICK["num_steps"]} if quick else {}))
+                             **({"num_steps": QUICK["num_steps"]} if quick else {}), **_overrides(config, hyper or {}))
+        alpha = tc.alpha
         settings["configs"][config] = {"model": mc.to_dict(), "train": tc.to_dict()}
         t0 = time.perf_counter()
-        models, hists, div = _train_seeds(experiment, config, seeds, tc.num_steps, device, threads, data)
+        models, hists, div = _train_seeds(experiment, config, seeds, tc.num_steps, device, threads, data, hyper)
         per_seed: dict[str, list[float | None]] = {k: [] for k in spec}
         for s, m, h, d in zip(seeds, models, hists, div):
             row: dict[str, float | None] = {k: None for k in spec}
@@ -163,7 +172,8 @@ def _forecast_experiment(experiment: str, seeds: list[int], quick: bool, device:
     return {"metrics": spec, "configs": configs, "baselines": baselines, "settings": settings}
 
 
-def _mnist_experiment(seeds: list[int], quick: bool, device: str, log: Callable[[str], None], mnist: MnistData | None = None) -> dict[str, Any]:
+def _mnist_experiment(seeds: list[int], quick: bool, device: str, log: Callable[[str], None], mnist: MnistData | None = None,
+                      hyper: dict[str, float] | None = None) -> dict[str, Any]:
     mnist = mnist if mnist is not None else load_mnist(MnistConfig())
     if quick:
         mnist = MnistData(mnist.train_images[: QUICK["mnist_train"]], mnist.train_labels[: QUICK["mnist_train"]],
@@ -181,7 +191,9 @@ def _mnist_experiment(seeds: list[int], quick: bool, device: str, log: Callable[
         for s in seeds:
             row: dict[str, float | None] = {k: None for k in spec}
             try:
-                r = run_experiment("mnist", config, s, data=mnist, epochs=epochs, probe_epochs=probe_epochs, device=dev.type, progress=False)
+                r = run_experiment("mnist", config, s, data=mnist, epochs=epochs, probe_epochs=probe_epochs, device=dev.type, progress=False,
+                                   **_overrides(config, hyper or {}))
+                alpha = r.model.alpha
                 row.update(_history_metrics(r.history))
                 row["probe_acc_train"], row["probe_acc_heldout"] = r.scores["linear_probe"]["train_acc"], r.scores["linear_probe"]["eval_acc"]
                 row["decoder_mse_train"], row["decoder_mse_heldout"] = r.scores["decoder"]["train_mse"], r.scores["decoder"]["eval_mse"]
@@ -241,8 +253,20 @@ def _clean(x: Any) -> Any:
 
 
 def reproduce(experiment: str, seeds: list[int], quick: bool = False, device: str = "auto", threads: int = 2,
-              log: Callable[[str], None] = print, mnist: MnistData | None = None) -> dict[str, Any]:
-    """Run the reproduction of ``experiment`` for ``seeds``; returns the JSON-ready dict (see the module docstring)."""
+              log: Callable[[str], None] = print, mnist: MnistData | None = None, alpha: float | None = None,
+              ema_momentum: float | None = None) -> dict[str, Any]:
+    """Run the reproduction of ``experiment`` for ``seeds``; returns the JSON-ready dict (see the module docstring).
+
+    ``alpha`` replaces the paper's 0.5 of the BiJEPA variants (classic JEPA keeps 1);
+    ``ema_momentum`` replaces the paper's EMA momentum of every variant.
+    """
+    hyper: dict[str, float] = {}
+    if alpha is not None:
+        check_float("alpha", alpha, 0.0, 1.0)
+        hyper["alpha"] = float(alpha)
+    if ema_momentum is not None:
+        check_float("ema_momentum", ema_momentum, 0.0, 1.0)
+        hyper["ema_momentum"] = float(ema_momentum)
     check_choice("experiment", experiment, tuple(EXPERIMENTS))
     if not isinstance(seeds, (list, tuple)) or not seeds:
         raise ValueError(f"seeds must be a non-empty list of integers, got {seeds!r}")
@@ -254,9 +278,9 @@ def reproduce(experiment: str, seeds: list[int], quick: bool = False, device: st
     dev = resolve_device(device)
     t0 = time.perf_counter()
     if EXPERIMENTS[experiment].kind == "halves":
-        body = _mnist_experiment(list(seeds), quick, device, log, mnist)
+        body = _mnist_experiment(list(seeds), quick, device, log, mnist, hyper)
     else:
-        body = _forecast_experiment(experiment, list(seeds), quick, device, threads, log)
+        body = _forecast_experiment(experiment, list(seeds), quick, device, threads, log, hyper)
     env = {"torch": torch.__version__, "python": platform.python_version(), "device": str(dev), "threads": threads}
     if "mnist_source" in body:
         env["mnist_source"] = body.pop("mnist_source")
@@ -306,10 +330,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--quick", action="store_true", help="a fast smoke run (few steps, small probes)")
     ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     ap.add_argument("--threads", type=int, default=2, help="CPU threads of the batched runs (default 2)")
+    ap.add_argument("--alpha", type=float, default=None, help="alpha of the BiJEPA variants (default: the paper's 0.5)")
+    ap.add_argument("--ema-momentum", type=float, default=None, help="EMA momentum of every variant (default: the paper's)")
     args = ap.parse_args(argv)
     if args.seeds < 1 or args.first_seed < 0:
         raise SystemExit(f"--seeds must be >= 1 and --first-seed >= 0, got {args.seeds} and {args.first_seed}")
-    out = reproduce(args.experiment, list(range(args.first_seed, args.first_seed + args.seeds)), args.quick, args.device, args.threads)
+    try:
+        out = reproduce(args.experiment, list(range(args.first_seed, args.first_seed + args.seeds)), args.quick, args.device,
+                        args.threads, alpha=args.alpha, ema_momentum=args.ema_momentum)
+    except ValueError as err:
+        ap.error(str(err))
     from pathlib import Path
 
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

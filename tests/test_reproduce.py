@@ -135,3 +135,14 @@ def test_roughness_separates_smooth_from_noisy():
     assert roughness(smooth) < 1e-3 < 0.2 < roughness(noisy) < 0.4
     with pytest.raises(ValueError, match="window"):
         roughness(smooth[:20])
+
+
+def test_alpha_and_ema_momentum_travel_to_every_variant_once():
+    r = reproduce("sine", [0], quick=True, log=lambda line: None, alpha=0.3, ema_momentum=0.99)
+    validate(r)
+    assert r["configs"]["expressive"]["alpha"] == 0.3 and r["configs"]["classic"]["alpha"] == 1.0
+    for name, c in r["settings"]["configs"].items():
+        assert c["train"]["ema_momentum"] == 0.99
+        assert c["train"]["alpha"] == (1.0 if name == "classic" else 0.3)
+    with pytest.raises(ValueError, match=r"alpha must be in \[0, 1\]"):
+        reproduce("sine", [0], quick=True, alpha=1.5)
