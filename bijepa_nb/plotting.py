@@ -1,6 +1,7 @@
 """Figures of the book: one function per kind of figure, each returning the Figure."""
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import matplotlib.pyplot as plt
@@ -222,6 +223,278 @@ def architecture(bidirectional: bool, ax=None, title: str | None = None):
     ax.set_ylim(-2.9 if bidirectional else -0.2, top)
     ax.set_aspect("equal")
     ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+# ---------------------------------------------------------------- inline SVG (static pages)
+#: Hex versions of ``COLORS`` for hand-written SVG.
+SVG_COLORS = {"truth": "#8c8c8c", "A": "#d62728", "B": "#2ca02c", "fwd": "#1f77b4",
+              "bwd": "#ff7f0e", "total": "#000000", "online": "#9467bd", "target": "#7f7f7f",
+              "diverged": "#d62728", "grid": "#e0e0e0", "axis": "#555555"}
+_SVG_W, _SVG_H, _PANEL_W = 720, 200, 240
+_TOP, _BOTTOM, _LEFT, _RIGHT = 30, 34, 44, 10
+
+
+def _resample(x: np.ndarray, y: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``n`` points: means over contiguous windows (a spike survives as a raised mean)."""
+    if len(x) <= n:
+        return x, y
+    parts = np.array_split(np.arange(len(x)), n)
+    return np.array([x[p].mean() for p in parts]), np.array([y[p].mean() for p in parts])
+
+
+def _nice_ticks(hi: float, max_ticks: int = 5) -> list[float]:
+    """0, s, 2s, ... up to ``hi`` with s in {1, 2, 5} x 10^k (at most ``max_ticks`` + 1)."""
+    if hi <= 0:
+        return [0.0]
+    base = 10 ** math.floor(math.log10(hi / max_ticks))
+    step = next(m * base for m in (1, 2, 5, 10) if hi / (m * base) <= max_ticks)
+    return [i * step for i in range(int(hi / step + 1e-9) + 1)]
+
+
+def _tick_label(v: float) -> str:
+    return f"{v:g}" if 1e-3 <= v < 1e5 else f"{v:.0e}".replace("e-0", "e-").replace("e+0", "e")
+
+
+class _SvgPanel:
+    """One panel of the figure: maps data to pixels and writes SVG elements as strings."""
+
+    def __init__(self, index: int, x_range: tuple[float, float], y_range: tuple[float, float],
+                 log_y: bool):
+        self.x0 = index * _PANEL_W + _LEFT
+        self.w = _PANEL_W - _LEFT - _RIGHT
+        self.y0, self.h = _TOP, _SVG_H - _TOP - _BOTTOM
+        self.xr, self.log = x_range, log_y
+        self.yr = tuple(math.log10(v) for v in y_range) if log_y else y_range
+        self.parts: list[str] = []
+
+    def px(self, x: float) -> float:
+        lo, hi = self.xr
+        return self.x0 + (x - lo) / ((hi - lo) or 1.0) * self.w
+
+    def py(self, y: float) -> float:
+        lo, hi = self.yr
+        v = math.log10(y) if self.log else y
+        v = min(max(v, lo), hi)  # clamp: nothing is drawn outside the plot area
+        return self.y0 + self.h - (v - lo) / ((hi - lo) or 1.0) * self.h
+
+    def frame(self, title: str, xlabel: str, xticks: Sequence[float],
+              yticks: Sequence[tuple[float, str]], legend: Sequence[tuple[str, str]]) -> None:
+        p, b = self.parts, self.y0 + self.h
+        grid = "".join(f"M{self.x0} {self.py(v):.0f}h{self.w}" for v, _ in yticks)
+        p.append(f'<path d="{grid}" stroke="{SVG_COLORS["grid"]}"/>')
+        p.append(f'<rect x="{self.x0}" y="{self.y0}" width="{self.w}" height="{self.h}" '
+                 f'fill="none" stroke="{SVG_COLORS["axis"]}"/>')
+        p.append(f'<text x="{self.x0}" y="12" font-weight="bold">{title}</text>')
+        lx = self.x0
+        for text, color in legend:
+            p.append(f'<text x="{lx}" y="25" fill="{color}">{text}</text>')
+            lx += 7 * len(text) + 12
+        p.append('<g text-anchor="end">' + "".join(
+            f'<text x="{self.x0 - 3}" y="{self.py(v) + 3:.0f}">{label}</text>'
+            for v, label in yticks) + "</g>")
+        p.append('<g text-anchor="middle">' + "".join(
+            f'<text x="{self.px(v):.0f}" y="{b + 12}">{v:g}</text>' for v in xticks)
+            + f'<text x="{self.x0 + self.w / 2:.0f}" y="{b + 27}">{xlabel}</text></g>')
+
+    def line(self, x: Sequence[float], y: Sequence[float], color: str,
+             dash: str | None = None) -> None:
+        pts = " ".join(f"{self.px(a):.0f},{self.py(c):.0f}" for a, c in zip(x, y))
+        if pts:
+            d = f' stroke-dasharray="{dash}"' if dash else ""
+            self.parts.append(f'<polyline points="{pts}" fill="none" stroke="{color}" '
+                              f'stroke-width="1.5"{d}/>')
+
+
+def _finite_curve(steps, values, until: int | None, positive: bool) -> tuple[np.ndarray, ...]:
+    x = np.asarray([np.nan if v is None else v for v in steps], dtype=float)
+    y = np.asarray([np.nan if v is None else v for v in values], dtype=float)
+    n = min(len(x), len(y))
+    x, y = x[:n], y[:n]
+    keep = np.isfinite(x) & np.isfinite(y) & ((y > 0) if positive else True)
+    if until is not None:
+        keep &= x <= until
+    return x[keep], y[keep]
+
+
+def _log_axis(curves: Sequence[np.ndarray]) -> tuple[tuple[float, float], list]:
+    """Range and (value, label) ticks of a log axis for positive data: whole decades when
+    the data span one or more, else a padded range with ticks at 1-2-5 (or finer) steps."""
+    vals = np.concatenate([c for c in curves if len(c)] or [np.array([1.0])])
+    vmin, vmax = float(vals.min()), float(vals.max())
+    lo, hi = math.floor(math.log10(vmin)), math.ceil(math.log10(vmax))
+    if vmax / vmin >= 10:
+        every = 1 if hi - lo <= 5 else 2
+        ticks = [10.0 ** k for k in range(lo, hi + 1) if (k - lo) % every == 0]
+        return (10.0 ** lo, 10.0 ** hi), [(v, _tick_label(v)) for v in ticks]
+    a, b = vmin / 1.15, vmax * 1.15
+    for mantissas in ((1, 2, 5), (1, 1.5, 2, 3, 5, 7), tuple(range(1, 10)),
+                      tuple(x / 10 for x in range(10, 100))):
+        ticks = [m * 10.0 ** k for k in range(lo - 1, hi + 1) for m in mantissas
+                 if a <= m * 10.0 ** k <= b]
+        if len(ticks) >= 2:
+            break
+    if len(ticks) > 5:
+        ticks = ticks[:: math.ceil(len(ticks) / 5)]
+    if len(ticks) < 2:
+        ticks = [vmin, vmax]
+    return (a, b), [(v, _tick_label(float(f"{v:.3g}"))) for v in ticks]
+
+
+def sweep_point_svg(show: dict, alpha: float, num_steps: int | None = None,
+                    max_points: int = 50) -> str:
+    """One grid point of a sweep (``bijepa_nb.sweep``'s ``show`` entry) as inline SVG.
+
+    Three panels, hand-written SVG (no matplotlib, no ids, no scripts), about 4-5 KB:
+    training losses (fwd and bwd, or total for ``alpha`` = 1) on a log axis, the mean
+    online/target embedding norms on a log axis, and the held-out first target step of
+    the ``n_show`` test waves with its Protocol A/B least-squares predictions. A diverged
+    point shows its curves up to the divergence step and says "diverged at step N" in
+    place of the forecast. ``num_steps`` sets the step axis (default: the last step
+    logged); curves are drawn with at most ``max_points`` points (window means).
+    """
+    for key in ("steps", "loss_total", "loss_fwd", "loss_bwd", "norm_steps",
+                "online_norm", "target_norm", "forecast", "diverged_at"):
+        if key not in show:
+            raise KeyError(f"show entry lacks {key!r} (see the schema in bijepa_nb.sweep)")
+    div = show["diverged_at"]
+    parts = ("total",) if alpha == 1.0 else ("fwd", "bwd")
+    losses = {p: _finite_curve(show["steps"], show[f"loss_{p}"], div, True) for p in parts}
+    norms = {k: _finite_curve(show["norm_steps"], show[f"{k}_norm"], div, True)
+             for k in ("online", "target")}
+    last = max([float(c[0][-1]) for c in (*losses.values(), *norms.values()) if len(c[0])]
+               + [float(div or 0), 1.0])
+    x_hi = float(num_steps) if num_steps else last
+    xticks = _nice_ticks(x_hi, 4)
+    svg = []
+
+    # 1) training losses, log y
+    y_range, yticks = _log_axis([c[1] for c in losses.values()])
+    loss = _SvgPanel(0, (0.0, x_hi), y_range, log_y=True)
+    legend = [(f"— {p}" if p != "bwd" else "-- bwd", SVG_COLORS[p]) for p in parts]
+    loss.frame("training loss", "training step", xticks, yticks, legend)
+    for p, (x, y) in losses.items():
+        loss.line(*_resample(x, y, max_points), SVG_COLORS[p], "4 2" if p == "bwd" else None)
+    if div is not None:
+        loss.parts.append(f'<path d="M{loss.px(div):.0f} {loss.y0}v{loss.h}" '
+                          f'stroke="{SVG_COLORS["diverged"]}" stroke-dasharray="3 2"/>')
+    svg += loss.parts
+
+    # 2) embedding norms, log y
+    y_range, yticks = _log_axis([c[1] for c in norms.values()])
+    norm = _SvgPanel(1, (0.0, x_hi), y_range, log_y=True)
+    norm.frame("embedding norms", "training step", xticks, yticks,
+               [("— online", SVG_COLORS["online"]), ("-- target", SVG_COLORS["target"])])
+    for k, (x, y) in norms.items():
+        norm.line(*_resample(x, y, max_points), SVG_COLORS[k],
+                  "4 2" if k == "target" else None)
+    svg += norm.parts
+
+    # 3) held-out forecast (or the divergence)
+    fc = show["forecast"]
+    n = len(fc["truth"]) if fc else 0
+    fore = _SvgPanel(2, (-0.5, max(n, 1) - 0.5), (-1.3, 1.3), log_y=False)
+    fore.frame("held-out forecast" if fc else "held-out forecast: none", "test wave",
+               _nice_ticks(max(n - 1, 1), 4) if fc else [],
+               [(-1.0, "-1"), (0.0, "0"), (1.0, "1")],
+               [("● truth", SVG_COLORS["truth"]), ("× A", SVG_COLORS["A"]),
+                ("▲ B", SVG_COLORS["B"])] if fc else [])
+    if fc:
+        t, a, b = ([float(v) for v in fc[k]] for k in ("truth", "pred_A", "pred_B"))
+        xs = [fore.px(i) for i in range(n)]
+        miss = "".join(f"M{x:.0f} {fore.py(ti):.0f}V{fore.py(bi):.0f}"
+                       for x, ti, bi in zip(xs, t, b))
+        dots = "".join(f"M{x:.0f} {fore.py(v):.0f}h0" for x, v in zip(xs, t))
+        cross = "".join(f"M{x - 3:.0f} {fore.py(v) - 3:.0f}l6 6m0-6l-6 6"
+                        for x, v in zip(xs, a))
+        tri = "".join(f"M{x:.0f} {fore.py(v) - 4:.0f}l4 7h-8z" for x, v in zip(xs, b))
+        fore.parts += [
+            f'<path d="{miss}" stroke="{SVG_COLORS["B"]}" stroke-dasharray="1 2"/>',
+            (f'<path d="{dots}" stroke="{SVG_COLORS["truth"]}" stroke-width="7" '
+             f'stroke-linecap="round" opacity="0.6"/>'),
+            f'<path d="{cross}" stroke="{SVG_COLORS["A"]}" stroke-width="1.8"/>',
+            f'<path d="{tri}" fill="{SVG_COLORS["B"]}"/>',
+        ]
+    else:
+        text = f"diverged at step {div}" if div is not None else "no forecast saved"
+        fore.parts.append(f'<text x="{fore.x0 + fore.w / 2:.0f}" y="{fore.y0 + fore.h / 2:.0f}" '
+                          f'text-anchor="middle" font-size="13" font-weight="bold" '
+                          f'fill="{SVG_COLORS["diverged"]}">{text}</text>')
+    svg += fore.parts
+    label = f"training loss, embedding norms and held-out forecast (seed {show.get('seed')})"
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_SVG_W} {_SVG_H}" '
+            f'width="100%" style="max-width:{_SVG_W}px;background:#fff" role="img" '
+            f'aria-label="{label}" font-family="sans-serif" font-size="11">'
+            + "".join(svg) + "</svg>")
+
+
+def heat_map(values: np.ndarray, alphas: Sequence[float], taus: Sequence[float], ax=None, title: str | None = None,
+             label: str = "held-out MSE", marks: dict[str, tuple[float, float]] | None = None,
+             hatch: np.ndarray | None = None, vmin: float | None = None, vmax: float | None = None, log: bool = True):
+    """A map of ``values`` [alpha, ema_momentum] (seed means) with alpha on the y-axis and the EMA
+    momentum on the x-axis (one column per grid value, evenly spaced). NaN cells (no seed
+    finished) are grey; ``hatch`` [alpha, ema_momentum] (bool) crosses cells where some seed
+    diverged; ``marks``: labelled (alpha, ema_momentum) points, e.g. the paper's and the best."""
+    from matplotlib.colors import LogNorm, Normalize
+
+    ax = ax or plt.subplots(figsize=(5, 4.2))[1]
+    v = np.ma.masked_invalid(np.asarray(values, dtype=float))
+    norm = (LogNorm if log else Normalize)(vmin=vmin if vmin is not None else v.min(), vmax=vmax if vmax is not None else v.max())
+    cmap = plt.get_cmap("viridis").copy()
+    cmap.set_bad("0.8")
+    im = ax.imshow(v, origin="lower", aspect="auto", cmap=cmap, norm=norm)
+    ax.set_xticks(range(len(taus)))
+    ax.set_xticklabels([f"{t:g}" for t in taus], rotation=45, fontsize=8)
+    ax.set_yticks(range(len(alphas)))
+    ax.set_yticklabels([f"{a:g}" for a in alphas], fontsize=8)
+    ax.set_xlabel("EMA momentum τ")
+    ax.set_ylabel("α (forward weight; 1 = classic)")
+    if hatch is not None:
+        for i, j in zip(*np.nonzero(np.asarray(hatch))):
+            ax.plot(j, i, "x", color="red", ms=7, mew=1.5)
+    for k, (name, (a, t)) in enumerate((marks or {}).items()):
+        ax.plot(list(taus).index(t), list(alphas).index(a), ["o", "s", "D", "^"][k % 4], mfc="none",
+                mec=["white", "magenta", "orange", "cyan"][k % 4], ms=13, mew=2, label=name)
+    if marks:
+        ax.legend(fontsize=7, loc="upper left", framealpha=0.8)
+    plt.colorbar(im, ax=ax, label=label, fraction=0.046)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+def profile(x: Sequence[float], groups: dict[str, np.ndarray], ax=None, xlabel: str = "", ylabel: str = "held-out MSE",
+            title: str | None = None, level: float = 0.95, log: bool = True, categorical: bool = False):
+    """Seed means with ``level`` t-intervals along one grid axis, one line per group;
+    ``groups[name]``: [len(x), seeds] arrays (NaN seeds are dropped). ``categorical`` spaces
+    the x values evenly (for the EMA momentum, whose interesting values crowd near 1)."""
+    from .stats import mean_ci
+
+    ax = ax or plt.subplots(figsize=(6, 3.6))[1]
+    pos = np.arange(len(x)) if categorical else np.asarray(x, dtype=float)
+    for i, (name, v) in enumerate(groups.items()):
+        mean, lo, hi = [], [], []
+        for row in np.asarray(v, dtype=float):
+            row = row[np.isfinite(row)]
+            if len(row) >= 2:
+                c = mean_ci(row, level)
+                mean.append(c.mean), lo.append(c.low), hi.append(c.high)
+            else:
+                mean.append(np.nan), lo.append(np.nan), hi.append(np.nan)
+        color = COLORS.get(name, f"C{i}")
+        ax.plot(pos, mean, "o-", color=color, label=name, ms=4)
+        ax.fill_between(pos, np.maximum(lo, 1e-12) if log else lo, hi, color=color, alpha=0.2)
+    if categorical:
+        ax.set_xticks(pos)
+        ax.set_xticklabels([f"{t:g}" for t in x], fontsize=8)
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     if title:
         ax.set_title(title, fontsize=10)
     return ax

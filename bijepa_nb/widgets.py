@@ -1,7 +1,21 @@
-"""The playground: sliders that retrain a small sine model and redraw its loss and forecast."""
+"""The playground: sliders over precomputed sweep runs, and live retraining in a kernel.
+
+``sweep_explorer`` shows one grid point of a sweep (``bijepa_nb.sweep``'s JSON) at a time:
+a mode menu and alpha / EMA-momentum sliders whose ``index`` is ``jslink``ed to nested
+``Stack`` widgets of precomputed ``HTML`` leaves, so the sliders work on a static page
+(the saved widget state, no kernel). In a live kernel each change also retrains one model
+(``retrain``) into an ``Output`` below. ``playground`` is the live-only panel.
+"""
 from __future__ import annotations
 
+import hashlib
+import html
+import json
+import math
 import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
 
 import matplotlib.pyplot as plt
 import torch
@@ -9,8 +23,9 @@ import torch
 from .config import STABILITY_MODES, SineConfig, check_choice, check_float, check_int, paper_config, resolve_device
 from .data import Split, SineStream, sine_split
 from .models import build_model
-from .plotting import batch_forecast, loss_curves, norm_curves
+from .plotting import batch_forecast, loss_curves, norm_curves, sweep_point_svg
 from .probes import adam_probe, lstsq_probe, protocol_features
+from .stats import mean_ci
 from .training import TrainingDiverged, train
 
 
@@ -60,18 +75,21 @@ def retrain(alpha: float = 0.5, ema_momentum: float = 0.995, mode: str = "expres
     return scores
 
 
-def playground(device: str = "auto"):
-    """The widget panel: sliders for alpha, EMA momentum, steps and a stability-mode menu."""
+def playground(device: str = "auto", alpha: float = 0.5, ema_momentum: float = 0.995,
+               mode: str = "expressive", num_steps: int = 600, seed: int = 0):
+    """The live-only panel: sliders for alpha, EMA momentum, steps, seed and a stability-mode
+    menu that retrain on every change (a kernel is needed; on a static page they do nothing).
+    The keyword arguments are the initial slider values."""
     import ipywidgets as W
     from IPython.display import display
 
     style = {"description_width": "140px"}
     layout = W.Layout(width="460px")
-    alpha = W.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="alpha (1 = classic)", continuous_update=False, style=style, layout=layout)
-    ema = W.FloatSlider(value=0.995, min=0.9, max=1.0, step=0.001, readout_format=".3f", description="EMA momentum τ", continuous_update=False, style=style, layout=layout)
-    steps = W.IntSlider(value=600, min=100, max=3000, step=100, description="training steps", continuous_update=False, style=style, layout=layout)
-    mode = W.Dropdown(options=list(STABILITY_MODES), value="expressive", description="stability mode", style=style, layout=layout)
-    seed = W.IntSlider(value=0, min=0, max=9, description="seed", continuous_update=False, style=style, layout=layout)
+    alpha = W.FloatSlider(value=alpha, min=0.0, max=1.0, step=0.05, description="alpha (1 = classic)", continuous_update=False, style=style, layout=layout)
+    ema = W.FloatSlider(value=ema_momentum, min=min(0.9, ema_momentum), max=1.0, step=0.001, readout_format=".3f", description="EMA momentum τ", continuous_update=False, style=style, layout=layout)
+    steps = W.IntSlider(value=num_steps, min=min(100, num_steps), max=max(3000, num_steps), step=100, description="training steps", continuous_update=False, style=style, layout=layout)
+    mode = W.Dropdown(options=list(STABILITY_MODES), value=mode, description="stability mode", style=style, layout=layout)
+    seed = W.IntSlider(value=seed, min=0, max=max(9, seed), description="seed", continuous_update=False, style=style, layout=layout)
     status = W.HTML()
 
     def run(alpha, ema_momentum, mode, num_steps, seed):
@@ -83,3 +101,291 @@ def playground(device: str = "auto"):
     panel = W.VBox([W.HBox([W.VBox([alpha, ema, steps]), W.VBox([mode, seed, status])]), out])
     display(panel)
     return panel
+
+
+# ------------------------------------------------------------ precomputed sweep explorer
+#: Per-seed metrics of the sweep that a leaf's numbers line reports, with their labels.
+POINT_METRICS: dict[str, str] = {
+    "B_lstsq_heldout": "Protocol B",
+    "A_lstsq_heldout": "Protocol A",
+    "B_adam_heldout": "paper-style Adam probe, Protocol B",
+}
+_SHOW_KEYS = ("seed", "diverged_at", "steps", "loss_total", "loss_fwd", "loss_bwd",
+              "norm_steps", "online_norm", "target_norm", "forecast")
+_TEXT_STYLE = "font-size:0.85em;line-height:1.4;margin:0.2em 0"
+MAKE_MAPS = "python -m bijepa_nb.sweep sine --out book/results/maps_sine.json"
+
+
+@dataclass(frozen=True)
+class LiveRetrain:
+    """How a live kernel retrains on a slider change: ``retrain(..., num_steps, seed, device)``."""
+
+    num_steps: int = 600
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        check_int("num_steps", self.num_steps, 10, 20000)
+        check_int("seed", self.seed, 0)
+        check_choice("device", self.device, ("auto", "cpu", "cuda", "mps"))
+
+
+def sweep_digest(sweep: dict) -> str:
+    """A short content hash of a sweep dict (the same for the dict and its JSON file)."""
+    text = json.dumps(sweep, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def check_sweep(sweep: Any) -> None:
+    """Raise ``ValueError`` naming the first thing a sweep dict lacks for ``sweep_explorer``.
+
+    First the parts of ``bijepa_nb.sweep``'s schema the explorer reads (``grid``,
+    ``metrics`` with ``POINT_METRICS``, every point in grid order with its per-seed values
+    and its ``show`` entry), with messages that say what is missing; then the whole
+    schema (``bijepa_nb.sweep.validate``).
+    """
+    def need(ok: bool, msg: str) -> None:
+        if not ok:
+            raise ValueError(f"sweep: {msg} (schema: bijepa_nb.sweep docstring)")
+
+    need(isinstance(sweep, dict), f"must be a dict, got {type(sweep).__name__}")
+    for key in ("grid", "metrics", "points"):
+        need(key in sweep, f"missing key {key!r}")
+    grid = sweep["grid"]
+    need(isinstance(grid, dict), "'grid' must be a dict")
+    for key in ("modes", "alpha", "ema_momentum", "seeds"):
+        need(isinstance(grid.get(key), list) and len(grid[key]) > 0,
+             f"grid[{key!r}] must be a non-empty list")
+    for key in POINT_METRICS:
+        need(key in sweep["metrics"], f"metrics lacks {key!r}")
+    modes, alphas, taus = grid["modes"], grid["alpha"], grid["ema_momentum"]
+    n_seeds, points = len(grid["seeds"]), sweep["points"]
+    n = len(modes) * len(alphas) * len(taus)
+    need(isinstance(points, list) and len(points) == n,
+         f"'points' must list {n} points (modes x alpha x ema_momentum), got "
+         f"{len(points) if isinstance(points, list) else type(points).__name__}")
+    for i, p in enumerate(points):
+        m, rest = divmod(i, len(alphas) * len(taus))
+        a, t = divmod(rest, len(taus))
+        for key in ("mode", "alpha", "ema_momentum", "diverged_at", "per_seed", "show"):
+            need(isinstance(p, dict) and key in p, f"points[{i}] lacks {key!r}")
+        need((p["mode"], p["alpha"], p["ema_momentum"]) == (modes[m], alphas[a], taus[t]),
+             f"points[{i}] is ({p['mode']}, {p['alpha']}, {p['ema_momentum']}), expected "
+             f"({modes[m]}, {alphas[a]}, {taus[t]}) in the order modes > alpha > ema_momentum")
+        need(len(p["diverged_at"]) == n_seeds, f"points[{i}].diverged_at needs {n_seeds} values")
+        for key in POINT_METRICS:
+            need(len(p["per_seed"].get(key, ())) == n_seeds,
+                 f"points[{i}].per_seed[{key!r}] needs {n_seeds} values")
+        need(isinstance(p["show"], dict), f"points[{i}].show must be a dict")
+        for key in _SHOW_KEYS:
+            need(key in p["show"], f"points[{i}].show lacks {key!r}")
+    from .sweep import validate  # the whole schema, as the sweep that writes it checks it
+
+    validate(sweep)
+
+
+def load_sweep(path: str | Path) -> dict | None:
+    """The sweep JSON at ``path``, checked (``check_sweep``); None when the file is missing."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    sweep = json.loads(path.read_text())
+    check_sweep(sweep)
+    return sweep
+
+
+def missing_maps_message(path: str | Path) -> str:
+    return (f"No precomputed runs: {path} does not exist, so the panel below is the "
+            f"live-only one (on a static web page its sliders do nothing). Make the file "
+            f"with `{MAKE_MAPS}` and run this chapter again.")
+
+
+def _grid_index(name: str, value: Any, options: Sequence) -> int:
+    for i, option in enumerate(options):
+        if isinstance(option, str) or isinstance(value, str):
+            if option == value:
+                return i
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isclose(
+                float(value), float(option), rel_tol=0.0, abs_tol=1e-9):
+            return i
+    allowed = ", ".join(repr(o) if isinstance(o, str) else f"{o:g}" for o in options)
+    raise ValueError(f"{name} must be one of the sweep's grid values {allowed}; got {value!r}")
+
+
+def _num_steps(sweep: dict) -> int | None:
+    """The training steps of the sweep's runs (one value found under ``settings``), or None."""
+    found: set[int] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k == "num_steps" and isinstance(v, int) and not isinstance(v, bool):
+                    found.add(v)
+                else:
+                    walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(sweep.get("settings", {}))
+    return found.pop() if len(found) == 1 else None
+
+
+def _span(key: str, text: str) -> str:
+    return f'<span class="bijepa-num" data-key="{key}">{text}</span>'
+
+
+def point_numbers(point: dict) -> dict[str, str]:
+    """What a leaf prints for one grid point: per metric of ``POINT_METRICS`` the mean over
+    the seeds that did not diverge with its 95% t-interval (``stats.mean_ci``; ``str`` of the
+    Interval), the Adam probe's mean alone, and ``diverged`` as "k of n"."""
+    out = {}
+    for key in POINT_METRICS:
+        vals = [float(v) for v in point["per_seed"][key] if v is not None and math.isfinite(v)]
+        if not vals:
+            out[key] = "n/a (no seed finished)"
+            continue
+        ci = mean_ci(vals)
+        if key.startswith("B_adam"):
+            out[key] = f"{ci.mean:.4g}"
+        elif ci.n == 1:
+            out[key] = f"{ci.mean:.4g} (one seed, no interval)"
+        else:
+            out[key] = str(ci)
+    div = point["diverged_at"]
+    out["diverged"] = f"{sum(d is not None for d in div)} of {len(div)}"
+    return out
+
+
+def _leaf_html(point: dict, num_steps: int | None) -> str:
+    nums = point_numbers(point)
+    n_ok = sum(d is None for d in point["diverged_at"])
+    m, a, t = point["mode"], point["alpha"], point["ema_momentum"]
+    svg = sweep_point_svg(point["show"], a, num_steps)
+    b, aa, adam = (_span(k, nums[k]) for k in POINT_METRICS)
+    over = (f"mean over the {n_ok} seeds that trained, 95% interval" if n_ok
+            else "every seed diverged")
+    numbers = (
+        f"<b>{html.escape(m)}, α = {a:g}, τ = {t:g}</b> · held-out MSE, least-squares "
+        f"probes ({over}): Protocol B {b}, "
+        f"Protocol A {aa} · {POINT_METRICS['B_adam_heldout']}: {adam} (mean) · "
+        f"diverged: {_span('diverged', nums['diverged'])} seeds")
+    return (f'<div class="bijepa-point" data-mode="{html.escape(m)}" data-alpha="{a:g}" '
+            f'data-tau="{t:g}">{svg}<div class="bijepa-numbers" '
+            f'style="{_TEXT_STYLE}">{numbers}</div></div>')
+
+
+def _precomputed_note(sweep: dict, source: str | None, digest: str, live: bool) -> str:
+    g = sweep["grid"]
+    steps = _num_steps(sweep)
+    seeds = ", ".join(str(s) for s in g["seeds"])
+    first = sweep["points"][0]["show"]["seed"]
+    src = f" from <code>{html.escape(str(source))}</code>" if source else ""
+    quick = " (a quick smoke run, not paper scale)" if sweep.get("quick") else ""
+    return (
+        f'<div class="bijepa-note" data-view="precomputed" data-digest="{digest}" '
+        f'data-maps="{html.escape(str(source or ""))}" style="{_TEXT_STYLE}">'
+        f"<b>Precomputed runs</b>{src}{quick}: grid of {len(g['modes'])} stability modes × "
+        f"{len(g['alpha'])} alpha values × {len(g['ema_momentum'])} EMA momenta τ, "
+        f"{len(g['seeds'])} seeds each (seeds {seeds})"
+        + (f", {steps} training steps" if steps else "")
+        + f". Curves and forecast show seed {first}; the numbers are over all seeds. "
+        "Moving a control switches the view to another saved run, without a kernel."
+        + (" Only a live kernel (Jupyter, Colab) also retrains one model, below the view; "
+           "then this note says so." if live else "") + "</div>")
+
+
+def _live_note(mode: str, alpha: float, tau: float, live: LiveRetrain, seconds: float | None,
+               error: str | None = None) -> str:
+    what = (f"mode {html.escape(mode)}, α = {alpha:g}, τ = {tau:g}, {live.num_steps} steps, "
+            f"seed {live.seed}")
+    if error:
+        text = f"<b>Live kernel</b>: retraining {what} failed: {html.escape(error)}"
+    elif seconds is None:
+        text = f"<b>Live kernel</b>: retraining {what} …"
+    else:
+        text = (f"<b>Retrained live</b> in this kernel ({what}) in {seconds:.1f} s: the "
+                "figure below the precomputed view. The precomputed view shows the same "
+                "setting from the saved sweep.")
+    return f'<div class="bijepa-live" data-view="live" style="{_TEXT_STYLE}">{text}</div>'
+
+
+def sweep_explorer(sweep: dict, alpha: float, ema_momentum: float, mode: str,
+                   live: LiveRetrain | None = None, source: str | None = None):
+    """The playground panel over a precomputed sweep; returns an ``ipywidgets.VBox``.
+
+    A ``Dropdown`` (stability mode) and two ``SelectionSlider``s (alpha, EMA momentum τ)
+    whose ``index`` is ``jslink``ed to the ``selected_index`` of nested ``Stack``s: modes >
+    alpha > τ, the leaves being ``HTML`` widgets with one point's SVG figure and numbers,
+    each inside ``<div class="bijepa-point" data-mode data-alpha data-tau>``. Works on a
+    static page (saved widget state). ``alpha``, ``ema_momentum`` and ``mode`` are the
+    initial values and must be grid values. With ``live``, a change in a live kernel also
+    retrains one model (``retrain``) into an ``Output`` below and updates the note.
+    ``source`` (the file the sweep came from) is named in the note.
+    """
+    import ipywidgets as W
+    from ipywidgets.widgets.widget_string import HTMLStyle
+
+    check_sweep(sweep)
+    if live is not None and not isinstance(live, LiveRetrain):
+        raise TypeError(f"live must be a LiveRetrain or None, got {type(live).__name__}")
+    g = sweep["grid"]
+    modes, alphas, taus = g["modes"], g["alpha"], g["ema_momentum"]
+    i_mode = _grid_index("mode", mode, modes)
+    i_alpha = _grid_index("alpha", alpha, alphas)
+    i_tau = _grid_index("ema_momentum", ema_momentum, taus)
+    steps = _num_steps(sweep)
+
+    # Shared layout and style: one model each instead of one per leaf (page weight).
+    leaf_layout, leaf_style, box_layout = W.Layout(), HTMLStyle(), W.Layout()
+    points = iter(sweep["points"])
+    mode_stacks = []
+    for _ in modes:
+        alpha_stacks = []
+        for _ in alphas:
+            leaves = [W.HTML(_leaf_html(next(points), steps), layout=leaf_layout,
+                             style=leaf_style) for _ in taus]
+            alpha_stacks.append(W.Stack(leaves, selected_index=i_tau, layout=box_layout))
+        mode_stacks.append(W.Stack(alpha_stacks, selected_index=i_alpha, layout=box_layout))
+    view = W.Stack(mode_stacks, selected_index=i_mode, layout=box_layout)
+
+    style = {"description_width": "150px"}
+    wide = W.Layout(width="520px")
+    mode_menu = W.Dropdown(options=list(modes), index=i_mode, description="stability mode",
+                           style=style, layout=W.Layout(width="330px"))
+    alpha_slider = W.SelectionSlider(
+        options=[(f"{a:g}", a) for a in alphas], index=i_alpha,
+        description="alpha (1 = classic)", continuous_update=False, style=style, layout=wide)
+    tau_slider = W.SelectionSlider(
+        options=[(f"{t:g}", t) for t in taus], index=i_tau, description="EMA momentum τ",
+        continuous_update=False, style=style, layout=wide)
+    W.jslink((mode_menu, "index"), (view, "selected_index"))
+    for ms in mode_stacks:
+        W.jslink((alpha_slider, "index"), (ms, "selected_index"))
+        for a_stack in ms.children:
+            W.jslink((tau_slider, "index"), (a_stack, "selected_index"))
+
+    digest = sweep_digest(sweep)
+    saved = _precomputed_note(sweep, source, digest, live is not None)
+    note = W.HTML(saved)
+    children = [mode_menu, alpha_slider, tau_slider, note, view]
+    if live is not None:
+        out = W.Output()
+        children.append(out)
+
+        def on_change(_change: dict) -> None:
+            m, a, t = mode_menu.value, alpha_slider.value, tau_slider.value
+            note.value = _live_note(m, a, t, live, None) + saved
+            try:
+                with out:
+                    out.clear_output(wait=True)
+                    scores = retrain(a, t, m, live.num_steps, live.seed, live.device)
+            except Exception as err:  # noqa: BLE001 (shown in the note; the view still works)
+                error = f"{type(err).__name__}: {err}"
+                note.value = _live_note(m, a, t, live, None, error) + saved
+                return
+            note.value = _live_note(m, a, t, live, scores["seconds"]) + saved
+
+        for w in (mode_menu, alpha_slider, tau_slider):
+            w.observe(on_change, names="value")
+    return W.VBox(children)

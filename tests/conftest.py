@@ -1,5 +1,11 @@
+import contextlib
+import functools
+import http.server
 import os
+import threading
+import types
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import torch
@@ -56,3 +62,42 @@ def book_build(tmp_path_factory):
 
     build.require_html = require_html
     return build
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, fmt, *args):  # record instead of printing
+        pass
+
+    def log_request(self, code="-", size="-"):
+        self.server.requests.append((urlsplit(self.path).path, int(code)))
+
+
+@contextlib.contextmanager
+def serve_html(directory: Path):
+    """Serve ``directory`` on http://127.0.0.1:<free port>/; yields a namespace with ``url``,
+    ``html`` (the folder) and ``requests`` (a log of (path, status) the server answered)."""
+    handler = functools.partial(_Handler, directory=str(directory))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.requests = []
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield types.SimpleNamespace(url=f"http://127.0.0.1:{httpd.server_address[1]}/",
+                                    html=Path(directory), requests=httpd.requests)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture(scope="session")
+def html_server():
+    """``serve_html`` as a fixture: ``with html_server(folder) as srv: ...`` (any folder)."""
+    return serve_html
+
+
+@pytest.fixture(scope="module")
+def server(book_build):
+    """The built HTML of ``book_build`` on http://127.0.0.1:<free port>/, with a log of
+    (path, status); one server per test module, so each module's log is its own."""
+    with serve_html(book_build.require_html()) as srv:
+        yield srv

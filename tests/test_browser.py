@@ -8,14 +8,11 @@ elsewhere. Needs ``apt-get install -y chromium``; skipped without it unless ``CI
 """
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import os
 import re
 import shutil
 import subprocess
-import threading
 import types
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
@@ -43,28 +40,7 @@ def chromium() -> str:
     pytest.skip(msg)
 
 
-class _Handler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, fmt, *args):  # record instead of printing
-        pass
-
-    def log_request(self, code="-", size="-"):
-        self.server.requests.append((urlsplit(self.path).path, int(code)))
-
-
-@pytest.fixture(scope="module")
-def server(book_build):
-    """The built HTML on http://127.0.0.1:<free port>/, with a log of (path, status)."""
-    html = book_build.require_html()
-    handler = functools.partial(_Handler, directory=str(html))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    httpd.requests = []
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield types.SimpleNamespace(
-        url=f"http://127.0.0.1:{httpd.server_address[1]}/", html=html, requests=httpd.requests
-    )
-    httpd.shutdown()
-    httpd.server_close()
+# ``server`` (the built HTML on 127.0.0.1 with a request log) is in tests/conftest.py.
 
 
 def _chromium(chromium: str, tmp: Path, url: str, *mode: str, budget_ms: int = 10000):
