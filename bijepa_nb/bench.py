@@ -8,10 +8,16 @@ Two ratios, each against a baseline run in the same process:
   non-fused AdamW, separate encoder calls per view, ``.item()`` per step), both at one CPU
   thread.
 - ``ensemble_speedup``: ``--seeds`` (16) seeds of the same configuration trained at once
-  through ``bijepa_nb.ensemble`` against that many sequential reference-style runs.
+  through ``bijepa_nb.ensemble`` against that many sequential reference-style runs; and
+  ``ensemble_speedup_compiled``, the same with the batched loss compiled
+  (``Ensemble.compile``; the one-off compile is timed and printed separately).
+- ``sweep``: the maps sweep's real job, one batch of ``--sweep-members`` (77) runs with
+  mixed alpha and EMA momentum, eager and compiled: member-steps per second of each and
+  their ratio.
 
-    python -m bijepa_nb.bench                    # both (about 3 minutes here)
-    python -m bijepa_nb.bench --only ensemble    # only the ensemble ratio
+    python -m bijepa_nb.bench                    # everything (about 5 minutes here)
+    python -m bijepa_nb.bench --only ensemble    # only the ensemble ratios
+    python -m bijepa_nb.bench --only sweep       # only the sweep throughput
 """
 from __future__ import annotations
 
@@ -80,11 +86,29 @@ def _library_run(num_steps: int, seed: int) -> float:
     return float(train(model, SineStream(SineConfig(), seed, tc.batch_size), tc).total[-1])
 
 
-def _ensemble_run(num_steps: int, seeds: list[int], threads: int) -> float:
+def _ensemble_run(num_steps: int, seeds: list[int], threads: int, compile: bool = False) -> float:
     mc, tc = paper_config("sine", "expressive", 0.5, num_steps=num_steps, progress=False, device="cpu", num_threads=threads)
     ens = Ensemble([build_model(mc, tc.alpha, s) for s in seeds])
+    if compile:
+        ens.compile()
     hs = train_ensemble(ens, [SineStream(SineConfig(), s, tc.batch_size) for s in seeds], tc)
     return float(np.mean([h.total[-1] for h in hs]))
+
+
+def _sweep_batch(num_steps: int, members: int, threads: int, compile: bool) -> float:
+    """One batch of the maps sweep: ``members`` sine runs (expressive) with mixed alpha and EMA
+    momentum over 5 data seeds, through the shared pipeline."""
+    from .paper import experiment
+    from .pipeline import Run, train_runs
+    from .sweep import ALPHAS, EMA_MOMENTA
+
+    sine = experiment("sine")
+    runs = [Run("expressive", sine.mode_configs("expressive", alpha=ALPHAS[i % len(ALPHAS)], seed=i % 5, num_threads=threads,
+                                                ema_momentum=EMA_MOMENTA[i % len(EMA_MOMENTA)], num_steps=num_steps,
+                                                progress=False, device="cpu")[1]) for i in range(members)]
+    data = {s: sine.seed_data(s) for s in range(5)}
+    trained = train_runs(sine, runs, data, max_batch=members, compile=compile)
+    return float(np.mean([t.history.total[-1] for t in trained]))
 
 
 def _sequential_reference(num_steps: int, seeds: list[int]) -> float:
@@ -103,7 +127,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeats", type=int, default=3, help="alternating repeats of the single-run comparison; the median of each is used")
     ap.add_argument("--seeds", type=int, default=16, help="models in the ensemble comparison")
     ap.add_argument("--threads", type=int, default=2, help="CPU threads of the ensemble run (the reference runs use 1, their fastest)")
-    ap.add_argument("--only", choices=("single", "ensemble"), default=None, help="run one of the two comparisons")
+    ap.add_argument("--only", choices=("single", "ensemble", "sweep"), default=None, help="run one of the comparisons")
+    ap.add_argument("--sweep-members", type=int, default=77, help="runs in one batch of the sweep comparison (the grid's: 77)")
+    ap.add_argument("--sweep-steps", type=int, default=400, help="steps of the sweep comparison")
     args = ap.parse_args(argv)
     if args.steps < 1 or args.repeats < 1 or args.seeds < 1 or args.threads < 1:
         raise SystemExit("--steps, --repeats, --seeds and --threads must be >= 1")
@@ -133,7 +159,22 @@ def main(argv: list[str] | None = None) -> None:
             ens_s = float(np.median(ens))
             print(f"ensemble  : {ens_s:.2f} s for {args.seeds} seeds x {args.steps} steps, batched, {args.threads} thread(s), median of {len(ens)}")
             print(f"sequential: {seq_s:.2f} s for {args.seeds} reference-style runs one after another, 1 thread")
-            print(f"ensemble_speedup: {seq_s / ens_s:.1f}")
+            print(f"ensemble_speedup: {seq_s / ens_s:.1f}", flush=True)
+            compile_s = timed(_ensemble_run, 11, seeds, args.threads, True)[0]  # pays the one-off compile
+            comp_s = float(np.median([timed(_ensemble_run, args.steps, seeds, args.threads, True)[0] for _ in range(3)]))
+            print(f"compiled  : {comp_s:.2f} s for {args.seeds} seeds x {args.steps} steps after a one-off compile of {compile_s:.1f} s")
+            print(f"ensemble_speedup_compiled: {seq_s / comp_s:.1f}", flush=True)
+        if args.only in (None, "sweep"):
+            k, n = args.sweep_members, args.sweep_steps
+            _sweep_batch(11, k, args.threads, True)  # the one-off compile for this batch shape
+            eager, comp = [], []
+            for _ in range(2):  # alternate so machine noise hits both alike
+                eager.append(timed(_sweep_batch, n, k, args.threads, False)[0])
+                comp.append(timed(_sweep_batch, n, k, args.threads, True)[0])
+            e_s, c_s = float(np.median(eager)), float(np.median(comp))
+            print(f"sweep eager   : {k * n / e_s:,.0f} member-steps/s ({k} runs x {n} steps in {e_s:.1f} s)")
+            print(f"sweep compiled: {k * n / c_s:,.0f} member-steps/s ({k} runs x {n} steps in {c_s:.1f} s)")
+            print(f"sweep_compile_speedup: {e_s / c_s:.2f}")
     finally:
         torch.set_num_threads(old)
 

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import TrainConfig, check_int
-from .models import JEPA, Encoder, Predictor
+from .models import JEPA, Encoder, JEPAStep, Predictor, seeded
 from .training import BatchStream, History, NonFiniteStep, TrainingDiverged, run_steps
 
 
@@ -109,12 +109,7 @@ class BatchedEncoder(BatchedNet):
         return F.normalize(s, dim=-1) if self.sphere else s
 
 
-def _member_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Per-model ``embedding_loss``: mean squared error over batch and embedding dims, [K, N, D] -> [K]."""
-    return (pred - target).square().mean(dim=(1, 2))
-
-
-class Ensemble(nn.Module):
+class Ensemble(JEPAStep):
     """K MLP JEPA / BiJEPA models of one architecture, trained as one batched model.
 
     Built from K ``JEPA`` models with the same ``cfg`` (their parameters are copied).
@@ -170,58 +165,23 @@ class Ensemble(nn.Module):
         return self.member_alphas[0]
 
     @property
-    def bidirectional(self) -> bool:
-        return self.bwd_predictor is not None
+    def _alpha(self) -> torch.Tensor:
+        return self.alphas
 
-    def loss(self, context: torch.Tensor, target: torch.Tensor, return_embeddings: bool = False):
-        """Per-model (total, fwd, bwd) losses, each [K]; context [K, B, ...], target [K, B, ...].
+    @property
+    def _bwd_mask(self) -> torch.Tensor | None:
+        return self.has_bwd if self.bidirectional else None
 
-        total[k] = alpha[k] * fwd[k] + (1 - alpha[k]) * bwd[k] (Eq. 8) for every model k;
-        bwd[k] is reported as 0 for members with alpha = 1. The caller sums ``total``
-        over models before ``backward``.
-        """
-        b = context.shape[1]
-        emb: dict[str, torch.Tensor] = {}
-        with torch.no_grad():  # stop-gradient: the target encoders are never trained
-            if self.bidirectional:
-                s = self.target_encoder(torch.cat((context, target), 1))
-                emb["target_x"], emb["target_y"] = s[:, :b], s[:, b:]
-            else:
-                emb["target_y"] = self.target_encoder(target)
-        if self.bidirectional:
-            s = self.online_encoder(torch.cat((context, target), 1))
-            emb["online_x"], emb["online_y"] = s[:, :b], s[:, b:]
-            emb["pred_x"] = self.bwd_predictor(emb["online_y"])  # type: ignore[misc]
-        else:
-            emb["online_x"] = self.online_encoder(context)
-        emb["pred_y"] = self.fwd_predictor(emb["online_x"])
-        fwd = _member_loss(emb["pred_y"], emb["target_y"])
-        if self.bidirectional:
-            bwd = _member_loss(emb["pred_x"], emb["target_x"])
-            total = self.alphas * fwd + (1.0 - self.alphas) * bwd
-            bwd = torch.where(self.has_bwd, bwd, torch.zeros_like(bwd))
-        else:
-            bwd = torch.zeros_like(fwd)
-            total = fwd
-        return (total, fwd, bwd, emb) if return_embeddings else (total, fwd, bwd)
+    @staticmethod
+    def _member_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Per-model ``embedding_loss``: mean squared error over batch and embedding dims, [K, N, D] -> [K]."""
+        return (pred - target).square().mean(dim=(1, 2))
 
-    @torch.no_grad()
-    def ema_update(self, momentum: float | torch.Tensor) -> None:
-        """target <- momentum * target + (1 - momentum) * online (Eq. 5), all models in one call.
-
-        momentum: one float for every member, or a [K] tensor (one per member).
-        """
-        tp, op = list(self.target_encoder.parameters()), list(self.online_encoder.parameters())
-        if isinstance(momentum, torch.Tensor):
-            w = (1.0 - momentum).to(tp[0])
-            torch._foreach_lerp_(tp, op, [w.view(-1, *[1] * (t.dim() - 1)).expand_as(t) for t in tp])
-        else:
-            torch._foreach_lerp_(tp, op, 1.0 - momentum)
-
-    def trainable_parameters(self) -> list[nn.Parameter]:
-        mods = [self.online_encoder, self.fwd_predictor]
-        mods += [self.bwd_predictor] if self.bwd_predictor is not None else []
-        return [p for m in mods for p in m.parameters()]
+    @staticmethod
+    def _encode_both(encoder: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both views through one call: x, y [K, B, ...] -> ([K, B, D], [K, B, D])."""
+        s = encoder(torch.cat((x, y), 1))
+        return s[:, : x.shape[1]], s[:, x.shape[1] :]
 
     @torch.no_grad()
     def unstack(self) -> list[JEPA]:
@@ -242,7 +202,7 @@ class Ensemble(nn.Module):
 def _zero_predictor(cfg) -> Predictor:
     """A backward predictor with all-zero weights, for alpha = 1 members of a mixed ensemble
     (its loss is weighted by 0); built without touching the global random stream."""
-    with torch.random.fork_rng(devices=[]):
+    with seeded(0):
         p = Predictor(cfg)
     with torch.no_grad():
         for t in p.parameters():

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from .config import ModelConfig, check_float, check_int
-from .models import JEPA, Predictor
+from .models import JEPA, Predictor, seeded
 
 
 def _conditioner(d_in: int, d_out: int, hidden: int, layernorm: bool) -> nn.Sequential:
@@ -149,12 +149,8 @@ def share_invertible_predictor(model: JEPA, num_layers: int = 4, hidden: int | N
         raise ValueError("share_invertible_predictor needs a BiJEPA model (alpha < 1): classic JEPA has no backward predictor")
     hidden = hidden_for_budget(model.cfg, num_layers) if hidden is None else hidden
     device = next(model.parameters()).device
-    state = torch.random.get_rng_state()
-    try:
-        torch.manual_seed(seed)
+    with seeded(seed):
         inv = InvertiblePredictor(model.cfg.embed_dim, hidden, num_layers, model.cfg.norm != "none", seed)
-    finally:
-        torch.random.set_rng_state(state)
     model.fwd_predictor = inv.to(device)
     model.bwd_predictor = InverseView(inv)
     return model

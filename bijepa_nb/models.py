@@ -16,7 +16,9 @@ TOOLCHAIN.md): this choice avoids that trap.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
+from typing import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -25,29 +27,47 @@ from torch import nn
 from .config import ModelConfig, check_float
 
 
+def hidden_layer(d_in: int, d_out: int, layernorm: bool) -> list[nn.Module]:
+    """Linear(d_in, d_out) -> [LayerNorm] -> ReLU: the block every MLP here is made of."""
+    return [nn.Linear(d_in, d_out)] + ([nn.LayerNorm(d_out)] if layernorm else []) + [nn.ReLU()]
+
+
 def mlp_encoder(cfg: ModelConfig) -> nn.Sequential:
     """Flattened input (input_dim) -> Linear(hidden) -> [LN] -> ReLU -> Linear(hidden) -> [LN] -> ReLU -> Linear(embed)."""
-    ln = cfg.norm != "none"
-    h = cfg.hidden_dim
-    layers: list[nn.Module] = [nn.Linear(cfg.input_dim, h)]
-    layers += [nn.LayerNorm(h)] if ln else []
-    layers += [nn.ReLU(), nn.Linear(h, h)]
-    layers += [nn.LayerNorm(h)] if ln else []
-    layers += [nn.ReLU(), nn.Linear(h, cfg.embed_dim)]
-    return nn.Sequential(*layers)
+    ln, h = cfg.norm != "none", cfg.hidden_dim
+    return nn.Sequential(*hidden_layer(cfg.input_dim, h, ln), *hidden_layer(h, h, ln), nn.Linear(h, cfg.embed_dim))
 
 
 def conv_encoder(cfg: ModelConfig) -> nn.Sequential:
     """Half image [B, 1, 28, 14] -> Conv(32, s2) BN ReLU -> Conv(64, s2) BN ReLU -> Linear(1792, hidden) [LN] ReLU -> Linear(embed)."""
-    ln = cfg.norm != "none"
-    layers: list[nn.Module] = [
+    return nn.Sequential(
         nn.Conv2d(1, 32, 3, 2, 1), nn.BatchNorm2d(32), nn.ReLU(),
         nn.Conv2d(32, 64, 3, 2, 1), nn.BatchNorm2d(64), nn.ReLU(),
-        nn.Flatten(1), nn.Linear(64 * 7 * 4, cfg.hidden_dim),
-    ]
-    layers += [nn.LayerNorm(cfg.hidden_dim)] if ln else []
-    layers += [nn.ReLU(), nn.Linear(cfg.hidden_dim, cfg.embed_dim)]
-    return nn.Sequential(*layers)
+        nn.Flatten(1), *hidden_layer(64 * 7 * 4, cfg.hidden_dim, cfg.norm != "none"),
+        nn.Linear(cfg.hidden_dim, cfg.embed_dim),
+    )
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Run the block with torch's global CPU generator seeded by ``seed``; its state before
+    the block is restored after it (so seeded inits never disturb the caller's stream)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+@contextlib.contextmanager
+def eval_mode(*modules: nn.Module) -> Iterator[None]:
+    """Put ``modules`` in eval mode for the block and restore each one's mode after it."""
+    was = [m.training for m in modules]
+    for m in modules:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m, w in zip(modules, was):
+            m.train(w)
 
 
 def run_sequential(seq: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
@@ -81,10 +101,7 @@ class Predictor(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         h = cfg.pred_hidden_dim
-        layers: list[nn.Module] = [nn.Linear(cfg.embed_dim, h)]
-        layers += [nn.LayerNorm(h)] if cfg.norm != "none" else []
-        layers += [nn.ReLU(), nn.Linear(h, cfg.embed_dim)]
-        self.net = nn.Sequential(*layers)
+        self.net = nn.Sequential(*hidden_layer(cfg.embed_dim, h, cfg.norm != "none"), nn.Linear(h, cfg.embed_dim))
 
     def forward(self, s: torch.Tensor) -> torch.Tensor:
         return run_sequential(self.net, s)
@@ -95,39 +112,21 @@ def embedding_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(pred, target)
 
 
-class JEPA(nn.Module):
-    """Classic JEPA (alpha = 1) or BiJEPA (alpha < 1) with shared online/target encoders.
+class JEPAStep(nn.Module):
+    """The JEPA / BiJEPA training step, written once for one model (``JEPA``) and for K
+    models batched along a leading dimension (``ensemble.Ensemble``).
 
-    Attributes: online_encoder, target_encoder (EMA, no grad), fwd_predictor (x -> y),
-    bwd_predictor (y -> x; None when alpha = 1).
+    A subclass provides online_encoder, target_encoder, fwd_predictor, bwd_predictor (or
+    None), ``_encode_both(encoder, x, y)`` (both views through one encoder),
+    ``_member_loss(pred, target)`` (a scalar, or [K] per model), ``_alpha`` (a float, or
+    [K]) and ``_bwd_mask`` (None, or [K] bool: members whose backward term counts).
     """
 
-    def __init__(self, cfg: ModelConfig, alpha: float = 0.5):
-        super().__init__()
-        check_float("alpha", alpha, 0.0, 1.0)
-        self.cfg, self.alpha = cfg, float(alpha)
-        self.online_encoder = Encoder(cfg)
-        self.fwd_predictor = Predictor(cfg)
-        self.bwd_predictor = Predictor(cfg) if self.alpha < 1.0 else None
-        self.target_encoder = copy.deepcopy(self.online_encoder)
-        for p in self.target_encoder.parameters():
-            p.requires_grad_(False)
-        for m in self.target_encoder.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.momentum = 0.0  # running stats come from the EMA, not from target forwards
-        # One encoder call on cat([x, y]) is exact (and faster) unless BatchNorm mixes the batch.
-        self._concat_views = cfg.arch == "mlp"
-        self._ema_cache: tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]] | None = None
+    _bwd_mask: torch.Tensor | None = None
 
     @property
     def bidirectional(self) -> bool:
         return self.bwd_predictor is not None
-
-    def _encode_both(self, encoder: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self._concat_views:
-            s = encoder(torch.cat((x, y)))
-            return s[: x.shape[0]], s[x.shape[0] :]
-        return encoder(x), encoder(y)
 
     def _encodings(self, context: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
         """Everything of one step but the forward prediction: target_y, online_x (+ target_x, online_y, pred_x)."""
@@ -148,7 +147,7 @@ class JEPA(nn.Module):
         """The forward term of Eq. 8: predicts ``emb["pred_y"]`` from ``emb["online_x"]`` and scores it
         against ``emb["target_y"]``. Subclasses with another forward predictor override this."""
         emb["pred_y"] = self.fwd_predictor(emb["online_x"])
-        return embedding_loss(emb["pred_y"], emb["target_y"])
+        return self._member_loss(emb["pred_y"], emb["target_y"])
 
     def embeddings(self, context: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
         """All embeddings of one step; keys online_x, target_y, pred_y (+ online_y, target_x, pred_x)."""
@@ -157,55 +156,111 @@ class JEPA(nn.Module):
         return out
 
     def loss(self, context: torch.Tensor, target: torch.Tensor, return_embeddings: bool = False):
-        """(total, fwd, bwd) losses for a batch; bwd is 0 for classic JEPA.
+        """(total, fwd, bwd[, embeddings]): encode target (no grad) -> encode context -> predict
+        -> Eq. 8, total = alpha * fwd + (1 - alpha) * bwd; bwd is 0 where there is no
+        backward term. Uses the compiled step after ``compile()``."""
+        fn = self.__dict__.get("_compiled") or self._loss
+        return fn(context, target, return_embeddings)
 
-        context: [B, ...], target: [B, ...]. total = alpha * fwd + (1 - alpha) * bwd (Eq. 8).
-        """
+    def _loss(self, context: torch.Tensor, target: torch.Tensor, return_embeddings: bool = False):
         emb = self._encodings(context, target)
         fwd = self.forward_loss(emb)
         if self.bidirectional:
-            bwd = embedding_loss(emb["pred_x"], emb["target_x"])
-            total = self.alpha * fwd + (1.0 - self.alpha) * bwd
+            bwd = self._member_loss(emb["pred_x"], emb["target_x"])
+            total = self._alpha * fwd + (1.0 - self._alpha) * bwd
+            if self._bwd_mask is not None:
+                bwd = torch.where(self._bwd_mask, bwd, torch.zeros_like(bwd))
         else:
-            bwd = torch.zeros((), device=fwd.device)
+            bwd = torch.zeros_like(fwd)
             total = fwd
         return (total, fwd, bwd, emb) if return_embeddings else (total, fwd, bwd)
 
+    def compile(self, **kwargs) -> "JEPAStep":
+        """Use ``torch.compile`` for the loss and its backward (the optimiser and EMA stay eager).
+
+        Pays a compile of tens of seconds once per architecture and batch shape; the
+        arithmetic is fused, so losses agree with the eager step only to float rounding.
+        """
+        self.__dict__["_compiled"] = torch.compile(self._loss, dynamic=False, **kwargs)
+        return self
+
+    def _ema_pairs(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """(target tensors, online tensors) that the EMA averages: parameters and float buffers."""
+        tp = list(self.target_encoder.parameters()) + [b for b in self.target_encoder.buffers() if b.is_floating_point()]
+        op = list(self.online_encoder.parameters()) + [b for b in self.online_encoder.buffers() if b.is_floating_point()]
+        return tp, op
+
     @torch.no_grad()
-    def ema_update(self, momentum: float) -> None:
+    def ema_update(self, momentum: float | torch.Tensor) -> None:
         """target <- momentum * target + (1 - momentum) * online (Eq. 5), one foreach call.
 
-        BatchNorm running statistics are averaged the same way (see the module docstring).
+        momentum: a float, or a [K] tensor giving each of K batched models its own.
         """
-        if self._ema_cache is None:
-            tp = list(self.target_encoder.parameters())
-            op = list(self.online_encoder.parameters())
-            tb = [b for b in self.target_encoder.buffers() if b.is_floating_point()]
-            ob = [b for b in self.online_encoder.buffers() if b.is_floating_point()]
-            self._ema_cache = (tp, op, tb, ob)
-        tp, op, tb, ob = self._ema_cache
-        torch._foreach_lerp_(tp, op, 1.0 - momentum)
-        if tb:
-            torch._foreach_lerp_(tb, ob, 1.0 - momentum)
-
-    def _apply(self, fn, recurse=True):  # .to(device) etc. replace tensors: drop the cache
-        self._ema_cache = None
-        return super()._apply(fn, recurse)
+        tp, op = self._ema_pairs()
+        if isinstance(momentum, torch.Tensor):
+            w = (1.0 - momentum).to(tp[0])
+            torch._foreach_lerp_(tp, op, [w.view(-1, *[1] * (t.dim() - 1)).expand_as(t) for t in tp])
+        else:
+            torch._foreach_lerp_(tp, op, 1.0 - momentum)
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         """Online encoder and predictor parameters (the target encoder is excluded)."""
         mods = [self.online_encoder, self.fwd_predictor] + ([self.bwd_predictor] if self.bwd_predictor is not None else [])
         return [p for m in mods for p in m.parameters()]
 
+
+class JEPA(JEPAStep):
+    """Classic JEPA (alpha = 1) or BiJEPA (alpha < 1) with shared online/target encoders.
+
+    Attributes: online_encoder, target_encoder (EMA, no grad), fwd_predictor (x -> y),
+    bwd_predictor (y -> x; None when alpha = 1). The step itself is ``JEPAStep``'s.
+    """
+
+    def __init__(self, cfg: ModelConfig, alpha: float = 0.5):
+        super().__init__()
+        check_float("alpha", alpha, 0.0, 1.0)
+        self.cfg, self.alpha = cfg, float(alpha)
+        self.online_encoder = Encoder(cfg)
+        self.fwd_predictor = Predictor(cfg)
+        self.bwd_predictor = Predictor(cfg) if self.alpha < 1.0 else None
+        self.target_encoder = copy.deepcopy(self.online_encoder)
+        for p in self.target_encoder.parameters():
+            p.requires_grad_(False)
+        for m in self.target_encoder.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.momentum = 0.0  # running stats come from the EMA, not from target forwards
+        # One encoder call on cat([x, y]) is exact (and faster) unless BatchNorm mixes the batch.
+        self._concat_views = cfg.arch == "mlp"
+        self._ema_cache: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None
+
+    @property
+    def _alpha(self) -> float:
+        return self.alpha
+
+    @staticmethod
+    def _member_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return embedding_loss(pred, target)
+
+    def _encode_both(self, encoder: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._concat_views:
+            s = encoder(torch.cat((x, y)))
+            return s[: x.shape[0]], s[x.shape[0] :]
+        return encoder(x), encoder(y)
+
+    def _ema_pairs(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        if self._ema_cache is None:
+            self._ema_cache = super()._ema_pairs()
+        return self._ema_cache
+
+    def _apply(self, fn, recurse=True):  # .to(device) etc. replace tensors: drop the cache
+        self._ema_cache = None
+        return super()._apply(fn, recurse)
+
     @torch.no_grad()
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Frozen online-encoder features s_x = f(x) in eval mode: [N, embed]."""
-        was = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             return self.online_encoder(x)
-        finally:
-            self.train(was)
 
     @torch.no_grad()
     def predict_forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -220,12 +275,8 @@ class JEPA(nn.Module):
         return self._frozen(lambda: self.bwd_predictor(self.online_encoder(y)))  # type: ignore[misc]
 
     def _frozen(self, fn):
-        was = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             return fn()
-        finally:
-            self.train(was)
 
 
 def build_model(cfg: ModelConfig, alpha: float, seed: int, device: torch.device | str = "cpu", cls: type[JEPA] | None = None, **kwargs) -> JEPA:
@@ -237,10 +288,6 @@ def build_model(cfg: ModelConfig, alpha: float, seed: int, device: torch.device 
     """
     from .data import stream_seed
 
-    gen_state = torch.random.get_rng_state()
-    try:
-        torch.manual_seed(stream_seed(seed, "model"))
+    with seeded(stream_seed(seed, "model")):
         model = (cls or JEPA)(cfg, alpha, **kwargs)
-    finally:
-        torch.random.set_rng_state(gen_state)
     return model.to(device)

@@ -26,7 +26,7 @@ from torch import nn
 from .config import ModelConfig, TrainConfig, check_int, resolve_device
 from .data import Split
 from .ensemble import Ensemble, StackedStream, train_ensemble
-from .models import JEPA, build_model
+from .models import JEPA, build_model, seeded
 from .paper import Experiment, SeedData, experiment as lookup
 from .training import History, TrainingDiverged, train
 
@@ -66,11 +66,14 @@ def train_runs(
     data: Callable[[int], SeedData] | dict[int, SeedData] | None = None,
     max_batch: int = 512,
     log: Callable[[str], None] | None = None,
+    compile: bool = False,
 ) -> list[Trained]:
     """Train every run of ``experiment``; returns one ``Trained`` per run, in order.
 
     ``data``: per-seed data (a dict or a function of the seed); default the registry's
-    ``seed_data``. Runs are grouped into batches of at most ``max_batch`` members.
+    ``seed_data``. Runs that can share a batch are split into equal batches of at most
+    ``max_batch`` members (``batch_sizes``). ``compile``: ``torch.compile`` each batch's
+    loss and backward (faster for long runs; float rounding then differs from eager).
     """
     exp = lookup(experiment) if isinstance(experiment, str) else experiment
     if not runs:
@@ -89,8 +92,9 @@ def train_runs(
         groups.setdefault(_batch_key(r, mc), []).append(i)
     out: list[Trained | None] = [None] * len(runs)
     for idx_all in groups.values():
-        for start in range(0, len(idx_all), max_batch if exp.batched else 1):
-            idx = idx_all[start : start + (max_batch if exp.batched else 1)]
+        sizes = batch_sizes(len(idx_all), max_batch if exp.batched else 1)
+        for start, size in zip(np.cumsum([0] + sizes[:-1]), sizes):
+            idx = idx_all[start : start + size]
             t0 = time.perf_counter()
             cfgs = [runs[i].train for i in idx]
             mc = mcs[idx[0]]
@@ -98,6 +102,8 @@ def train_runs(
             if exp.batched:
                 seeds = sorted({c.seed for c in cfgs})
                 ens = Ensemble([build_model(mc, c.alpha, c.seed, dev) for c in cfgs])
+                if compile:
+                    ens.compile()
                 streams = [seed_data(s).stream(cfgs[0].batch_size, dev) for s in seeds]
                 stacked = StackedStream(streams, members=[seeds.index(c.seed) for c in cfgs])
                 hists = train_ensemble(ens, stacked, cfgs, keep_going=True)
@@ -116,6 +122,19 @@ def train_runs(
             if log is not None:
                 log(f"{exp.name}: trained {len(idx)} runs in {per * len(idx):.1f} s")
     return out  # type: ignore[return-value]
+
+
+def batch_sizes(n: int, max_batch: int) -> list[int]:
+    """Split ``n`` runs into batches of at most ``max_batch``: equal sizes where a divisor
+    of ``n`` allows it without more than one extra batch (one shape, one compile), else
+    sizes that differ by at most one."""
+    check_int("n", n, 1)
+    check_int("max_batch", max_batch, 1)
+    least = -(-n // max_batch)
+    for count in range(least, least + 2):
+        if n % count == 0:
+            return [n // count] * count
+    return [n // least + (1 if i < n % least else 0) for i in range(least)]
 
 
 # ---------------------------------------------------------------------- batched probes
@@ -148,8 +167,7 @@ def batched_adam_probe(x: torch.Tensor, y: torch.Tensor, seeds: Sequence[int], e
     d, e = x.shape[2], y.shape[2]
     ws, bs = [], []
     for s in seeds:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(s)
+        with seeded(s):
             lin = nn.Linear(d, e)
         ws.append(lin.weight.detach().T)
         bs.append(lin.bias.detach())

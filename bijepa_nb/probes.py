@@ -8,6 +8,7 @@ here also scores on a held-out test set, which is the number the book trusts.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -15,7 +16,7 @@ from torch import nn
 
 from .config import check_float, check_int
 from .data import Split, first_target_step, last_context_step, make_generator
-from .models import JEPA
+from .models import JEPA, seeded
 
 
 @dataclass
@@ -40,12 +41,8 @@ def adam_probe(features: torch.Tensor, targets: torch.Tensor, epochs: int = 100,
     check_int("epochs", epochs, 1)
     check_float("lr", lr, 0.0, None, low_open=True)
     features, targets = features.detach(), targets.detach()
-    gen_state = torch.random.get_rng_state()
-    try:
-        torch.manual_seed(seed)
+    with seeded(seed):
         lin = nn.Linear(features.shape[1], targets.shape[1]).to(features)
-    finally:
-        torch.random.set_rng_state(gen_state)
     opt = torch.optim.Adam(lin.parameters(), lr=lr)
     with torch.enable_grad():
         for _ in range(epochs):
@@ -119,10 +116,13 @@ def batched_encode(model: JEPA, images: torch.Tensor, batch_size: int = 2048) ->
 
 
 def classification_probe(train_feats: torch.Tensor, train_labels: torch.Tensor, eval_feats: torch.Tensor, eval_labels: torch.Tensor,
-                         epochs: int = 10, batch_size: int = 256, lr: float = 0.01, seed: int = 0) -> dict[str, float]:
+                         epochs: int = 10, batch_size: int = 256, lr: float = 0.01, seed: int = 0,
+                         record: Sequence[int] = ()) -> dict[str, Any]:
     """Linear classifier on frozen features (Adam, mini-batches, as the paper's code).
 
-    Returns train accuracy and held-out accuracy (fractions in [0, 1]).
+    Returns train accuracy and held-out accuracy (fractions in [0, 1]). ``record``: epochs
+    after which both are also measured, returned as ``curve`` {epoch: (train, held-out)};
+    the value at epoch e equals that of a run with ``epochs=e`` (same random stream).
     """
     check_int("epochs", epochs, 1)
     n_cls = int(max(train_labels.max(), eval_labels.max())) + 1
@@ -134,16 +134,23 @@ def classification_probe(train_feats: torch.Tensor, train_labels: torch.Tensor, 
     finally:
         torch.random.set_rng_state(gen_state)
     opt = torch.optim.Adam(lin.parameters(), lr=lr)
+    acc = lambda f, y: float((lin(f).argmax(1) == y).float().mean())  # noqa: E731
+    curve: dict[int, tuple[float, float]] = {}
     with torch.enable_grad():
-        for _ in range(epochs):
+        for epoch in range(1, epochs + 1):
             for idx in torch.randperm(len(train_labels), generator=gen).to(train_feats.device).split(batch_size):
                 loss = F.cross_entropy(lin(train_feats[idx]), train_labels[idx])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+            if epoch in record:
+                with torch.no_grad():
+                    curve[epoch] = (acc(train_feats, train_labels), acc(eval_feats, eval_labels))
     with torch.no_grad():
-        acc = lambda f, y: float((lin(f).argmax(1) == y).float().mean())  # noqa: E731
-        return {"train_acc": acc(train_feats, train_labels), "eval_acc": acc(eval_feats, eval_labels)}
+        out: dict[str, Any] = {"train_acc": acc(train_feats, train_labels), "eval_acc": acc(eval_feats, eval_labels)}
+    if record:
+        out["curve"] = curve
+    return out
 
 
 class GenerativeDecoder(nn.Module):
@@ -162,11 +169,13 @@ class GenerativeDecoder(nn.Module):
 
 
 def decoder_probe(train_feats: torch.Tensor, train_right: torch.Tensor, eval_feats: torch.Tensor, eval_right: torch.Tensor,
-                  epochs: int = 10, batch_size: int = 256, lr: float = 1e-3, seed: int = 0) -> tuple[GenerativeDecoder, dict[str, float]]:
+                  epochs: int = 10, batch_size: int = 256, lr: float = 1e-3, seed: int = 0,
+                  record: Sequence[int] = ()) -> tuple[GenerativeDecoder, dict[str, Any]]:
     """Train the generative decoder on frozen left-half features to output the right half.
 
     *_right: right halves in [0, 1] pixel units [N, 1, 28, 14]. Returns the decoder (eval
-    mode) and train / held-out pixel MSE.
+    mode) and train / held-out pixel MSE; ``record`` as in ``classification_probe``
+    (``curve`` {epoch: (train MSE, held-out MSE)}).
     """
     check_int("epochs", epochs, 1)
     gen = make_generator(seed, "extra")
@@ -177,9 +186,11 @@ def decoder_probe(train_feats: torch.Tensor, train_right: torch.Tensor, eval_fea
     finally:
         torch.random.set_rng_state(gen_state)
     opt = torch.optim.Adam(dec.parameters(), lr=lr)
+    mse = lambda f, y: float(F.mse_loss(dec(f), y))  # noqa: E731
+    curve: dict[int, tuple[float, float]] = {}
     dec.train()
     with torch.enable_grad():
-        for _ in range(epochs):
+        for epoch in range(1, epochs + 1):
             for idx in torch.randperm(len(train_feats), generator=gen).to(train_feats.device).split(batch_size):
                 if len(idx) < 2:  # BatchNorm1d needs two samples
                     continue
@@ -187,10 +198,17 @@ def decoder_probe(train_feats: torch.Tensor, train_right: torch.Tensor, eval_fea
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+            if epoch in record:
+                dec.eval()
+                with torch.no_grad():
+                    curve[epoch] = (mse(train_feats, train_right), mse(eval_feats, eval_right))
+                dec.train()
     dec.eval()
     with torch.no_grad():
-        mse = lambda f, y: float(F.mse_loss(dec(f), y))  # noqa: E731
-        return dec, {"train_mse": mse(train_feats, train_right), "eval_mse": mse(eval_feats, eval_right)}
+        out: dict[str, Any] = {"train_mse": mse(train_feats, train_right), "eval_mse": mse(eval_feats, eval_right)}
+    if record:
+        out["curve"] = curve
+    return dec, out
 
 
 def right_half_pixels(images: torch.Tensor, split_col: int = 14) -> torch.Tensor:
