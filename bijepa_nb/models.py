@@ -11,8 +11,8 @@ paper's code, where the deep-copied target shares the model's train mode). Its r
 statistics are never updated by its own forward passes (BatchNorm momentum 0) and are
 instead EMA-copied from the online encoder's buffers with the same momentum as the
 weights, so the target in eval mode is usable too. A target in eval mode whose running
-statistics were never updated gives outputs far from train mode (76% off, measured in
-TOOLCHAIN.md): this choice avoids that trap.
+statistics were never updated gives outputs far from train mode (76% off, measured on this book's
+build machine): this choice avoids that trap.
 """
 from __future__ import annotations
 
