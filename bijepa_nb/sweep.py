@@ -145,11 +145,16 @@ def sweep(
     quick: bool = False,
     device: str = "auto",
     threads: int = 2,
-    max_batch: int = 512,
+    max_batch: int = 128,
     max_bytes: int | None = None,
+    compile: bool | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Train and score every (mode, alpha, ema_momentum, seed) of the grid; returns the JSON-ready dict."""
+    """Train and score every (mode, alpha, ema_momentum, seed) of the grid; returns the JSON-ready dict.
+
+    ``compile``: ``torch.compile`` the batched loss (default: for runs of 1,000 steps or
+    more, where its one-off cost of ~15 s per batch shape pays back).
+    """
     exp = lookup(experiment)
     if exp.data is None or not exp.batched:
         raise ValueError(f"experiment must be one with batched per-seed data (sine, lorenz), got {experiment!r}")
@@ -161,6 +166,7 @@ def sweep(
     check_int("max_batch", max_batch, 1)
     num_steps = num_steps if num_steps is not None else exp.train["num_steps"]
     check_int("num_steps", num_steps, 1, 100_000)
+    compile = num_steps >= 1000 if compile is None else compile
     probe_epochs = probe_epochs if probe_epochs is not None else exp.probe_epochs
     check_int("probe_epochs", probe_epochs, 1, 10_000)
     per_mode = len(alphas) * len(taus) * len(seeds)
@@ -175,7 +181,7 @@ def sweep(
     spec = metric_spec(experiment)
     points: list[dict[str, Any]] = []
     settings: dict[str, Any] = {"probe_epochs": probe_epochs, "n_show": n_show, "curve_points": CURVE_POINTS,
-                                "max_batch": max_batch, "modes": {}}
+                                "max_batch": max_batch, "compiled": compile, "modes": {}}
     member_steps = 0
     for mode in modes:
         t_mode = time.perf_counter()
@@ -189,7 +195,7 @@ def sweep(
         mc, tc0 = exp.mode_configs(mode, num_steps=num_steps, device=dev.type, num_threads=threads, progress=False)
         settings["modes"][mode] = {"model": mc.to_dict(), "train": {k: v for k, v in tc0.to_dict().items()
                                                                     if k not in ("alpha", "ema_momentum", "seed")}}
-        trained = train_runs(exp, runs, data, max_batch=max_batch)
+        trained = train_runs(exp, runs, data, max_batch=max_batch, compile=compile)
         t_train = time.perf_counter() - t_mode
         member_steps += len(runs) * num_steps
         scores = forecast_scores(trained, data, protocols=("A", "B"), adam=("B",), adam_epochs=probe_epochs, n_show=n_show)
@@ -292,6 +298,24 @@ def point(result: dict[str, Any], mode: str, alpha: float, ema_momentum: float) 
     return result["points"][i]
 
 
+def grid_values(result: dict[str, Any], metric: str) -> np.ndarray:
+    """Per-seed values of ``metric`` as an array [modes, alpha, ema_momentum, seeds]; NaN where
+    a seed diverged (or the metric does not exist)."""
+    if metric not in result["metrics"]:
+        raise ValueError(f"metric must be one of {sorted(result['metrics'])}, got {metric!r}")
+    g = result["grid"]
+    shape = (len(g["modes"]), len(g["alpha"]), len(g["ema_momentum"]), len(g["seeds"]))
+    flat = [[np.nan if v is None else v for v in p["per_seed"][metric]] for p in result["points"]]
+    return np.asarray(flat, dtype=float).reshape(shape)
+
+
+def diverged_counts(result: dict[str, Any]) -> np.ndarray:
+    """How many seeds of each grid point diverged: [modes, alpha, ema_momentum] integers."""
+    g = result["grid"]
+    counts = [sum(d is not None for d in p["diverged_at"]) for p in result["points"]]
+    return np.asarray(counts).reshape(len(g["modes"]), len(g["alpha"]), len(g["ema_momentum"]))
+
+
 def _floats(text: str) -> list[float]:
     return [float(v) for v in text.split(",") if v.strip()]
 
@@ -309,7 +333,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--quick", action="store_true", help="a smoke run: 3 alphas x 2 momenta, 2 seeds, 100 steps")
     ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--max-batch", type=int, default=512, help="most runs trained as one batch")
+    ap.add_argument("--max-batch", type=int, default=128, help="most runs trained as one batch (default 128)")
+    ap.add_argument("--no-compile", action="store_true", help="train eagerly (default: torch.compile for >= 1000 steps)")
     args = ap.parse_args(argv)
     if args.seeds < 1:
         ap.error(f"--seeds must be >= 1, got {args.seeds}")
@@ -326,7 +351,8 @@ def main(argv: list[str] | None = None) -> None:
         kw["num_steps"] = args.steps
     try:
         out = sweep(args.experiment, modes=args.modes, seeds=list(range(args.seeds)), quick=args.quick,
-                    device=args.device, threads=args.threads, max_batch=args.max_batch, **kw)
+                    device=args.device, threads=args.threads, max_batch=args.max_batch,
+                    compile=False if args.no_compile else None, **kw)
     except (ValueError, MemoryError) as err:
         ap.error(str(err))
     path = Path(args.out)

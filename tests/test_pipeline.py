@@ -82,3 +82,15 @@ def test_downsample_keeps_window_means():
     x = np.arange(10.0)
     np.testing.assert_allclose(downsample(x, 5), [0.5, 2.5, 4.5, 6.5, 8.5])
     np.testing.assert_array_equal(downsample(x, 20), x)
+
+
+def test_batch_sizes_are_equal_where_possible():
+    from bijepa_nb.pipeline import batch_sizes
+
+    assert batch_sizes(385, 128) == [77] * 5
+    assert batch_sizes(10, 4) == [4, 3, 3]
+    assert batch_sizes(8, 8) == [8] and batch_sizes(3, 1) == [1, 1, 1]
+    for n in range(1, 60):
+        for m in range(1, 20):
+            b = batch_sizes(n, m)
+            assert sum(b) == n and max(b) <= m and max(b) - min(b) <= 1
