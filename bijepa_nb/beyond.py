@@ -14,6 +14,7 @@
 """
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -28,22 +29,62 @@ from .probes import lstsq_probe
 # ------------------------------------------------------------------ Eq. 13: adaptive alpha
 
 
-def noise_variance(view: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Per-channel noise variance from second differences (Gasser et al. 1986): [C].
+#: Difference orders tried by ``noise_variance`` (order="auto"), highest first.
+NOISE_ORDERS = (6, 4, 2)
 
-    For a smooth signal plus white noise of variance v, (x[t-1] - 2 x[t] + x[t+1]) has
-    variance about 6 v (the signal's curvature adds a small positive bias). Only triples of
-    observed steps are used. view, mask: [N, T, C].
+
+def difference_noise_variance(view: torch.Tensor, mask: torch.Tensor, order: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel noise variance from differences of ``order`` k, and how many were used: ([C], [C]).
+
+    The k-th difference d[t] = sum_j (-1)^j C(k, j) x[t + j] of white noise of variance v
+    has variance C(2k, k) v (6 v for k = 2, Gasser et al. 1986; 70 v for k = 4; 924 v for
+    k = 6). A smooth signal adds its own k-th difference, which shrinks like
+    (omega dt)^(2k): the higher the order, the smaller this curvature bias, but the fewer
+    runs of k + 1 consecutive observed steps there are. view, mask: [N, T, C].
     """
-    d2 = view[:, :-2] - 2 * view[:, 1:-1] + view[:, 2:]
-    ok = mask[:, :-2] * mask[:, 1:-1] * mask[:, 2:]
+    check_int("order", order, 1)
+    t = view.shape[1]
+    if t < order + 1:
+        raise ValueError(f"difference order {order} needs windows of at least {order + 1} steps, got {t}")
+    d = sum((-1) ** j * math.comb(order, j) * view[:, j : t - order + j] for j in range(order + 1))
+    ok = mask[:, : t - order]
+    for j in range(1, order + 1):
+        ok = ok * mask[:, j : t - order + j]
     n = ok.sum((0, 1))
-    if bool((n == 0).any()):
+    var = (d.square() * ok).sum((0, 1)) / (math.comb(2 * order, order) * n.clamp(min=1))
+    return var, n
+
+
+def noise_variance(view: torch.Tensor, mask: torch.Tensor, order: int | str = "auto", min_runs: int = 500) -> torch.Tensor:
+    """Per-channel noise variance of a view: [C]. view, mask: [N, T, C].
+
+    order="auto" (the default) uses, per channel, the highest difference order in
+    ``NOISE_ORDERS`` with at least ``min_runs`` complete runs of observed steps, and order
+    2 where none has that many: high orders remove the signal's curvature, which
+    dominates second differences on a coarsely sampled sine (chapter 9 validates both on
+    views of known noise). An integer order forces that order
+    (``difference_noise_variance``). Order 2 needs three consecutive observed steps.
+    """
+    if order != "auto":
+        var, n = difference_noise_variance(view, mask, int(order))  # type: ignore[arg-type]
+        if bool((n == 0).any()):
+            raise ValueError(f"information: a channel has no {int(order) + 1} consecutive observed steps, so its noise level cannot be estimated")  # type: ignore[arg-type]
+        return var
+    check_int("min_runs", min_runs, 1)
+    var2, n2 = difference_noise_variance(view, mask, 2)
+    if bool((n2 == 0).any()):
         raise ValueError("information: a channel has no three consecutive observed steps, so its noise level cannot be estimated")
-    return (d2.square() * ok).sum((0, 1)) / (6 * n)
+    out, chosen = var2.clone(), torch.zeros_like(n2, dtype=torch.bool)
+    for k in NOISE_ORDERS:
+        if k == 2 or view.shape[1] < k + 1:
+            continue
+        var, n = difference_noise_variance(view, mask, k)
+        use = (n >= min_runs) & ~chosen
+        out, chosen = torch.where(use, var, out), chosen | use
+    return out
 
 
-def information(view: torch.Tensor, mask: torch.Tensor | None = None, max_snr: float = 1e6) -> float:
+def information(view: torch.Tensor, mask: torch.Tensor | None = None, max_snr: float = 1e6, order: int | str = "auto") -> float:
     """Estimated information content of one view, in bits per window (the I() of Eq. 13).
 
     view: [N, T] or [N, T, C] windows (N windows of T steps, C channels); mask: same shape,
@@ -53,8 +94,10 @@ def information(view: torch.Tensor, mask: torch.Tensor | None = None, max_snr: f
         I(view) = T * rho * sum_c 1/2 log2(1 + SNR_c)
 
     rho: the fraction of observed steps; SNR_c = signal variance / noise variance of channel
-    c, the noise variance from second differences (``noise_variance``) and the signal
-    variance as the observed variance minus it. 1/2 log2(1 + SNR) is the capacity of a
+    c, the noise variance from differences of the data (``noise_variance``; ``order``
+    "auto" by default, 2 for the first version of this book, whose second differences
+    overestimate the noise of smooth views) and the signal variance as the observed
+    variance minus it. 1/2 log2(1 + SNR) is the capacity of a
     Gaussian channel: the bits one observed step can carry. A view with nothing observed
     has I = 0. SNR is capped at ``max_snr`` (a noise-free view would have infinite I).
     """
@@ -79,7 +122,7 @@ def information(view: torch.Tensor, mask: torch.Tensor | None = None, max_snr: f
     rho = float(m.mean())
     if rho == 0.0:
         return 0.0
-    noise = noise_variance(v * m, m)  # [C]
+    noise = noise_variance(v * m, m, order)  # [C]
     n_obs = m.sum((0, 1))
     mean = (v * m).sum((0, 1)) / n_obs
     total = ((v - mean).square() * m).sum((0, 1)) / n_obs
@@ -201,17 +244,41 @@ def _states(split: Split) -> torch.Tensor:
 
 
 class OneStepLinear:
-    """Raw-state baseline: s[t+1] ~ A s[t] + b fitted by least squares on the transitions of a pool."""
+    """Raw-state baseline: s[t+1] ~ A phi(s[t]) + b fitted by least squares on the transitions of a pool.
+
+    phi is the identity here (a linear one-step map); ``OneStepQuadratic`` adds the
+    products of state coordinates.
+    """
 
     def __init__(self, pool: Split):
         s = _states(pool).double()
-        self.probe = lstsq_probe(s[:, :-1].reshape(-1, s.shape[-1]), s[:, 1:].reshape(-1, s.shape[-1]))
+        x = self.features(s[:, :-1].reshape(-1, s.shape[-1]))
+        self.probe = lstsq_probe(x, s[:, 1:].reshape(-1, s.shape[-1]))
+
+    @staticmethod
+    def features(states: torch.Tensor) -> torch.Tensor:
+        """phi(s): [M, D] -> [M, F]."""
+        return states
 
     def scores(self, split: Split) -> torch.Tensor:
         """Mean squared one-step residual over every transition of each sequence: [N]."""
         s = _states(split).double().cpu()
-        pred = self.probe(s[:, :-1].reshape(-1, s.shape[-1])).reshape(s[:, 1:].shape)
+        pred = self.probe(self.features(s[:, :-1].reshape(-1, s.shape[-1]))).reshape(s[:, 1:].shape)
         return (pred - s[:, 1:]).square().sum(-1).mean(-1).float()
+
+
+class OneStepQuadratic(OneStepLinear):
+    """Raw-state baseline with phi(s) = (s, s_i s_j for i <= j): [M, D] -> [M, D + D(D+1)/2].
+
+    An explicit Euler step of the Lorenz system is exactly quadratic in the state (also
+    after the affine normalisation), so on Euler data this fit is exact up to float
+    rounding: the fair raw baseline for the paper's data.
+    """
+
+    @staticmethod
+    def features(states: torch.Tensor) -> torch.Tensor:
+        i, j = torch.triu_indices(states.shape[-1], states.shape[-1])
+        return torch.cat((states, states[:, i] * states[:, j]), dim=-1)
 
 
 def rho_jump(split: Split, data: LorenzData, rho: float, cfg: LorenzConfig = LorenzConfig()) -> Split:
@@ -257,20 +324,27 @@ def spectral_radius(jac: torch.Tensor) -> torch.Tensor:
 
 
 class MonitoredEnsemble(Ensemble):
-    """An ``Ensemble`` that, every ``every`` training steps, linearises its predictors.
+    """An ``Ensemble`` that, every ``every`` training steps, records the two loops of §5.3.
 
-    At the batch's mean online context embedding m_k of each member k it records
-    rho(J_fwd) = spectral radius of dP_fwd/ds at m_k and, for BiJEPA, rho(J_loop) of
-    d(P_bwd o P_fwd)/ds at m_k: the loop s_x -> s_y -> s_x whose gain §5.3 blames for the
-    explosion. The Jacobians come from ``torch.func.jacrev`` on detached inputs, so the
-    training arithmetic is unchanged. ``records``: dict of lists (one entry per record).
+    1. The predictor loop. At the batch's mean online context embedding m_k of each
+       member k it records rho(J_fwd) = spectral radius of dP_fwd/ds at m_k and, for
+       BiJEPA, rho(J_loop) of d(P_bwd o P_fwd)/ds at m_k: the loop s_x -> s_y -> s_x.
+       The Jacobians come from ``torch.func.jacrev`` on detached inputs.
+    2. The encoder-EMA loop over training time. With ``fixed_context`` ([n, ...] context
+       windows, the same for every member) it also stores the online embeddings of those fixed
+       inputs ([K, n, D]) at every record; ``drift_operators`` fits the linear update
+       S_{r+1} ~ S_r M between consecutive records (the h_{t+1} ~ W h_t of §5.3).
+
+    Recording runs without gradients and leaves the training arithmetic unchanged.
+    ``records``: dict of lists (one entry per record).
     """
 
-    def __init__(self, models, every: int = 50):
+    def __init__(self, models, every: int = 50, fixed_context: torch.Tensor | None = None):
         super().__init__(models)
         check_int("every", every, 1)
         self.every, self._calls = every, 0
-        self.records: dict[str, list] = {"step": [], "rho_fwd": [], "rho_loop": [], "gain_loop": []}
+        self.fixed_context = fixed_context
+        self.records: dict[str, list] = {"step": [], "rho_fwd": [], "rho_loop": [], "gain_loop": [], "snapshot": []}
 
     def loss(self, context: torch.Tensor, target: torch.Tensor, return_embeddings: bool = False):
         out = super().loss(context, target, return_embeddings=True)
@@ -296,14 +370,41 @@ class MonitoredEnsemble(Ensemble):
             with torch.no_grad():  # how much the loop scales the embeddings themselves
                 back = loop(online_x)
                 self.records["gain_loop"].append((back.norm(dim=-1).mean(1) / online_x.norm(dim=-1).mean(1)).double())
+        if self.fixed_context is not None:
+            x = self.fixed_context.to(online_x.device)
+            x = x.unsqueeze(0).expand(self.size, *x.shape)  # the same inputs for every member
+            with torch.no_grad():
+                self.records["snapshot"].append(self.online_encoder(x).detach().double())
 
     def record_arrays(self) -> dict[str, np.ndarray]:
-        """steps [R] and the recorded quantities [R, K] as numpy arrays."""
+        """steps [R] and the recorded quantities [R, K] (snapshots [R, K, n, D]) as numpy arrays."""
         out = {"step": np.asarray(self.records["step"])}
-        for key in ("rho_fwd", "rho_loop", "gain_loop"):
+        for key in ("rho_fwd", "rho_loop", "gain_loop", "snapshot"):
             if self.records[key]:
                 out[key] = torch.stack(self.records[key]).cpu().numpy()
         return out
+
+
+def drift_operators(snapshots: np.ndarray) -> dict[str, np.ndarray]:
+    """The linearised update of the embeddings over training time, between consecutive records.
+
+    snapshots: [R, K, n, D], the online embeddings of n fixed inputs at R records of K
+    members. For every interval r -> r + 1 and member k, least squares fits
+    S_{r+1} ~ S_r M (no bias: the h_{t+1} ~ W h_t of §5.3) and returns, each [R - 1, K]:
+    ``rho`` = spectral radius of M; ``r2`` = the fraction of the variance of S_{r+1} the
+    fit explains; ``growth`` = mean ||S_{r+1}|| / mean ||S_r|| (row norms), the growth
+    of the embeddings it should explain.
+    """
+    s = torch.as_tensor(np.asarray(snapshots), dtype=torch.float64)
+    if s.dim() != 4 or s.shape[0] < 2:
+        raise ValueError(f"snapshots must be [R >= 2, K, n, D], got shape {tuple(s.shape)}")
+    a, b = s[:-1], s[1:]  # [R-1, K, n, D]
+    m = torch.linalg.lstsq(a, b).solution  # [R-1, K, D, D]
+    resid = b - a @ m
+    total = (b - b.mean(-2, keepdim=True)).square().sum((-2, -1))
+    r2 = 1.0 - resid.square().sum((-2, -1)) / total
+    growth = b.norm(dim=-1).mean(-1) / a.norm(dim=-1).mean(-1)
+    return {"rho": spectral_radius(m).numpy(), "r2": r2.numpy(), "growth": growth.numpy()}
 
 
 # ------------------------------------------------------------ Lorenz, far horizon
@@ -332,7 +433,7 @@ def horizon_time(gap: int, cfg: LorenzConfig = LorenzConfig()) -> float:
 
 
 __all__ = [
-    "noise_variance", "information", "adaptive_alpha", "alpha_from_views", "corrupt", "CorruptedTargetStream",
-    "roc_auc", "inconsistency_scores", "OneStepLinear", "rho_jump", "reverse_target", "spike",
-    "spectral_radius", "MonitoredEnsemble", "lorenz_horizon_data", "horizon_time",
+    "NOISE_ORDERS", "difference_noise_variance", "noise_variance", "information", "adaptive_alpha", "alpha_from_views", "corrupt", "CorruptedTargetStream",
+    "roc_auc", "inconsistency_scores", "OneStepLinear", "OneStepQuadratic", "rho_jump", "reverse_target", "spike",
+    "spectral_radius", "MonitoredEnsemble", "drift_operators", "lorenz_horizon_data", "horizon_time",
 ]

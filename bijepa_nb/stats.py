@@ -1,4 +1,5 @@
-"""Statistics over seeds: means with 95% intervals, paired differences, loss roughness."""
+"""Statistics over seeds: means with 95% intervals, paired ratios, p-values with Holm's
+correction, the book's verdict rule, and loss roughness."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -70,3 +71,78 @@ def roughness(loss: np.ndarray, window: int = 51, start: float = 0.5) -> float:
     h = window // 2
     resid = y[h : len(y) - h] - trend
     return float(resid[int(start * len(resid)) :].std())
+
+
+def t_pvalue(values: Sequence[float], null: float = 0.0) -> float:
+    """Two-sided p-value of the one-sample t-test "mean of ``values`` = ``null``" (NaN for n < 2).
+
+    It matches ``mean_ci``: the ``level`` interval excludes ``null`` exactly when
+    p < 1 - level.
+    """
+    from scipy import stats
+
+    v = np.asarray(values, dtype=float)
+    if v.ndim != 1 or len(v) == 0 or not np.all(np.isfinite(v)):
+        raise ValueError("values must be a non-empty 1-D sequence of finite numbers")
+    if len(v) < 2:
+        return float("nan")
+    s = v.std(ddof=1)
+    if s == 0:
+        return 0.0 if v.mean() != null else 1.0
+    t = (v.mean() - null) / (s / np.sqrt(len(v)))
+    return float(2 * stats.t.sf(abs(t), len(v) - 1))
+
+
+def paired_ratio_pvalue(a: Sequence[float], b: Sequence[float]) -> float:
+    """p-value of "geometric-mean ratio a / b = 1" over paired seeds (the test of ``paired_ratio_ci``)."""
+    la, lb = np.log(np.asarray(a, dtype=float)), np.log(np.asarray(b, dtype=float))
+    if la.shape != lb.shape:
+        raise ValueError(f"a and b must pair up seed by seed, got {la.shape} and {lb.shape}")
+    return t_pvalue(la - lb, 0.0)
+
+
+def holm(pvalues: Sequence[float]) -> np.ndarray:
+    """Holm's step-down adjusted p-values (Holm 1979): reject where adjusted p < alpha.
+
+    Controls the probability of any false rejection in the family at alpha, whatever the
+    dependence between the tests. Sorted ascending, p_(i) is multiplied by m - i
+    (i = 0, ..., m - 1), made monotone, and capped at 1.
+    """
+    p = np.asarray(pvalues, dtype=float)
+    if p.ndim != 1 or len(p) == 0 or not np.all((p >= 0) & (p <= 1)):
+        raise ValueError("pvalues must be a non-empty 1-D sequence of numbers in [0, 1]")
+    order = np.argsort(p, kind="mergesort")
+    m = len(p)
+    adj = np.maximum.accumulate((m - np.arange(m)) * p[order])
+    out = np.empty(m)
+    out[order] = np.minimum(adj, 1.0)
+    return out
+
+
+def side(iv: Interval, null: float) -> str:
+    """Where an interval lies against ``null``: "above", "below", "includes", or "n < 2"."""
+    if iv.n < 2 or not np.isfinite(iv.low):
+        return "n < 2"
+    return "above" if iv.low > null else "below" if iv.high < null else "includes"
+
+
+def verdict(intervals: Sequence[Interval], null: float = 1.0) -> str:
+    """The book's rule for a claim "X beats Y" measured in several ways (e.g. two probes).
+
+    Each interval is of a quantity that exceeds ``null`` when the claim is right (an
+    error ratio worse / better, an AUC difference). "holds" when every interval lies
+    above ``null``; "depends" when some do and none lies below; "reversed" when every
+    one lies below; "does not hold" otherwise; "too few seeds" when an interval has n < 2.
+    """
+    sides = [side(iv, null) for iv in intervals]
+    if not sides:
+        raise ValueError("verdict needs at least one interval")
+    if "n < 2" in sides:
+        return "too few seeds"
+    if all(s == "above" for s in sides):
+        return "holds"
+    if all(s == "below" for s in sides):
+        return "reversed"
+    if "above" in sides and "below" not in sides:
+        return "depends"
+    return "does not hold"

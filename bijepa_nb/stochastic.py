@@ -110,3 +110,33 @@ def build_stochastic(cfg: ModelConfig, alpha: float, seed: int, device: torch.de
     """A StochasticJEPA whose encoders and backward predictor start exactly as ``build_model(cfg, alpha, seed)``'s."""
     return build_model(cfg, alpha, seed, device, StochasticJEPA, noise_dim=noise_dim, num_samples=num_samples,  # type: ignore[return-value]
                        z_seed=stream_seed(seed, "extra"))
+
+
+# ------------------------------------------------- the fair baseline: point + calibrated noise
+def residual_covariance(residuals: torch.Tensor, num_features: int = 0) -> torch.Tensor:
+    """Covariance of the residuals of a least-squares fit: [n, D] -> [D, D].
+
+    R^T R / (n - num_features - 1): the unbiased estimate when the fit used
+    ``num_features`` features and a bias (in-sample residuals are smaller than held-out
+    ones by about that factor).
+    """
+    n = residuals.shape[0]
+    check_int("num_features", num_features, 0, n - 2)
+    r = residuals.double()
+    return (r.T @ r / (n - num_features - 1)).to(residuals.dtype)
+
+
+def gaussian_samples(point: torch.Tensor, cov: torch.Tensor, num_samples: int,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """Samples of N(point, cov): point [N, D], cov [D, D] or [N, D, D] -> [M, N, D].
+
+    The "point forecast plus calibrated noise" forecaster: a deterministic forecast made
+    probabilistic with the spread of its own residuals, which the energy score of a
+    stochastic predictor must beat to show that its samples know more than a noise level.
+    """
+    check_int("num_samples", num_samples, 2)
+    d = point.shape[-1]
+    jitter = 1e-12 * torch.eye(d, dtype=torch.float64, device=cov.device)
+    chol = torch.linalg.cholesky(cov.double() + jitter).to(point.dtype)  # [D, D] or [N, D, D]
+    z = torch.randn(num_samples, *point.shape, generator=generator, device=point.device, dtype=point.dtype)
+    return point + (chol @ z.unsqueeze(-1)).squeeze(-1) if chol.dim() == 3 else point + z @ chol.T
