@@ -298,6 +298,40 @@ def point(result: dict[str, Any], mode: str, alpha: float, ema_momentum: float) 
     return result["points"][i]
 
 
+def merge(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One sweep from sweeps of the same experiment, alpha, ema_momentum and seeds that
+    cover different stability modes (e.g. one process per mode); modes in
+    STABILITY_MODES order, ``seconds`` the sum of the parts' times."""
+    if not parts:
+        raise ValueError("parts must hold at least one sweep")
+    for r in parts:
+        validate(r)
+    first = parts[0]
+    for i, r in enumerate(parts):
+        for key in ("experiment", "quick"):
+            if r[key] != first[key]:
+                raise ValueError(f"parts[{i}].{key} is {r[key]!r}, parts[0] has {first[key]!r}")
+        for key in ("alpha", "ema_momentum", "seeds"):
+            if r["grid"][key] != first["grid"][key]:
+                raise ValueError(f"parts[{i}].grid.{key} differs from parts[0]: merge needs one grid")
+    modes = [m for r in parts for m in r["grid"]["modes"]]
+    if len(set(modes)) != len(modes):
+        raise ValueError(f"the parts repeat a stability mode: {modes}")
+    order = [m for m in STABILITY_MODES if m in modes]
+    by_mode = {m: r for r in parts for m in r["grid"]["modes"]}
+    out = json.loads(json.dumps(first))
+    out["grid"]["modes"] = order
+    out["points"] = [p for m in order for p in by_mode[m]["points"] if p["mode"] == m]
+    out["settings"]["modes"] = {m: by_mode[m]["settings"]["modes"][m] for m in order}
+    out["seconds"] = round(sum(r["seconds"] for r in parts), 1)
+    steps = sum(len(r["points"]) * len(r["grid"]["seeds"]) * next(iter(r["settings"]["modes"].values()))["train"]["num_steps"]
+                for r in parts)
+    out["member_steps_per_second"] = round(steps / out["seconds"]) if out["seconds"] else None
+    out["command"] = "; ".join(r["command"] for r in parts)
+    validate(out)
+    return out
+
+
 def grid_values(result: dict[str, Any], metric: str) -> np.ndarray:
     """Per-seed values of ``metric`` as an array [modes, alpha, ema_momentum, seeds]; NaN where
     a seed diverged (or the metric does not exist)."""
@@ -321,6 +355,18 @@ def _floats(text: str) -> list[float]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["merge"]:  # python -m bijepa_nb.sweep merge A.json B.json ... --out C.json
+        mp = argparse.ArgumentParser(prog="python -m bijepa_nb.sweep merge", description=merge.__doc__)
+        mp.add_argument("parts", nargs="+")
+        mp.add_argument("--out", required=True)
+        margs = mp.parse_args(argv[1:])
+        try:
+            out = merge([json.loads(Path(f).read_text()) for f in margs.parts])
+        except ValueError as err:
+            mp.error(str(err))
+        _write(Path(margs.out), out)
+        return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("experiment", choices=("sine", "lorenz"))
     ap.add_argument("--out", required=True, help="the JSON file to write")
@@ -355,7 +401,11 @@ def main(argv: list[str] | None = None) -> None:
                     compile=False if args.no_compile else None, **kw)
     except (ValueError, MemoryError) as err:
         ap.error(str(err))
-    path = Path(args.out)
+    _write(Path(args.out), out)
+
+
+def _write(path: Path, out: dict[str, Any]) -> None:
+    """Write the JSON atomically (a temporary file renamed over the target)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(out, separators=(",", ":")) + "\n")

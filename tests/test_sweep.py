@@ -81,3 +81,19 @@ def test_the_command_writes_a_quick_sweep(tmp_path, capsys):
     assert r["quick"] and r["grid"]["alpha"] == [0.0, 0.5, 1.0] and "member-steps/s" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         sw.main(["sine", "--alpha", "0.5,2", "--out", str(out)])
+
+
+def test_sweeps_of_single_modes_merge_into_the_grid(tiny):
+    kw = dict(alphas=[0.0, 0.5, 1.0], taus=[0.9, 1.0], seeds=[0, 1], num_steps=30, probe_epochs=5, n_show=4,
+              log=lambda line: None)
+    parts = [sw.sweep("sine", modes=[m], **kw) for m in ("expressive", "unconstrained")]
+    merged = sw.merge(parts)
+    assert merged["grid"]["modes"] == ["unconstrained", "expressive"]
+    for a, b in zip(merged["points"], tiny["points"]):
+        assert (a["mode"], a["alpha"], a["ema_momentum"]) == (b["mode"], b["alpha"], b["ema_momentum"])
+        np.testing.assert_allclose(a["per_seed"]["loss_final_total"], b["per_seed"]["loss_final_total"], rtol=1e-3)
+    with pytest.raises(ValueError, match="repeat a stability mode"):
+        sw.merge([parts[0], parts[0]])
+    other = sw.sweep("sine", modes=["restrictive"], **{**kw, "seeds": [0, 2]})
+    with pytest.raises(ValueError, match="grid.seeds differs"):
+        sw.merge([parts[0], other])
