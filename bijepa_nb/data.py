@@ -275,8 +275,13 @@ def read_idx(path: str | Path, expected_md5: str | None = None) -> np.ndarray:
         if got != expected_md5:
             raise ChecksumError(f"{path}: md5 {got} does not match the expected {expected_md5}; the file is corrupted or not the official MNIST file")
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as err:  # not gzip, truncated stream
+        raise ValueError(f"{path}: cannot be read as {'a gzipped ' if path.suffix == '.gz' else 'an '}IDX file ({err})") from None
+    if len(raw) < 4:
+        raise ValueError(f"{path}: too short for an IDX header ({len(raw)} bytes)")
     zero, dtype, ndim = struct.unpack(">HBB", raw[:4])
     if zero != 0 or dtype != 0x08:
         raise ValueError(f"{path}: not an unsigned-byte IDX file (magic {raw[:4].hex()})")
@@ -304,30 +309,96 @@ class MnistData:
     def describe(self) -> str:
         return f"MNIST source={self.source}: {len(self.train_labels)} train / {len(self.eval_labels)} held-out images"
 
+    def caveat(self) -> str:
+        """One paragraph (Markdown) saying what numbers from this source compare with."""
+        n_tr, n_ev = len(self.train_labels), len(self.eval_labels)
+        if self.source.startswith("full"):
+            return (f"**Data: full MNIST** ({n_tr:,} training and {n_ev:,} test images), as in the "
+                    "paper: the numbers below are directly comparable with its Table 2.")
+        return (f"**Data: the offline split** ({self.source}): {n_tr:,} training and {n_ev:,} held-out "
+                "images cut from the official 10,000-image test split, because this machine cannot "
+                "download the 60,000 training images. With fewer distinct training images (and a "
+                "different held-out set) the numbers are *not* directly comparable with the "
+                "paper's Table 2; comparisons between models on the same split are.")
+
+
+class MnistFormatError(ValueError):
+    """An MNIST file is readable but its content is wrong (shape, count, labels)."""
+
+
+#: (images, labels) file names of each split, as published and as torchvision stores them.
+MNIST_SPLITS = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
+
 
 def _find_raw_dir(root: Path) -> Path | None:
+    """The first of ``root/mnist/MNIST/raw``, ``root/MNIST/raw``, ``root`` holding any MNIST file."""
     for cand in (root / "mnist" / "MNIST" / "raw", root / "MNIST" / "raw", root):
-        if (cand / "t10k-images-idx3-ubyte.gz").exists():
+        if any((cand / name).exists() for name in MNIST_FILES):
             return cand
     return None
 
 
-def load_mnist_folder(root: str | Path, cfg: MnistConfig = MnistConfig()) -> MnistData:
-    """MNIST from a folder of official gzipped IDX files (md5-checked).
+def _read_split(raw: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 images [N, 28, 28] and int64 labels [N] of one split, md5- and content-checked.
 
-    ``root`` may be the folder holding the files, or one holding ``MNIST/raw/`` or
-    ``mnist/MNIST/raw/`` (``../shared/data`` in this project). With the training files the
-    result is full MNIST; with only the 10k test files it is the offline split: a fixed
-    permutation (numpy default_rng(0)) of the 10,000 images, the first
-    ``10000 - cfg.offline_eval`` for training and the last ``cfg.offline_eval`` held out.
+    Errors name the file and the problem: a wrong shape, image and label counts that
+    differ, labels outside 0-9.
+    """
+    img_name, lbl_name = MNIST_SPLITS[split]
+    images = read_idx(raw / img_name, MNIST_FILES[img_name])
+    labels = read_idx(raw / lbl_name, MNIST_FILES[lbl_name])
+    if images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise MnistFormatError(f"{raw / img_name}: images must have shape [N, 28, 28], found {list(images.shape)}")
+    if labels.ndim != 1:
+        raise MnistFormatError(f"{raw / lbl_name}: labels must have shape [N], found {list(labels.shape)}")
+    if len(images) != len(labels):
+        raise MnistFormatError(f"{raw / img_name} holds {len(images)} images but {raw / lbl_name} holds {len(labels)} labels; "
+                               "the two files of a split must have the same count")
+    if len(labels) == 0:
+        raise MnistFormatError(f"{raw / lbl_name}: the file holds no labels")
+    bad = labels > 9
+    if bad.any():
+        raise MnistFormatError(f"{raw / lbl_name}: labels must lie in 0-9, found {int(bad.sum())} outside "
+                               f"(first at index {int(np.argmax(bad))}: {int(labels[np.argmax(bad)])})")
+    return torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64))
+
+
+def load_mnist_folder(root: str | Path, cfg: MnistConfig = MnistConfig()) -> MnistData:
+    """MNIST from a folder of official gzipped IDX files (md5- and content-checked).
+
+    ``root`` may be the folder holding the files, or one holding ``MNIST/raw/`` (the
+    torchvision layout) or ``mnist/MNIST/raw/`` (``../shared/data`` in this project).
+
+    - Train and test files: full MNIST (source "full", 60k train / 10k held out).
+    - Only the two test files: the offline split, source "offline-10k": a fixed
+      permutation (numpy default_rng(0)) of the test images, the first
+      ``N - cfg.offline_eval`` for training and the last ``cfg.offline_eval`` held out.
+    - Anything else is an error naming the missing file: train files without the test
+      files, or an images file without its labels file (or the reverse).
     """
     raw = _find_raw_dir(Path(root))
     if raw is None:
-        raise MnistNotFoundError(f"no MNIST files (t10k-images-idx3-ubyte.gz) under {root}")
-    read = lambda name: torch.from_numpy(read_idx(raw / name, MNIST_FILES[name]).copy())  # noqa: E731
-    test_x, test_y = read("t10k-images-idx3-ubyte.gz"), read("t10k-labels-idx1-ubyte.gz").long()
-    if (raw / "train-images-idx3-ubyte.gz").exists():
-        return MnistData(read("train-images-idx3-ubyte.gz"), read("train-labels-idx1-ubyte.gz").long(), test_x, test_y, "full")
+        raise MnistNotFoundError(f"no MNIST files (t10k-images-idx3-ubyte.gz, ...) under {root}")
+    present = {split: [(raw / n).exists() for n in names] for split, names in MNIST_SPLITS.items()}
+    for split, names in MNIST_SPLITS.items():
+        if any(present[split]) and not all(present[split]):
+            have, miss = (names[0], names[1]) if present[split][0] else (names[1], names[0])
+            raise MnistNotFoundError(f"{raw}: {have} is there but {miss} is missing; "
+                                     f"the {split} split needs both its images and its labels file")
+    if not all(present["test"]):
+        raise MnistNotFoundError(f"{raw}: the training files are there but the test files "
+                                 f"{' and '.join(MNIST_SPLITS['test'])} are missing; the book evaluates on "
+                                 "the official test split (with the test files alone it uses the offline 10k split)")
+    test_x, test_y = _read_split(raw, "test")
+    if all(present["train"]):
+        train_x, train_y = _read_split(raw, "train")
+        return MnistData(train_x, train_y, test_x, test_y, "full")
+    if cfg.offline_eval >= len(test_y):
+        raise MnistFormatError(f"{raw / MNIST_SPLITS['test'][1]}: {len(test_y)} test images cannot be split into "
+                               f"training images and offline_eval = {cfg.offline_eval} held-out ones")
     perm = torch.from_numpy(np.random.default_rng(OFFLINE_SPLIT_SEED).permutation(len(test_y)))
     n_train = len(test_y) - cfg.offline_eval
     tr, ev = perm[:n_train], perm[n_train:]

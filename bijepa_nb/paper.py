@@ -184,10 +184,15 @@ EXPERIMENTS: dict[str, Experiment] = {
         name="mnist",
         title="MNIST left/right halves",
         model=dict(arch="conv", input_dim=28 * 14, hidden_dim=128, embed_dim=64, pred_hidden_dim=128),
-        # num_steps: 10 epochs of 60k at batch 256; callers set it from the data size.
+        # num_steps: the paper's optimisation budget, 10 epochs of 60k at batch 256 = 2,350
+        # steps, kept whatever the training-set size (offline, 8k images: 73 epochs; the
+        # other reading, 10 epochs = 320 steps, is run_experiment(..., epochs=10)).
         train=dict(num_steps=10 * 235, batch_size=256, lr=1e-3, ema_momentum=0.99),
         table=("classic", "expressive"),
-        probe_epochs=10,
+        # Epochs of the linear classification probe (Adam, batch 256): 100 converges (the
+        # paper's 10 stop short, chapter 6 shows the curve). The generative decoder trains
+        # for mnist_runs.DECODER_EPOCHS = 10, where its held-out MSE is lowest.
+        probe_epochs=100,
         paper={
             "classic": {"probe_acc": 0.8914, "decoder_mse": 0.0305},
             "expressive": {"probe_acc": 0.9188, "decoder_mse": 0.0298},

@@ -6,7 +6,10 @@
     python -m bijepa_nb.reproduce sine --seeds 2 --quick --out /tmp/sine.json   # smoke run
 
 Sine and Lorenz train all seeds of a configuration at once (``bijepa_nb.ensemble``); MNIST
-trains one seed at a time. Paper settings (Appendix B) unless ``--quick``.
+trains each (variant, seed) separately, two one-thread worker processes at a time
+(``bijepa_nb.mnist_runs``; grouped-convolution batching does not pay on a CPU, see
+``bijepa_nb.conv_ensemble``), at the paper's 2,350 steps whatever the data size.
+Paper settings (Appendix B) unless ``--quick``.
 
 JSON schema (``SCHEMA_VERSION``; ``validate`` checks it):
 
@@ -24,6 +27,10 @@ JSON schema (``SCHEMA_VERSION``; ``validate`` checks it):
 - ``baselines``: ``{name: {"unit", "split", "description", "per_seed": [value per seed]}}``
   on the same held-out data as the configurations (each seed has its own data).
 - ``paper``: the paper's own numbers for the same table (one run, scored on the probe set).
+- MNIST only: ``checkpoints``: ``{"steps": [0, 320, 700, 1400, 2350], "metrics": [...],
+  "configs": {name: {metric: [[value per step] per seed]}}}``, held-out probe accuracy,
+  decoder MSE and embedding diagnostics along training (step 0: the untrained encoder,
+  the random-encoder baseline of the same seed); ``settings.budget`` states the budget.
 """
 from __future__ import annotations
 
@@ -38,15 +45,14 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .baselines import chance_accuracy, forecast_baselines, raw_pixel_baseline, supervised_baseline
+from .baselines import chance_accuracy, forecast_baselines
 from .config import MnistConfig, check_choice, check_float, check_int, resolve_device
-from .data import MnistData, load_mnist, mnist_split
-from .experiments import run_experiment
-from .models import JEPA, build_model
+from .data import MnistData, load_mnist
+from .models import JEPA
 from .paper import EXPERIMENTS, VARIANTS, SeedData
 from .pipeline import Run, history_metrics, train_runs
-from .probes import batched_encode, classification_probe, decoder_probe, evaluate, right_half_pixels
-from .training import History, TrainingDiverged
+from .probes import evaluate, right_half_pixels
+from .training import History
 
 SCHEMA_VERSION = "bijepa-reproduce/1"
 SPLITS = ("train", "probe set", "held-out")
@@ -79,6 +85,8 @@ def metric_spec(experiment: str) -> dict[str, dict[str, str]]:
         spec["probe_acc_heldout"] = {"unit": "accuracy (fraction)", "split": "held-out", "description": "the same probe on held-out images"}
         spec["decoder_mse_train"] = {"unit": "MSE of right-half pixels in [0, 1]", "split": "train", "description": "generative decoder from the left-half embedding, training images"}
         spec["decoder_mse_heldout"] = {"unit": "MSE of right-half pixels in [0, 1]", "split": "held-out", "description": "the same decoder on held-out images"}
+        for k, (unit, split, text) in MNIST_DIAGNOSTICS.items():
+            spec[k] = {"unit": unit, "split": split, "description": text}
         return spec
     spec["loss_early_total"] = {"unit": loss_unit, "split": "train",
                                 "description": "mean total loss over 20%-30% of training: steps 400-600 of the paper's 2000, its 'step 500' reading"}
@@ -102,9 +110,11 @@ BASELINE_TEXT = {
     "raw_pixels_decoder_mse": "the same generative decoder on the raw left-half pixels",
     "random_encoder_acc": "the same probe on an untrained (random-init) conv encoder",
     "random_encoder_decoder_mse": "the same decoder on an untrained conv encoder",
-    "supervised_acc": "the conv encoder + a linear head trained end to end on labelled left halves",
+    "supervised_acc": "the conv encoder + a linear head trained end to end on labelled left halves, for the JEPAs' number of steps",
     "mean_right_half_mse": "predict the mean training right half for every image",
     "chance_acc": "always predict the most frequent training class",
+    "random_encoder_effective_rank": "effective rank of the untrained conv encoder's held-out embeddings",
+    "random_encoder_embed_std_mean": "per-dimension std of the untrained conv encoder's held-out embeddings, mean over dimensions",
 }
 
 
@@ -172,71 +182,108 @@ def _forecast_experiment(experiment: str, seeds: list[int], quick: bool, device:
     return {"metrics": spec, "configs": configs, "baselines": baselines, "settings": settings}
 
 
+#: MNIST settings. Tasks (one variant and seed, or one seed's baselines) run in
+#: ``MNIST_WORKERS`` one-thread processes (``mnist_runs.run_tasks``); the step budget and
+#: probe epochs come from the registry; ``MNIST_QUICK`` shrinks everything for smoke runs.
+MNIST_WORKERS = 2
+MNIST_QUICK = {"num_steps": 6, "probe_epochs": 2, "decoder_epochs": 2, "mnist_train": 512, "mnist_eval": 256, "checkpoints": (3,)}
+MNIST_DIAGNOSTICS = {
+    "embed_std_mean_heldout": ("std of one embedding dimension, mean over the 64", "held-out",
+                               "per-dimension standard deviation of the left-half embeddings, averaged over dimensions"),
+    "embed_std_min_heldout": ("std of one embedding dimension, min over the 64", "held-out", "the least-varying dimension's standard deviation"),
+    "dead_dim_frac_heldout": ("fraction of dimensions", "held-out", "dimensions whose std is below 1% of the largest"),
+    "effective_rank_heldout": ("effective rank (1 to 64)", "held-out",
+                               "exp of the entropy of the normalised singular values of the centred embeddings (Roy & Vetterli 2007)"),
+}
+
+
 def _mnist_experiment(seeds: list[int], quick: bool, device: str, log: Callable[[str], None], mnist: MnistData | None = None,
                       hyper: dict[str, float] | None = None) -> dict[str, Any]:
+    from .mnist_runs import BASELINES, CHECKPOINTS, DECODER_EPOCHS, MnistTask, run_tasks
+
+    exp = EXPERIMENTS["mnist"]
     mnist = mnist if mnist is not None else load_mnist(MnistConfig())
     if quick:
-        mnist = MnistData(mnist.train_images[: QUICK["mnist_train"]], mnist.train_labels[: QUICK["mnist_train"]],
-                          mnist.eval_images[: QUICK["mnist_eval"]], mnist.eval_labels[: QUICK["mnist_eval"]], mnist.source)
-    epochs, probe_epochs = (QUICK["epochs"], 2) if quick else (10, 10)
+        q = MNIST_QUICK
+        mnist = MnistData(mnist.train_images[: q["mnist_train"]], mnist.train_labels[: q["mnist_train"]],
+                          mnist.eval_images[: q["mnist_eval"]], mnist.eval_labels[: q["mnist_eval"]], mnist.source)
+    num_steps = MNIST_QUICK["num_steps"] if quick else exp.train["num_steps"]
+    probe_epochs = MNIST_QUICK["probe_epochs"] if quick else exp.probe_epochs
+    decoder_epochs = MNIST_QUICK["decoder_epochs"] if quick else DECODER_EPOCHS
+    checkpoints = tuple(c for c in (MNIST_QUICK["checkpoints"] if quick else CHECKPOINTS) if 0 < c < num_steps)
     dev = resolve_device(device)
+    workers = 1 if dev.type != "cpu" else MNIST_WORKERS
     spec = metric_spec("mnist")
+    n_train, batch = len(mnist.train_labels), exp.train["batch_size"]
+    steps_per_epoch = math.ceil(n_train / batch)
+    settings: dict[str, Any] = {
+        "num_steps": num_steps, "batch_size": batch, "epochs_equivalent": round(num_steps / steps_per_epoch, 2),
+        "budget": (f"the paper's optimisation budget: {num_steps} steps at batch {batch} (10 epochs of 60,000 images), "
+                   if num_steps == exp.train["num_steps"] else f"{num_steps} steps at batch {batch} (quick), ")
+                  + f"whatever the training-set size; here {n_train} training images, {num_steps / steps_per_epoch:.1f} epochs",
+        "probe_epochs": probe_epochs, "decoder_epochs": decoder_epochs, "n_train": n_train, "n_eval": len(mnist.eval_labels),
+        "checkpoints": [0, *checkpoints, num_steps],
+        "workers": workers, "threads_per_worker": 1, "configs": {},
+    }
+    hyper_items = {c: tuple(sorted(_overrides(c, hyper or {}).items())) for c in exp.table}
+    tasks = [MnistTask(c, s, num_steps, probe_epochs, checkpoints, decoder_epochs=decoder_epochs, hyper=hyper_items[c], device=dev.type)
+             for c in exp.table for s in seeds]
+    tasks += [MnistTask(BASELINES, s, num_steps, probe_epochs, decoder_epochs=decoder_epochs, device=dev.type) for s in seeds]
+    t0 = time.perf_counter()
+    results = run_tasks(tasks, mnist, workers=workers, log=log)
+    by = {(r["variant"], r["seed"]): r for r in results}
     configs: dict[str, Any] = {}
-    settings: dict[str, Any] = {"epochs": epochs, "probe_epochs": probe_epochs, "n_train": len(mnist.train_labels), "n_eval": len(mnist.eval_labels), "configs": {}}
-    for config in EXPERIMENTS["mnist"].table:
-        mode, alpha = VARIANTS[config].mode, VARIANTS[config].alpha
-        t0 = time.perf_counter()
+    ck_out: dict[str, Any] = {}
+    ck_keys = [k for k in spec if k.endswith("_heldout") or k.endswith("_train")]
+    ck_keys = [k for k in ck_keys if not k.startswith(("loss_", "norm_"))]
+    for config in exp.table:
         per_seed: dict[str, list[float | None]] = {k: [] for k in spec}
+        ck: dict[str, list[list[float] | None]] = {k: [] for k in ck_keys}
         div: list[int | None] = []
+        alpha = VARIANTS[config].alpha
         for s in seeds:
+            r = by[(config, s)]
             row: dict[str, float | None] = {k: None for k in spec}
-            try:
-                r = run_experiment("mnist", config, s, data=mnist, epochs=epochs, probe_epochs=probe_epochs, device=dev.type, progress=False,
-                                   **_overrides(config, hyper or {}))
-                alpha = r.model.alpha
-                row.update(_history_metrics(r.history))
-                row["probe_acc_train"], row["probe_acc_heldout"] = r.scores["linear_probe"]["train_acc"], r.scores["linear_probe"]["eval_acc"]
-                row["decoder_mse_train"], row["decoder_mse_heldout"] = r.scores["decoder"]["train_mse"], r.scores["decoder"]["eval_mse"]
-                settings["configs"][config] = {"model": r.model.cfg.to_dict(), "train": r.history.config}
-                div.append(None)
-            except TrainingDiverged as err:
-                div.append(err.step)
+            div.append(r["diverged_at"])
+            alpha = r["train_config"]["alpha"]
+            settings["configs"][config] = {"model": r["model_config"], "train": r["train_config"]}
+            if r["diverged_at"] is None:
+                row.update(_history_metrics(r["history"]))
+                row.update({k: v for k, v in r["final"].items() if k in spec})
             for k in spec:
                 per_seed[k].append(row[k])
-        configs[config] = {"label": LABELS[config], "mode": mode, "alpha": alpha, "diverged_at": div, "per_seed": per_seed}
+            step0 = by[(BASELINES, s)]["random_encoder"]  # step 0 = the random encoder of this seed
+            for k in ck_keys:
+                ck[k].append([step0[k]] + r["checkpoints"][k] if r["diverged_at"] is None else None)
+        configs[config] = {"label": LABELS[config], "mode": VARIANTS[config].mode, "alpha": alpha, "diverged_at": div, "per_seed": per_seed}
+        ck_out[config] = ck
         acc = [v for v in per_seed["probe_acc_heldout"] if v is not None]
-        log(f"mnist {config:14s}: {len(seeds)} seeds in {time.perf_counter() - t0:.1f} s; held-out probe accuracy mean {np.mean(acc) if acc else float('nan'):.4f}")
-    t0 = time.perf_counter()
-    tr, ev = mnist_split(mnist.train_images, mnist.train_labels), mnist_split(mnist.eval_images, mnist.eval_labels)
-    right_tr, right_ev = right_half_pixels(mnist.train_images).to(dev), right_half_pixels(mnist.eval_images).to(dev)
-    y_tr, y_ev = tr.labels.to(dev), ev.labels.to(dev)  # type: ignore[union-attr]
-    mc = EXPERIMENTS["mnist"].model_config("expressive")
-    rows: dict[str, list[float]] = {k: [] for k in ("raw_pixels_acc", "raw_pixels_decoder_mse", "random_encoder_acc", "random_encoder_decoder_mse",
-                                                     "supervised_acc", "mean_right_half_mse", "chance_acc")}
-    threads = torch.get_num_threads()
-    torch.set_num_threads(max(threads, 2) if dev.type == "cpu" else threads)  # the conv encoder likes two threads
-    try:
-        tr_d, ev_d = tr.to(dev), ev.to(dev)
-        raw_tr, raw_ev = tr_d.context.flatten(1), ev_d.context.flatten(1)
-        mean_mse = float(torch.mean((right_ev - right_tr.mean(0)) ** 2))  # the same for every seed
-        chance = chance_accuracy(tr.labels, ev.labels)  # type: ignore[arg-type]
-        for s in seeds:
-            rows["raw_pixels_acc"].append(raw_pixel_baseline(tr_d, ev_d, epochs=probe_epochs, seed=s)["eval_acc"])
-            rows["raw_pixels_decoder_mse"].append(decoder_probe(raw_tr, right_tr, raw_ev, right_ev, epochs=probe_epochs, seed=s)[1]["eval_mse"])
-            rand = build_model(mc, 0.5, s, dev)
-            f_tr, f_ev = batched_encode(rand, tr.context), batched_encode(rand, ev.context)
-            rows["random_encoder_acc"].append(classification_probe(f_tr, y_tr, f_ev, y_ev, epochs=probe_epochs, seed=s)["eval_acc"])
-            rows["random_encoder_decoder_mse"].append(decoder_probe(f_tr, right_tr, f_ev, right_ev, epochs=probe_epochs, seed=s)[1]["eval_mse"])
-            fresh = build_model(mc, 0.5, s, dev).online_encoder
-            rows["supervised_acc"].append(supervised_baseline(fresh, mc.embed_dim, tr, ev, epochs=epochs, seed=s)["eval_acc"])
-            rows["mean_right_half_mse"].append(mean_mse)
-            rows["chance_acc"].append(chance)
-    finally:
-        torch.set_num_threads(threads)
-    log(f"mnist baselines: {len(seeds)} seeds in {time.perf_counter() - t0:.1f} s")
-    units = {"acc": ("accuracy (fraction)", "held-out"), "mse": ("MSE of right-half pixels in [0, 1]", "held-out")}
-    baselines = {k: {"unit": units["acc" if k.endswith("acc") else "mse"][0], "split": "held-out", "description": BASELINE_TEXT[k], "per_seed": v} for k, v in rows.items()}
-    return {"metrics": spec, "configs": configs, "baselines": baselines, "settings": settings, "mnist_source": mnist.source}
+        log(f"mnist {config:14s}: held-out probe accuracy mean {np.mean(acc) if acc else float('nan'):.4f} over {len(acc)} seeds")
+    settings["task_seconds"] = {f"{r['variant']}/{r['seed']}": round(r.get("seconds_train", r.get("seconds", 0.0)) + r.get("seconds_probes", 0.0), 1)
+                                for r in results}
+    settings["supervised_epochs"] = by[(BASELINES, seeds[0])]["supervised_epochs"]
+    right_tr, right_ev = right_half_pixels(mnist.train_images), right_half_pixels(mnist.eval_images)
+    mean_mse = float(torch.mean((right_ev - right_tr.mean(0)) ** 2))  # the same for every seed
+    chance = chance_accuracy(mnist.train_labels, mnist.eval_labels)
+    rows: dict[str, list[float]] = {}
+    for s in seeds:
+        vals = {**by[(BASELINES, s)]["values"], "mean_right_half_mse": mean_mse, "chance_acc": chance}
+        for k, v in vals.items():
+            rows.setdefault(k, []).append(v)
+    log(f"mnist: {len(tasks)} tasks on {workers} worker(s) in {time.perf_counter() - t0:.1f} s")
+    def unit(k: str) -> str:
+        if k.endswith("acc"):
+            return "accuracy (fraction)"
+        if k.endswith("mse"):
+            return "MSE of right-half pixels in [0, 1]"
+        return MNIST_DIAGNOSTICS[k.replace("random_encoder_", "") + "_heldout"][0]
+    baselines = {k: {"unit": unit(k), "split": "held-out", "description": BASELINE_TEXT[k], "per_seed": v} for k, v in rows.items()}
+    checkpoint_block = {"steps": settings["checkpoints"], "metrics": ck_keys,
+                        "description": "per config, per metric: one list per seed of the value at each checkpoint step "
+                                       "(step 0 is the random init; the last is the final model); null where a seed diverged",
+                        "configs": ck_out}
+    return {"metrics": spec, "configs": configs, "baselines": baselines, "settings": settings, "checkpoints": checkpoint_block,
+            "mnist_source": mnist.source}
 
 
 def _clean(x: Any) -> Any:
