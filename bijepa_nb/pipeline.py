@@ -24,9 +24,9 @@ import torch
 from torch import nn
 
 from .config import ModelConfig, TrainConfig, check_int, resolve_device
-from .data import Split
 from .ensemble import Ensemble, StackedStream, train_ensemble
 from .models import JEPA, build_model, seeded
+from .probes import protocol_features
 from .paper import Experiment, SeedData, experiment as lookup
 from .training import History, TrainingDiverged, train
 
@@ -138,13 +138,6 @@ def batch_sizes(n: int, max_batch: int) -> list[int]:
 
 
 # ---------------------------------------------------------------------- batched probes
-def features(model: JEPA, split: Split, protocol: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(features, targets) of ``split`` for a protocol: see ``probes.protocol_features``."""
-    from .probes import protocol_features
-
-    return protocol_features(model, split, protocol)
-
-
 def batched_lstsq(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """K least-squares fits with a bias, in float64: x [K, N, D], y [K, N, E] -> (w [K, D, E], b [K, E]).
 
@@ -233,8 +226,8 @@ def forecast_scores(
                 sd = get(trained[i].run.train.seed)
                 m = trained[i].model
                 dev = next(m.parameters()).device  # type: ignore[union-attr]
-                a, b = features(m, sd.probe.to(dev), p)  # type: ignore[arg-type]
-                c, d = features(m, sd.test.to(dev), p)  # type: ignore[arg-type]
+                a, b = protocol_features(m, sd.probe.to(dev), p)  # type: ignore[arg-type]
+                c, d = protocol_features(m, sd.test.to(dev), p)  # type: ignore[arg-type]
                 f_tr.append(a), y_tr.append(b), f_te.append(c), y_te.append(d)
             xtr, ytr, xte, yte = map(torch.stack, (f_tr, y_tr, f_te, y_te))
             w, bias = batched_lstsq(xtr, ytr)

@@ -286,17 +286,30 @@ def _mnist_experiment(seeds: list[int], quick: bool, device: str, log: Callable[
             "mnist_source": mnist.source}
 
 
-def _clean(x: Any) -> Any:
-    """NaN -> None (strict JSON), numpy scalars -> Python."""
+def _clean(x: Any, digits: int | None = None) -> Any:
+    """NaN -> None (strict JSON), numpy scalars and arrays -> Python; floats rounded to
+    ``digits`` significant digits when given (for compact files)."""
     if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
+        return {k: _clean(v, digits) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
+        return [_clean(v, digits) for v in x]
+    if isinstance(x, np.ndarray):
+        return _clean(x.tolist(), digits)
     if isinstance(x, (float, np.floating)):
-        return None if not math.isfinite(float(x)) else float(x)
+        if not math.isfinite(float(x)):
+            return None
+        return float(f"{float(x):.{digits}g}") if digits else float(x)
     if isinstance(x, np.integer):
         return int(x)
     return x
+
+
+def check_metrics(metrics: dict[str, Any], need: Callable[[bool, str], None]) -> None:
+    """Every described metric has a unit and one of SPLITS (shared by the reproduce and sweep schemas)."""
+    need(bool(metrics), "metrics must describe at least one key")
+    for k, m in metrics.items():
+        need(isinstance(m.get("unit"), str) and m["unit"] != "", f"metrics[{k!r}] needs a unit")
+        need(m.get("split") in SPLITS, f"metrics[{k!r}].split must be one of {SPLITS}")
 
 
 def reproduce(experiment: str, seeds: list[int], quick: bool = False, device: str = "auto", threads: int = 2,
@@ -351,10 +364,7 @@ def validate(result: dict[str, Any]) -> None:
     need(isinstance(seeds, list) and len(seeds) > 0, "seeds must be a non-empty list")
     n = len(seeds)  # type: ignore[arg-type]
     metrics = result.get("metrics", {})
-    need(bool(metrics), "metrics must describe at least one key")
-    for k, m in metrics.items():
-        need(isinstance(m.get("unit"), str) and m["unit"] != "", f"metrics[{k!r}] needs a unit")
-        need(m.get("split") in SPLITS, f"metrics[{k!r}].split must be one of {SPLITS}")
+    check_metrics(metrics, need)
     need(set(result.get("configs", {})) == set(EXPERIMENTS[result["experiment"]].table), "configs must hold exactly the paper table's configurations")
     for name, c in result["configs"].items():
         need(len(c.get("diverged_at", [])) == n, f"configs[{name!r}].diverged_at needs one entry per seed")

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import sys
@@ -47,15 +46,16 @@ import numpy as np
 import torch
 
 from .config import STABILITY_MODES, check_choice, check_float, check_int, resolve_device
+from .paper import EXPERIMENTS
 from .paper import experiment as lookup
 from .pipeline import Run, downsample, forecast_scores, history_metrics, train_runs
+from .reproduce import _clean, check_metrics
 
 SCHEMA_VERSION = "bijepa-sweep/1"
 CURVE_POINTS = 100
 ALPHAS = tuple(round(0.1 * i, 1) for i in range(11))
 EMA_MOMENTA = (0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 1.0)
 QUICK = {"alpha": (0.0, 0.5, 1.0), "ema_momentum": (0.9, 0.995), "seeds": 2, "num_steps": 100, "probe_epochs": 10}
-SPLITS = ("train", "probe set", "held-out")
 
 
 def metric_spec(experiment: str) -> dict[str, dict[str, str]]:
@@ -115,22 +115,6 @@ def available_bytes() -> int:
         return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
     except (ValueError, OSError, AttributeError):
         return 8 * 2**30
-
-
-def _r(x: Any, digits: int = 5) -> Any:
-    """Round floats to ``digits`` significant digits (NaN/inf -> None) for a compact strict JSON."""
-    if isinstance(x, dict):
-        return {k: _r(v, digits) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_r(v, digits) for v in x]
-    if isinstance(x, (np.ndarray,)):
-        return _r(x.tolist(), digits)
-    if isinstance(x, (float, np.floating)):
-        x = float(x)
-        return float(f"{x:.{digits}g}") if math.isfinite(x) else None
-    if isinstance(x, np.integer):
-        return int(x)
-    return x
 
 
 def sweep(
@@ -243,7 +227,7 @@ def sweep(
         "metrics": spec,
         "points": points,
     }
-    out = _r(out)
+    out = _clean(out, digits=5)  # strict JSON, 5 significant digits
     validate(out)
     return out
 
@@ -255,17 +239,15 @@ def validate(result: dict[str, Any]) -> None:
             raise ValueError(f"sweep JSON: {what}")
 
     need(result.get("schema") == SCHEMA_VERSION, f"schema must be {SCHEMA_VERSION!r}")
-    need(result.get("experiment") in ("sine", "lorenz"), "experiment must be sine or lorenz")
+    swept = tuple(n for n, e in EXPERIMENTS.items() if e.batched and e.data is not None)
+    need(result.get("experiment") in swept, f"experiment must be one of {swept}")
     grid = result.get("grid", {})
     for key in ("modes", "alpha", "ema_momentum", "seeds"):
         v = grid.get(key)
         need(isinstance(v, list) and len(v) > 0 and len(set(v)) == len(v), f"grid.{key} must be a non-empty list without repeats")
     need(grid["alpha"] == sorted(grid["alpha"]) and grid["ema_momentum"] == sorted(grid["ema_momentum"]), "grid axes must be sorted")
     metrics = result.get("metrics", {})
-    need(bool(metrics), "metrics must describe at least one key")
-    for k, m in metrics.items():
-        need(isinstance(m.get("unit"), str) and m["unit"] != "", f"metrics[{k!r}] needs a unit")
-        need(m.get("split") in SPLITS, f"metrics[{k!r}].split must be one of {SPLITS}")
+    check_metrics(metrics, need)
     n = len(grid["seeds"])
     points = result.get("points", [])
     expected = [(m, a, t) for m in grid["modes"] for a in grid["alpha"] for t in grid["ema_momentum"]]
