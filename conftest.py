@@ -1,4 +1,5 @@
 """Repository-wide pytest setup for the notebooks that nbval runs."""
+
 import os
 
 # The kernels nbval starts inherit this environment: every chapter shrinks to seconds ...

@@ -5,6 +5,7 @@ representation learning); they return the held-out MSE in the same units as Prot
 and B (sine: signal units; Lorenz: the training pool's normalised units). MNIST baselines
 return held-out accuracy of classifiers on the left half.
 """
+
 from __future__ import annotations
 
 import torch
@@ -31,7 +32,9 @@ def linear_extrapolation(context: torch.Tensor) -> torch.Tensor:
     return 2 * c[:, -1] - c[:, -2]
 
 
-def sinusoid_fit(context: torch.Tensor, cfg: SineConfig = SineConfig(), num_freqs: int = 401) -> torch.Tensor:
+def sinusoid_fit(
+    context: torch.Tensor, cfg: SineConfig = SineConfig(), num_freqs: int = 401
+) -> torch.Tensor:
     """Per-sequence fit of a sin(w t) + b cos(w t) on the context, w on a grid over
     [freq_low, freq_high]; returns the fit's value at the first target time: [N, C] -> [N, 1].
 
@@ -43,18 +46,32 @@ def sinusoid_fit(context: torch.Tensor, cfg: SineConfig = SineConfig(), num_freq
     t = sine_time_grid(cfg)
     tc, t_next = t[: cfg.context_len], t[cfg.context_len]
     w = torch.linspace(cfg.freq_low, cfg.freq_high, num_freqs, dtype=torch.float64)
-    design = torch.stack((torch.sin(w[:, None] * tc), torch.cos(w[:, None] * tc)), -1)  # [G, C, 2]
+    design = torch.stack(
+        (torch.sin(w[:, None] * tc), torch.cos(w[:, None] * tc)), -1
+    )  # [G, C, 2]
     pinv = torch.linalg.pinv(design)  # [G, 2, C]
     x = context.double()
     coef = torch.einsum("gkc,nc->ngk", pinv, x)  # [N, G, 2]
-    resid = (torch.einsum("gck,ngk->ngc", design, coef) - x[:, None]).square().sum(-1)  # [N, G]
+    resid = (
+        (torch.einsum("gck,ngk->ngc", design, coef) - x[:, None]).square().sum(-1)
+    )  # [N, G]
     best = resid.argmin(1)
     c = coef[torch.arange(len(x)), best]  # [N, 2]
     wb = w[best]
-    return (c[:, 0] * torch.sin(wb * t_next) + c[:, 1] * torch.cos(wb * t_next)).unsqueeze(1).to(context.dtype)
+    return (
+        (c[:, 0] * torch.sin(wb * t_next) + c[:, 1] * torch.cos(wb * t_next))
+        .unsqueeze(1)
+        .to(context.dtype)
+    )
 
 
-def forecast_baselines(probe: Split, test: Split, experiment: str, ridge: float = 1.0, cfg: SineConfig = SineConfig()) -> dict[str, float]:
+def forecast_baselines(
+    probe: Split,
+    test: Split,
+    experiment: str,
+    ridge: float = 1.0,
+    cfg: SineConfig = SineConfig(),
+) -> dict[str, float]:
     """Held-out MSE of the first target step for every raw-context baseline of ``experiment``.
 
     Keys: mean (the probe set's mean), persistence, linear_extrapolation, lstsq_context
@@ -64,23 +81,32 @@ def forecast_baselines(probe: Split, test: Split, experiment: str, ridge: float 
     """
     check_float("ridge", ridge, 0.0)
     truth = first_target_step(test.target)
-    flat = lambda s: s.context.reshape(len(s), -1)  # noqa: E731
+    flat = lambda s: s.context.reshape(len(s), -1)
     out = {
-        "mean": _mse(first_target_step(probe.target).mean(0, keepdim=True).expand_as(truth), truth),
+        "mean": _mse(
+            first_target_step(probe.target).mean(0, keepdim=True).expand_as(truth),
+            truth,
+        ),
         "persistence": _mse(persistence(test.context), truth),
         "linear_extrapolation": _mse(linear_extrapolation(test.context), truth),
-        "lstsq_context": lstsq_probe(flat(probe), first_target_step(probe.target)).mse(flat(test), truth),
+        "lstsq_context": lstsq_probe(flat(probe), first_target_step(probe.target)).mse(
+            flat(test), truth
+        ),
     }
     from .paper import experiment as lookup
 
     extras = {
         "sinusoid_fit": lambda: _mse(sinusoid_fit(test.context, cfg), truth),
         "noise_floor": lambda: cfg.noise_std**2,
-        "ridge_context": lambda: lstsq_probe(flat(probe), first_target_step(probe.target), ridge=ridge).mse(flat(test), truth),
+        "ridge_context": lambda: lstsq_probe(
+            flat(probe), first_target_step(probe.target), ridge=ridge
+        ).mse(flat(test), truth),
     }
     exp = lookup(experiment)
     if exp.kind != "forecast":
-        raise ValueError(f"experiment must be a forecasting experiment, got {experiment!r}")
+        raise ValueError(
+            f"experiment must be a forecasting experiment, got {experiment!r}"
+        )
     for name in exp.baselines:
         out[name] = extras[name]()
     return out
@@ -97,8 +123,16 @@ class SupervisedClassifier(nn.Module):
         return self.head(self.encoder(x))
 
 
-def supervised_baseline(encoder: nn.Module, embed_dim: int, train: Split, eval_: Split, epochs: int = 10, batch_size: int = 256,
-                        lr: float = 1e-3, seed: int = 0) -> dict[str, float]:
+def supervised_baseline(
+    encoder: nn.Module,
+    embed_dim: int,
+    train: Split,
+    eval_: Split,
+    epochs: int = 10,
+    batch_size: int = 256,
+    lr: float = 1e-3,
+    seed: int = 0,
+) -> dict[str, float]:
     """Train ``encoder`` + a linear head end to end on labelled left halves (cross-entropy, Adam).
 
     The ceiling for any frozen-encoder probe with this architecture and data. Returns
@@ -121,7 +155,9 @@ def supervised_baseline(encoder: nn.Module, embed_dim: int, train: Split, eval_:
     model.train()
     with torch.enable_grad():
         for _ in range(epochs):
-            for idx in torch.randperm(len(y), generator=gen).to(device).split(batch_size):
+            for idx in (
+                torch.randperm(len(y), generator=gen).to(device).split(batch_size)
+            ):
                 if len(idx) < 2:  # BatchNorm needs two samples
                     continue
                 loss = F.cross_entropy(model(x[idx]), y[idx])
@@ -130,18 +166,31 @@ def supervised_baseline(encoder: nn.Module, embed_dim: int, train: Split, eval_:
                 opt.step()
     model.eval()
     with torch.no_grad():
+
         def acc(s: Split) -> float:
-            hits = sum(int((model(c.to(device)).argmax(1) == l.to(device)).sum()) for c, l in zip(s.context.split(2048), s.labels.split(2048)))  # type: ignore[union-attr]
+            hits = sum(
+                int((model(c.to(device)).argmax(1) == l.to(device)).sum())
+                for c, l in zip(s.context.split(2048), s.labels.split(2048))
+            )  # type: ignore[union-attr]
             return hits / len(s)
 
         return {"train_acc": acc(train), "eval_acc": acc(eval_)}
 
 
-def raw_pixel_baseline(train: Split, eval_: Split, epochs: int = 10, seed: int = 0) -> dict[str, float]:
+def raw_pixel_baseline(
+    train: Split, eval_: Split, epochs: int = 10, seed: int = 0
+) -> dict[str, float]:
     """Logistic regression (the paper's linear probe) on the raw normalised left-half pixels."""
     if train.labels is None or eval_.labels is None:
         raise ValueError("train and eval_ must carry labels")
-    return classification_probe(train.context.flatten(1), train.labels, eval_.context.flatten(1), eval_.labels, epochs=epochs, seed=seed)
+    return classification_probe(
+        train.context.flatten(1),
+        train.labels,
+        eval_.context.flatten(1),
+        eval_.labels,
+        epochs=epochs,
+        seed=seed,
+    )
 
 
 def chance_accuracy(train_labels: torch.Tensor, eval_labels: torch.Tensor) -> float:

@@ -19,6 +19,7 @@ Two ratios, each against a baseline run in the same process:
     python -m bijepa_nb.bench --only ensemble    # only the ensemble ratios
     python -m bijepa_nb.bench --only sweep       # only the sweep throughput
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,10 +43,20 @@ def _reference_run(num_steps: int, seed: int) -> float:
     torch.manual_seed(seed)
 
     def enc() -> nn.Module:
-        return nn.Sequential(nn.Linear(10, 64), nn.LayerNorm(64), nn.ReLU(), nn.Linear(64, 64), nn.LayerNorm(64), nn.ReLU(), nn.Linear(64, 16))
+        return nn.Sequential(
+            nn.Linear(10, 64),
+            nn.LayerNorm(64),
+            nn.ReLU(),
+            nn.Linear(64, 64),
+            nn.LayerNorm(64),
+            nn.ReLU(),
+            nn.Linear(64, 16),
+        )
 
     def pred() -> nn.Module:
-        return nn.Sequential(nn.Linear(16, 64), nn.LayerNorm(64), nn.ReLU(), nn.Linear(64, 16))
+        return nn.Sequential(
+            nn.Linear(16, 64), nn.LayerNorm(64), nn.ReLU(), nn.Linear(64, 16)
+        )
 
     def generate_sine_waves(batch_size: int, seq_len: int = 20) -> torch.Tensor:
         t = np.linspace(0, 4 * np.pi, seq_len)
@@ -59,8 +70,12 @@ def _reference_run(num_steps: int, seed: int) -> float:
     target = copy.deepcopy(online)
     for p in target.parameters():
         p.requires_grad = False
-    params = list(online.parameters()) + list(fwd_p.parameters()) + list(bwd_p.parameters())
-    opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=1e-4)  # plain AdamW, default settings
+    params = (
+        list(online.parameters()) + list(fwd_p.parameters()) + list(bwd_p.parameters())
+    )
+    opt = torch.optim.AdamW(
+        params, lr=1e-3, weight_decay=1e-4
+    )  # plain AdamW, default settings
     losses = []
     for _ in range(num_steps):
         data = generate_sine_waves(64)
@@ -81,17 +96,39 @@ def _reference_run(num_steps: int, seed: int) -> float:
 
 
 def _library_run(num_steps: int, seed: int) -> float:
-    mc, tc = paper_config("sine", "expressive", 0.5, num_steps=num_steps, progress=False, device="cpu", seed=seed)
+    mc, tc = paper_config(
+        "sine",
+        "expressive",
+        0.5,
+        num_steps=num_steps,
+        progress=False,
+        device="cpu",
+        seed=seed,
+    )
     model = build_model(mc, tc.alpha, seed)
-    return float(train(model, SineStream(SineConfig(), seed, tc.batch_size), tc).total[-1])
+    return float(
+        train(model, SineStream(SineConfig(), seed, tc.batch_size), tc).total[-1]
+    )
 
 
-def _ensemble_run(num_steps: int, seeds: list[int], threads: int, compile: bool = False) -> float:
-    mc, tc = paper_config("sine", "expressive", 0.5, num_steps=num_steps, progress=False, device="cpu", num_threads=threads)
+def _ensemble_run(
+    num_steps: int, seeds: list[int], threads: int, compile: bool = False
+) -> float:
+    mc, tc = paper_config(
+        "sine",
+        "expressive",
+        0.5,
+        num_steps=num_steps,
+        progress=False,
+        device="cpu",
+        num_threads=threads,
+    )
     ens = Ensemble([build_model(mc, tc.alpha, s) for s in seeds])
     if compile:
         ens.compile()
-    hs = train_ensemble(ens, [SineStream(SineConfig(), s, tc.batch_size) for s in seeds], tc)
+    hs = train_ensemble(
+        ens, [SineStream(SineConfig(), s, tc.batch_size) for s in seeds], tc
+    )
     return float(np.mean([h.total[-1] for h in hs]))
 
 
@@ -103,16 +140,33 @@ def _sweep_batch(num_steps: int, members: int, threads: int, compile: bool) -> f
     from .sweep import ALPHAS, EMA_MOMENTA
 
     sine = experiment("sine")
-    runs = [Run("expressive", sine.mode_configs("expressive", alpha=ALPHAS[i % len(ALPHAS)], seed=i % 5, num_threads=threads,
-                                                ema_momentum=EMA_MOMENTA[i % len(EMA_MOMENTA)], num_steps=num_steps,
-                                                progress=False, device="cpu")[1]) for i in range(members)]
+    runs = [
+        Run(
+            "expressive",
+            sine.mode_configs(
+                "expressive",
+                alpha=ALPHAS[i % len(ALPHAS)],
+                seed=i % 5,
+                num_threads=threads,
+                ema_momentum=EMA_MOMENTA[i % len(EMA_MOMENTA)],
+                num_steps=num_steps,
+                progress=False,
+                device="cpu",
+            )[1],
+        )
+        for i in range(members)
+    ]
     data = {s: sine.seed_data(s) for s in range(5)}
     trained = train_runs(sine, runs, data, max_batch=members, compile=compile)
     return float(np.mean([t.history.total[-1] for t in trained]))
 
 
 def _sequential_reference(num_steps: int, seeds: list[int]) -> float:
-    return float(np.mean([_reference_run(num_steps, s) for s in seeds])) if seeds else float("nan")
+    return (
+        float(np.mean([_reference_run(num_steps, s) for s in seeds]))
+        if seeds
+        else float("nan")
+    )
 
 
 def timed(fn, *args) -> tuple[float, float]:
@@ -122,29 +176,65 @@ def timed(fn, *args) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=2000, help="training steps per run (paper: 2000)")
-    ap.add_argument("--repeats", type=int, default=3, help="alternating repeats of the single-run comparison; the median of each is used")
-    ap.add_argument("--seeds", type=int, default=16, help="models in the ensemble comparison")
-    ap.add_argument("--threads", type=int, default=2, help="CPU threads of the ensemble run (the reference runs use 1, their fastest)")
-    ap.add_argument("--only", choices=("single", "ensemble", "sweep"), default=None, help="run one of the comparisons")
-    ap.add_argument("--sweep-members", type=int, default=77, help="runs in one batch of the sweep comparison (the grid's: 77)")
-    ap.add_argument("--sweep-steps", type=int, default=400, help="steps of the sweep comparison")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--steps", type=int, default=2000, help="training steps per run (paper: 2000)"
+    )
+    ap.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="alternating repeats of the single-run comparison; the median of each is used",
+    )
+    ap.add_argument(
+        "--seeds", type=int, default=16, help="models in the ensemble comparison"
+    )
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=2,
+        help="CPU threads of the ensemble run (the reference runs use 1, their fastest)",
+    )
+    ap.add_argument(
+        "--only",
+        choices=("single", "ensemble", "sweep"),
+        default=None,
+        help="run one of the comparisons",
+    )
+    ap.add_argument(
+        "--sweep-members",
+        type=int,
+        default=77,
+        help="runs in one batch of the sweep comparison (the grid's: 77)",
+    )
+    ap.add_argument(
+        "--sweep-steps", type=int, default=400, help="steps of the sweep comparison"
+    )
     args = ap.parse_args(argv)
     if args.steps < 1 or args.repeats < 1 or args.seeds < 1 or args.threads < 1:
         raise SystemExit("--steps, --repeats, --seeds and --threads must be >= 1")
     old = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        _library_run(50, 0), _reference_run(50, 0), _ensemble_run(20, [0, 1], args.threads)  # warm-up
+        (
+            _library_run(50, 0),
+            _reference_run(50, 0),
+            _ensemble_run(20, [0, 1], args.threads),
+        )  # warm-up
         if args.only in (None, "single"):
             lib, ref = [], []
             for r in range(args.repeats):  # alternate so machine noise hits both alike
                 lib.append(timed(_library_run, args.steps, r)[0])
                 ref.append(timed(_reference_run, args.steps, r)[0])
             lib_s, ref_s = float(np.median(lib)), float(np.median(ref))
-            print(f"library   : {lib_s:.2f} s for {args.steps} steps ({1e3 * lib_s / args.steps:.2f} ms/step), median of {args.repeats}")
-            print(f"reference : {ref_s:.2f} s for {args.steps} steps ({1e3 * ref_s / args.steps:.2f} ms/step), median of {args.repeats}")
+            print(
+                f"library   : {lib_s:.2f} s for {args.steps} steps ({1e3 * lib_s / args.steps:.2f} ms/step), median of {args.repeats}"
+            )
+            print(
+                f"reference : {ref_s:.2f} s for {args.steps} steps ({1e3 * ref_s / args.steps:.2f} ms/step), median of {args.repeats}"
+            )
             print(f"speedup: {ref_s / lib_s:.1f}", flush=True)
         if args.only in (None, "ensemble"):
             seeds = list(range(args.seeds))
@@ -154,26 +244,49 @@ def main(argv: list[str] | None = None) -> None:
             ens, seq_s = [], 0.0
             for part in np.array_split(np.array(seeds), args.repeats):
                 ens.append(timed(_ensemble_run, args.steps, seeds, args.threads)[0])
-                seq_s += timed(_sequential_reference, args.steps, [int(s) for s in part])[0]
+                seq_s += timed(
+                    _sequential_reference, args.steps, [int(s) for s in part]
+                )[0]
             ens.append(timed(_ensemble_run, args.steps, seeds, args.threads)[0])
             ens_s = float(np.median(ens))
-            print(f"ensemble  : {ens_s:.2f} s for {args.seeds} seeds x {args.steps} steps, batched, {args.threads} thread(s), median of {len(ens)}")
-            print(f"sequential: {seq_s:.2f} s for {args.seeds} reference-style runs one after another, 1 thread")
+            print(
+                f"ensemble  : {ens_s:.2f} s for {args.seeds} seeds x {args.steps} steps, batched, {args.threads} thread(s), median of {len(ens)}"
+            )
+            print(
+                f"sequential: {seq_s:.2f} s for {args.seeds} reference-style runs one after another, 1 thread"
+            )
             print(f"ensemble_speedup: {seq_s / ens_s:.1f}", flush=True)
-            compile_s = timed(_ensemble_run, 11, seeds, args.threads, True)[0]  # pays the one-off compile
-            comp_s = float(np.median([timed(_ensemble_run, args.steps, seeds, args.threads, True)[0] for _ in range(3)]))
-            print(f"compiled  : {comp_s:.2f} s for {args.seeds} seeds x {args.steps} steps after a one-off compile of {compile_s:.1f} s")
+            compile_s = timed(_ensemble_run, 11, seeds, args.threads, True)[
+                0
+            ]  # pays the one-off compile
+            comp_s = float(
+                np.median(
+                    [
+                        timed(_ensemble_run, args.steps, seeds, args.threads, True)[0]
+                        for _ in range(3)
+                    ]
+                )
+            )
+            print(
+                f"compiled  : {comp_s:.2f} s for {args.seeds} seeds x {args.steps} steps after a one-off compile of {compile_s:.1f} s"
+            )
             print(f"ensemble_speedup_compiled: {seq_s / comp_s:.1f}", flush=True)
         if args.only in (None, "sweep"):
             k, n = args.sweep_members, args.sweep_steps
-            _sweep_batch(11, k, args.threads, True)  # the one-off compile for this batch shape
+            _sweep_batch(
+                11, k, args.threads, True
+            )  # the one-off compile for this batch shape
             eager, comp = [], []
             for _ in range(2):  # alternate so machine noise hits both alike
                 eager.append(timed(_sweep_batch, n, k, args.threads, False)[0])
                 comp.append(timed(_sweep_batch, n, k, args.threads, True)[0])
             e_s, c_s = float(np.median(eager)), float(np.median(comp))
-            print(f"sweep eager   : {k * n / e_s:,.0f} member-steps/s ({k} runs x {n} steps in {e_s:.1f} s)")
-            print(f"sweep compiled: {k * n / c_s:,.0f} member-steps/s ({k} runs x {n} steps in {c_s:.1f} s)")
+            print(
+                f"sweep eager   : {k * n / e_s:,.0f} member-steps/s ({k} runs x {n} steps in {e_s:.1f} s)"
+            )
+            print(
+                f"sweep compiled: {k * n / c_s:,.0f} member-steps/s ({k} runs x {n} steps in {c_s:.1f} s)"
+            )
             print(f"sweep_compile_speedup: {e_s / c_s:.2f}")
     finally:
         torch.set_num_threads(old)

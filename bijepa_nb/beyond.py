@@ -12,6 +12,7 @@
 - ``lorenz_horizon_data``: Lorenz windows whose target lies further ahead, for the
   stochastic predictor (``bijepa_nb.stochastic``).
 """
+
 from __future__ import annotations
 
 import math
@@ -33,7 +34,9 @@ from .probes import lstsq_probe
 NOISE_ORDERS = (6, 4, 2)
 
 
-def difference_noise_variance(view: torch.Tensor, mask: torch.Tensor, order: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+def difference_noise_variance(
+    view: torch.Tensor, mask: torch.Tensor, order: int = 2
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel noise variance from differences of ``order`` k, and how many were used: ([C], [C]).
 
     The k-th difference d[t] = sum_j (-1)^j C(k, j) x[t + j] of white noise of variance v
@@ -45,8 +48,13 @@ def difference_noise_variance(view: torch.Tensor, mask: torch.Tensor, order: int
     check_int("order", order, 1)
     t = view.shape[1]
     if t < order + 1:
-        raise ValueError(f"difference order {order} needs windows of at least {order + 1} steps, got {t}")
-    d = sum((-1) ** j * math.comb(order, j) * view[:, j : t - order + j] for j in range(order + 1))
+        raise ValueError(
+            f"difference order {order} needs windows of at least {order + 1} steps, got {t}"
+        )
+    d = sum(
+        (-1) ** j * math.comb(order, j) * view[:, j : t - order + j]
+        for j in range(order + 1)
+    )
     ok = mask[:, : t - order]
     for j in range(1, order + 1):
         ok = ok * mask[:, j : t - order + j]
@@ -55,7 +63,12 @@ def difference_noise_variance(view: torch.Tensor, mask: torch.Tensor, order: int
     return var, n
 
 
-def noise_variance(view: torch.Tensor, mask: torch.Tensor, order: int | str = "auto", min_runs: int = 500) -> torch.Tensor:
+def noise_variance(
+    view: torch.Tensor,
+    mask: torch.Tensor,
+    order: int | str = "auto",
+    min_runs: int = 500,
+) -> torch.Tensor:
     """Per-channel noise variance of a view: [C]. view, mask: [N, T, C].
 
     order="auto" (the default) uses, per channel, the highest difference order in
@@ -68,12 +81,16 @@ def noise_variance(view: torch.Tensor, mask: torch.Tensor, order: int | str = "a
     if order != "auto":
         var, n = difference_noise_variance(view, mask, int(order))  # type: ignore[arg-type]
         if bool((n == 0).any()):
-            raise ValueError(f"information: a channel has no {int(order) + 1} consecutive observed steps, so its noise level cannot be estimated")  # type: ignore[arg-type]
+            raise ValueError(
+                f"information: a channel has no {int(order) + 1} consecutive observed steps, so its noise level cannot be estimated"
+            )  # type: ignore[arg-type]
         return var
     check_int("min_runs", min_runs, 1)
     var2, n2 = difference_noise_variance(view, mask, 2)
     if bool((n2 == 0).any()):
-        raise ValueError("information: a channel has no three consecutive observed steps, so its noise level cannot be estimated")
+        raise ValueError(
+            "information: a channel has no three consecutive observed steps, so its noise level cannot be estimated"
+        )
     out, chosen = var2.clone(), torch.zeros_like(n2, dtype=torch.bool)
     for k in NOISE_ORDERS:
         if k == 2 or view.shape[1] < k + 1:
@@ -84,7 +101,12 @@ def noise_variance(view: torch.Tensor, mask: torch.Tensor, order: int | str = "a
     return out
 
 
-def information(view: torch.Tensor, mask: torch.Tensor | None = None, max_snr: float = 1e6, order: int | str = "auto") -> float:
+def information(
+    view: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    max_snr: float = 1e6,
+    order: int | str = "auto",
+) -> float:
     """Estimated information content of one view, in bits per window (the I() of Eq. 13).
 
     view: [N, T] or [N, T, C] windows (N windows of T steps, C channels); mask: same shape,
@@ -102,7 +124,9 @@ def information(view: torch.Tensor, mask: torch.Tensor | None = None, max_snr: f
     has I = 0. SNR is capped at ``max_snr`` (a noise-free view would have infinite I).
     """
     if not isinstance(view, torch.Tensor) or view.dim() not in (2, 3):
-        raise ValueError(f"view must be a tensor [N, T] or [N, T, C], got {getattr(view, 'shape', type(view).__name__)}")
+        raise ValueError(
+            f"view must be a tensor [N, T] or [N, T, C], got {getattr(view, 'shape', type(view).__name__)}"
+        )
     check_float("max_snr", max_snr, 0.0, None, low_open=True)
     v = view.detach().double()
     v = v.unsqueeze(-1) if v.dim() == 2 else v
@@ -110,13 +134,17 @@ def information(view: torch.Tensor, mask: torch.Tensor | None = None, max_snr: f
         m = (v != 0).double()
     else:
         if mask.shape != view.shape:
-            raise ValueError(f"mask must have the shape of view {tuple(view.shape)}, got {tuple(mask.shape)}")
+            raise ValueError(
+                f"mask must have the shape of view {tuple(view.shape)}, got {tuple(mask.shape)}"
+            )
         m = mask.detach().double()
         m = m.unsqueeze(-1) if m.dim() == 2 else m
         if bool(((m != 0) & (m != 1)).any()):
             raise ValueError("mask must hold only 0 (missing) and 1 (observed)")
     if v.shape[0] < 1 or v.shape[1] < 3:
-        raise ValueError(f"view needs at least one window of at least 3 steps, got shape {tuple(view.shape)}")
+        raise ValueError(
+            f"view needs at least one window of at least 3 steps, got shape {tuple(view.shape)}"
+        )
     if not bool(torch.isfinite(v).all()):
         raise ValueError("view must be finite (no NaN or inf)")
     rho = float(m.mean())
@@ -127,7 +155,9 @@ def information(view: torch.Tensor, mask: torch.Tensor | None = None, max_snr: f
     mean = (v * m).sum((0, 1)) / n_obs
     total = ((v - mean).square() * m).sum((0, 1)) / n_obs
     signal = (total - noise).clamp(min=0.0)
-    snr = torch.where(noise > 0, signal / noise.clamp(min=1e-300), torch.full_like(signal, max_snr)).clamp(max=max_snr)
+    snr = torch.where(
+        noise > 0, signal / noise.clamp(min=1e-300), torch.full_like(signal, max_snr)
+    ).clamp(max=max_snr)
     bits = 0.5 * torch.log2(1.0 + snr)
     return float(v.shape[1] * rho * bits.sum())
 
@@ -141,18 +171,26 @@ def adaptive_alpha(info_x: float, info_y: float) -> float:
     check_float("info_x", info_x, 0.0)
     check_float("info_y", info_y, 0.0)
     if info_x + info_y == 0:
-        raise ValueError("adaptive_alpha: both views carry no information (I(x) = I(y) = 0): alpha is undefined")
+        raise ValueError(
+            "adaptive_alpha: both views carry no information (I(x) = I(y) = 0): alpha is undefined"
+        )
     return float(info_x / (info_x + info_y))
 
 
-def alpha_from_views(context: torch.Tensor, target: torch.Tensor, context_mask: torch.Tensor | None = None,
-                     target_mask: torch.Tensor | None = None) -> tuple[float, float, float]:
+def alpha_from_views(
+    context: torch.Tensor,
+    target: torch.Tensor,
+    context_mask: torch.Tensor | None = None,
+    target_mask: torch.Tensor | None = None,
+) -> tuple[float, float, float]:
     """(alpha, I(x), I(y)) of Eq. 13 from samples of the two views (see ``information``)."""
     ix, iy = information(context, context_mask), information(target, target_mask)
     return adaptive_alpha(ix, iy), ix, iy
 
 
-def corrupt(view: torch.Tensor, noise_std: float, missing: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def corrupt(
+    view: torch.Tensor, noise_std: float, missing: float, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Extra Gaussian noise and missing steps: view [N, T, ...] -> (corrupted, mask [N, T, ...]).
 
     Every step is dropped (set to 0, mask 0) independently with probability ``missing``;
@@ -185,7 +223,9 @@ class CorruptedTargetStream:
 # ----------------------------------------------------------------------- ROC AUC
 
 
-def roc_auc(negatives: torch.Tensor | np.ndarray, positives: torch.Tensor | np.ndarray) -> float:
+def roc_auc(
+    negatives: torch.Tensor | np.ndarray, positives: torch.Tensor | np.ndarray
+) -> float:
     """Area under the ROC curve for "higher score = anomaly", by ranks (Mann-Whitney U).
 
     AUC = P(score of a positive > score of a negative) + 1/2 P(tie): tied scores share
@@ -194,7 +234,9 @@ def roc_auc(negatives: torch.Tensor | np.ndarray, positives: torch.Tensor | np.n
     neg = np.asarray(negatives, dtype=float).ravel()
     pos = np.asarray(positives, dtype=float).ravel()
     if neg.size == 0 or pos.size == 0:
-        raise ValueError(f"roc_auc needs at least one negative and one positive score, got {neg.size} and {pos.size}")
+        raise ValueError(
+            f"roc_auc needs at least one negative and one positive score, got {neg.size} and {pos.size}"
+        )
     if not (np.isfinite(neg).all() and np.isfinite(pos).all()):
         raise ValueError("roc_auc: scores must be finite")
     scores = np.concatenate([neg, pos])
@@ -227,10 +269,18 @@ def inconsistency_scores(model: JEPA, split: Split) -> dict[str, torch.Tensor]:
     was = model.training
     model.eval()
     try:
-        fwd = (model.fwd_predictor(model.online_encoder(x)) - model.target_encoder(y)).square().sum(-1)
+        fwd = (
+            (model.fwd_predictor(model.online_encoder(x)) - model.target_encoder(y))
+            .square()
+            .sum(-1)
+        )
         out = {"fwd": fwd.cpu(), "total": fwd.cpu()}
         if model.bidirectional:
-            bwd = (model.bwd_predictor(model.online_encoder(y)) - model.target_encoder(x)).square().sum(-1)  # type: ignore[misc]
+            bwd = (
+                (model.bwd_predictor(model.online_encoder(y)) - model.target_encoder(x))
+                .square()
+                .sum(-1)
+            )  # type: ignore[misc]
             out["bwd"], out["total"] = bwd.cpu(), (fwd + bwd).cpu()
         return out
     finally:
@@ -240,7 +290,13 @@ def inconsistency_scores(model: JEPA, split: Split) -> dict[str, torch.Tensor]:
 def _states(split: Split) -> torch.Tensor:
     """Context and target joined in time: [N, C + T', D]."""
     n = len(split)
-    return torch.cat((split.context.reshape(n, split.context.shape[1], -1), split.target.reshape(n, split.target.shape[1], -1)), 1)
+    return torch.cat(
+        (
+            split.context.reshape(n, split.context.shape[1], -1),
+            split.target.reshape(n, split.target.shape[1], -1),
+        ),
+        1,
+    )
 
 
 class OneStepLinear:
@@ -263,7 +319,9 @@ class OneStepLinear:
     def scores(self, split: Split) -> torch.Tensor:
         """Mean squared one-step residual over every transition of each sequence: [N]."""
         s = _states(split).double().cpu()
-        pred = self.probe(self.features(s[:, :-1].reshape(-1, s.shape[-1]))).reshape(s[:, 1:].shape)
+        pred = self.probe(self.features(s[:, :-1].reshape(-1, s.shape[-1]))).reshape(
+            s[:, 1:].shape
+        )
         return (pred - s[:, 1:]).square().sum(-1).mean(-1).float()
 
 
@@ -281,7 +339,9 @@ class OneStepQuadratic(OneStepLinear):
         return torch.cat((states, states[:, i] * states[:, j]), dim=-1)
 
 
-def rho_jump(split: Split, data: LorenzData, rho: float, cfg: LorenzConfig = LorenzConfig()) -> Split:
+def rho_jump(
+    split: Split, data: LorenzData, rho: float, cfg: LorenzConfig = LorenzConfig()
+) -> Split:
     """A physics violation: the target window re-simulated from the last context state with a different rho.
 
     The first target state is one Euler step after the last context state, as in the data;
@@ -339,14 +399,27 @@ class MonitoredEnsemble(Ensemble):
     ``records``: dict of lists (one entry per record).
     """
 
-    def __init__(self, models, every: int = 50, fixed_context: torch.Tensor | None = None):
+    def __init__(
+        self, models, every: int = 50, fixed_context: torch.Tensor | None = None
+    ):
         super().__init__(models)
         check_int("every", every, 1)
         self.every, self._calls = every, 0
         self.fixed_context = fixed_context
-        self.records: dict[str, list] = {"step": [], "rho_fwd": [], "rho_loop": [], "gain_loop": [], "snapshot": []}
+        self.records: dict[str, list] = {
+            "step": [],
+            "rho_fwd": [],
+            "rho_loop": [],
+            "gain_loop": [],
+            "snapshot": [],
+        }
 
-    def loss(self, context: torch.Tensor, target: torch.Tensor, return_embeddings: bool = False):
+    def loss(
+        self,
+        context: torch.Tensor,
+        target: torch.Tensor,
+        return_embeddings: bool = False,
+    ):
         out = super().loss(context, target, return_embeddings=True)
         if self.training:
             if self._calls % self.every == 0:
@@ -356,25 +429,35 @@ class MonitoredEnsemble(Ensemble):
 
     def _jac(self, fn, mean: torch.Tensor) -> torch.Tensor:
         """Per-member Jacobians of fn at mean [K, D]: [K, D, D]."""
-        full = torch.func.jacrev(lambda s: fn(s.unsqueeze(1)).squeeze(1))(mean)  # [K, D, K, D]
+        full = torch.func.jacrev(lambda s: fn(s.unsqueeze(1)).squeeze(1))(
+            mean
+        )  # [K, D, K, D]
         k = torch.arange(mean.shape[0], device=mean.device)
         return full[k, :, k, :].detach()
 
     def _record(self, step: int, online_x: torch.Tensor) -> None:
         mean = online_x.mean(1)  # [K, D]
         self.records["step"].append(step)
-        self.records["rho_fwd"].append(spectral_radius(self._jac(self.fwd_predictor, mean)))
+        self.records["rho_fwd"].append(
+            spectral_radius(self._jac(self.fwd_predictor, mean))
+        )
         if self.bidirectional:
-            loop = lambda s: self.bwd_predictor(self.fwd_predictor(s))  # noqa: E731
+            loop = lambda s: self.bwd_predictor(self.fwd_predictor(s))
             self.records["rho_loop"].append(spectral_radius(self._jac(loop, mean)))
             with torch.no_grad():  # how much the loop scales the embeddings themselves
                 back = loop(online_x)
-                self.records["gain_loop"].append((back.norm(dim=-1).mean(1) / online_x.norm(dim=-1).mean(1)).double())
+                self.records["gain_loop"].append(
+                    (back.norm(dim=-1).mean(1) / online_x.norm(dim=-1).mean(1)).double()
+                )
         if self.fixed_context is not None:
             x = self.fixed_context.to(online_x.device)
-            x = x.unsqueeze(0).expand(self.size, *x.shape)  # the same inputs for every member
+            x = x.unsqueeze(0).expand(
+                self.size, *x.shape
+            )  # the same inputs for every member
             with torch.no_grad():
-                self.records["snapshot"].append(self.online_encoder(x).detach().double())
+                self.records["snapshot"].append(
+                    self.online_encoder(x).detach().double()
+                )
 
     def record_arrays(self) -> dict[str, np.ndarray]:
         """steps [R] and the recorded quantities [R, K] (snapshots [R, K, n, D]) as numpy arrays."""
@@ -397,20 +480,28 @@ def drift_operators(snapshots: np.ndarray) -> dict[str, np.ndarray]:
     """
     s = torch.as_tensor(np.asarray(snapshots), dtype=torch.float64)
     if s.dim() != 4 or s.shape[0] < 2:
-        raise ValueError(f"snapshots must be [R >= 2, K, n, D], got shape {tuple(s.shape)}")
+        raise ValueError(
+            f"snapshots must be [R >= 2, K, n, D], got shape {tuple(s.shape)}"
+        )
     a, b = s[:-1], s[1:]  # [R-1, K, n, D]
     m = torch.linalg.lstsq(a, b).solution  # [R-1, K, D, D]
     resid = b - a @ m
     total = (b - b.mean(-2, keepdim=True)).square().sum((-2, -1))
     r2 = 1.0 - resid.square().sum((-2, -1)) / total
     growth = b.norm(dim=-1).mean(-1) / a.norm(dim=-1).mean(-1)
-    return {"rho": spectral_radius(m).numpy(), "r2": r2.numpy(), "growth": growth.numpy()}
+    return {
+        "rho": spectral_radius(m).numpy(),
+        "r2": r2.numpy(),
+        "growth": growth.numpy(),
+    }
 
 
 # ------------------------------------------------------------ Lorenz, far horizon
 
 
-def lorenz_horizon_data(seed: int, gap: int, cfg: LorenzConfig = LorenzConfig()) -> LorenzData:
+def lorenz_horizon_data(
+    seed: int, gap: int, cfg: LorenzConfig = LorenzConfig()
+) -> LorenzData:
     """Lorenz windows whose target starts ``gap`` steps after the context ends.
 
     Trajectories of context_len + gap + (seq_len - context_len) states; context = the first
@@ -421,9 +512,22 @@ def lorenz_horizon_data(seed: int, gap: int, cfg: LorenzConfig = LorenzConfig())
     check_int("gap", gap, 0)
     tgt_len = cfg.seq_len - cfg.context_len
     long_cfg = replace(cfg, seq_len=cfg.context_len + gap + tgt_len)
-    raw = {s: lorenz_trajectories(n, make_generator(seed, s), long_cfg) for s, n in (("train", cfg.n_train), ("probe", cfg.n_probe), ("test", cfg.n_test))}
+    raw = {
+        s: lorenz_trajectories(n, make_generator(seed, s), long_cfg)
+        for s, n in (
+            ("train", cfg.n_train),
+            ("probe", cfg.n_probe),
+            ("test", cfg.n_test),
+        )
+    }
     mean, std = raw["train"].mean().item(), raw["train"].std().item()
-    splits = {s: Split(((r[:, : cfg.context_len] - mean) / std).float(), ((r[:, -tgt_len:] - mean) / std).float()) for s, r in raw.items()}
+    splits = {
+        s: Split(
+            ((r[:, : cfg.context_len] - mean) / std).float(),
+            ((r[:, -tgt_len:] - mean) / std).float(),
+        )
+        for s, r in raw.items()
+    }
     return LorenzData(splits["train"], splits["probe"], splits["test"], mean, std)
 
 
@@ -433,7 +537,24 @@ def horizon_time(gap: int, cfg: LorenzConfig = LorenzConfig()) -> float:
 
 
 __all__ = [
-    "NOISE_ORDERS", "difference_noise_variance", "noise_variance", "information", "adaptive_alpha", "alpha_from_views", "corrupt", "CorruptedTargetStream",
-    "roc_auc", "inconsistency_scores", "OneStepLinear", "OneStepQuadratic", "rho_jump", "reverse_target", "spike",
-    "spectral_radius", "MonitoredEnsemble", "drift_operators", "lorenz_horizon_data", "horizon_time",
+    "NOISE_ORDERS",
+    "difference_noise_variance",
+    "noise_variance",
+    "information",
+    "adaptive_alpha",
+    "alpha_from_views",
+    "corrupt",
+    "CorruptedTargetStream",
+    "roc_auc",
+    "inconsistency_scores",
+    "OneStepLinear",
+    "OneStepQuadratic",
+    "rho_jump",
+    "reverse_target",
+    "spike",
+    "spectral_radius",
+    "MonitoredEnsemble",
+    "drift_operators",
+    "lorenz_horizon_data",
+    "horizon_time",
 ]

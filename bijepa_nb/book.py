@@ -105,7 +105,9 @@ def _quiet_kernel_manager() -> type:
                     daemon=True,
                 ).start()
 
-        async def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
+        async def shutdown_kernel(
+            self, now: bool = False, restart: bool = False
+        ) -> None:
             now = now or _INTERRUPTED.is_set()
             await super().shutdown_kernel(now=now, restart=restart)
 
@@ -121,7 +123,9 @@ def execute(nb: Path, out: Path, quick: bool) -> float:
 
     declared = pm.inspect_notebook(str(nb))
     if "quick" not in declared:
-        raise SystemExit(f"{nb.name}: its parameters cell declares no 'quick' parameter")
+        raise SystemExit(
+            f"{nb.name}: its parameters cell declares no 'quick' parameter"
+        )
     params = {"quick": True} if quick else {}
     t0 = time.perf_counter()
     # paper scale must not inherit quick mode from the caller's environment
@@ -154,7 +158,9 @@ def _replace(src: Path, dest: Path) -> None:
     except OSError as e:
         if e.errno != errno.EXDEV:
             raise
-        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")  # same folder: atomic rename
+        tmp = dest.with_name(
+            f".{dest.name}.{os.getpid()}.tmp"
+        )  # same folder: atomic rename
         shutil.copyfile(src, tmp)
         os.replace(tmp, dest)
         src.unlink()
@@ -234,7 +240,9 @@ def _show(path: Path) -> str:
         return str(path.resolve())
 
 
-def _select(ap: argparse.ArgumentParser, nbs: list[Path], only: list[str] | None) -> list[Path]:
+def _select(
+    ap: argparse.ArgumentParser, nbs: list[Path], only: list[str] | None
+) -> list[Path]:
     """Chapters whose names start with one of ``only`` (all when None); an ``only`` prefix
     that matches no chapter is a usage error (exit 2) listing the chapters."""
     if only is None:
@@ -256,15 +264,23 @@ def main(argv: list[str] | None = None, root: Path | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    ap.add_argument("--only", nargs="+", default=None, help="chapter prefixes, e.g. 01 04")
-    ap.add_argument("--quick", action="store_true", help="quick mode, into _build/quick/")
+    ap.add_argument(
+        "--only", nargs="+", default=None, help="chapter prefixes, e.g. 01 04"
+    )
+    ap.add_argument(
+        "--quick", action="store_true", help="quick mode, into _build/quick/"
+    )
     ap.add_argument("--no-html", action="store_true", help="skip jupyter-book build")
-    ap.add_argument("--root", type=Path, default=None, help="book root holding _toc.yml")
+    ap.add_argument(
+        "--root", type=Path, default=None, help="book root holding _toc.yml"
+    )
     args = ap.parse_args(argv)
     root = Path(args.root or root or ROOT).resolve()
     if not (root / "_toc.yml").is_file():
         ap.error(f"--root {root}: no _toc.yml there")
-    if os.environ.get("BIJEPA_DATA_DIR"):  # chapters run in book/: make a relative one absolute
+    if os.environ.get(
+        "BIJEPA_DATA_DIR"
+    ):  # chapters run in book/: make a relative one absolute
         os.environ["BIJEPA_DATA_DIR"] = os.path.abspath(os.environ["BIJEPA_DATA_DIR"])
     nbs = _select(ap, chapters(root), args.only)
     build = root / "_build"
@@ -287,14 +303,22 @@ def main(argv: list[str] | None = None, root: Path | None = None) -> int:
         print(f"  failed copy: {kept}", file=sys.stderr, flush=True)
     except KeyboardInterrupt:  # between chapters, or a second Ctrl-C during the cleanup
         status = 128 + (received[0] if received else signal.SIGINT)
-        print("error: interrupted; no notebook was half written", file=sys.stderr, flush=True)
-    print(f"total: {sum(timings.values()):.1f} s ({len(timings)} of {len(nbs)} chapters)")
+        print(
+            "error: interrupted; no notebook was half written",
+            file=sys.stderr,
+            flush=True,
+        )
+    print(
+        f"total: {sum(timings.values()):.1f} s ({len(timings)} of {len(nbs)} chapters)"
+    )
     if timings:
         build.mkdir(exist_ok=True)
         path = build / ("timings-quick.json" if args.quick else "timings.json")
         path.write_text(json.dumps(timings, indent=1))
     if status == 0 and not args.no_html and not args.quick:
-        jb = shutil.which("jupyter-book") or str(Path(sys.executable).with_name("jupyter-book"))
+        jb = shutil.which("jupyter-book") or str(
+            Path(sys.executable).with_name("jupyter-book")
+        )
         subprocess.run([jb, "build", str(root), "-W", "-n"], check=True)
     return status
 

@@ -3,6 +3,7 @@
 Every chapter calls ``quick_mode(quick)`` in its hidden validation cell and ``setup(seed)``
 in its setup cell, so all chapters behave alike on a CPU, on CUDA and under nbval.
 """
+
 from __future__ import annotations
 
 import os
@@ -46,9 +47,40 @@ def setup(seed: int, device: str = "auto", threads: int = 1) -> torch.device:
     return dev
 
 
+def _duration(seconds: float) -> str:
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:,.0f} {unit}"
+    return f"{seconds:,.0f} s"
+
+
+def check_run_length(
+    name: str,
+    value: Any,
+    low: int,
+    high: int,
+    seconds_each: float,
+    unit: str = "step",
+    what: str = "the chapter",
+) -> None:
+    """Raise unless ``value`` is an int in ``[low, high]``; a value above ``high`` is refused
+    with the time it would take at ``seconds_each`` seconds per unit (measured on the 2-core
+    build machine's CPU, see the chapter), so ``num_steps=10**9`` fails at once, saying why.
+    """
+    check_int(name, value, low)
+    if value > high:
+        took = _duration(value * seconds_each)
+        raise ValueError(
+            f"{name} must be an integer in [{low}, {high}], got {value}: at about "
+            f"{seconds_each:g} s per {unit} on a 2-core CPU {what} would take about {took}"
+        )
+
+
 def check_bool(name: str, value: Any) -> None:
     if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool (True or False), got {type(value).__name__} {value!r}")
+        raise TypeError(
+            f"{name} must be a bool (True or False), got {type(value).__name__} {value!r}"
+        )
 
 
 def check_seeds(name: str, seeds: Any) -> None:

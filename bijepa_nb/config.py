@@ -4,6 +4,7 @@ Every field is checked on construction; a bad value raises ``ValueError`` (or
 ``TypeError`` for a wrong type) whose message names the field and its allowed range.
 Nothing is clamped silently.
 """
+
 from __future__ import annotations
 
 import math
@@ -19,16 +20,25 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 STABILITY_MODES: dict[str, tuple[str, float]] = {
     "unconstrained": ("none", 0.0),  # no LayerNorm, no weight decay ("Explosion")
     "expressive": ("layernorm", 1e-4),  # LayerNorm + weight decay (soft constraint)
-    "restrictive": ("sphere", 1e-4),  # LayerNorm + decay + unit-sphere embeddings (hard)
+    "restrictive": (
+        "sphere",
+        1e-4,
+    ),  # LayerNorm + decay + unit-sphere embeddings (hard)
 }
 
 
 def _check_type(name: str, value: Any, kind: type | tuple[type, ...]) -> None:
     # bool is a subclass of int: refuse it where a number is expected.
-    if isinstance(value, bool) and kind is not bool and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+    if (
+        isinstance(value, bool)
+        and kind is not bool
+        and bool not in (kind if isinstance(kind, tuple) else (kind,))
+    ):
         raise TypeError(f"{name} must be {_kind_name(kind)}, got bool {value!r}")
     if not isinstance(value, kind):
-        raise TypeError(f"{name} must be {_kind_name(kind)}, got {type(value).__name__} {value!r}")
+        raise TypeError(
+            f"{name} must be {_kind_name(kind)}, got {type(value).__name__} {value!r}"
+        )
 
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:
@@ -37,11 +47,15 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
     return kind.__name__
 
 
-def check_int(name: str, value: Any, low: int | None = None, high: int | None = None) -> None:
+def check_int(
+    name: str, value: Any, low: int | None = None, high: int | None = None
+) -> None:
     """Raise unless ``value`` is an int in ``[low, high]`` (either bound optional)."""
     _check_type(name, value, int)
     if (low is not None and value < low) or (high is not None and value > high):
-        raise ValueError(f"{name} must be an integer in {_range(low, high)}, got {value}")
+        raise ValueError(
+            f"{name} must be an integer in {_range(low, high)}, got {value}"
+        )
 
 
 def check_float(
@@ -57,13 +71,17 @@ def check_float(
         raise ValueError(f"{name} must be finite, got {value}")
     too_low = low is not None and (value <= low if low_open else value < low)
     if too_low or (high is not None and value > high):
-        raise ValueError(f"{name} must be in {_range(low, high, low_open)}, got {value}")
+        raise ValueError(
+            f"{name} must be in {_range(low, high, low_open)}, got {value}"
+        )
 
 
 def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
     """Raise unless ``value`` is one of ``choices``."""
     if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+        raise ValueError(
+            f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}"
+        )
 
 
 def _range(low: float | None, high: float | None, low_open: bool = False) -> str:
@@ -121,7 +139,9 @@ class TrainConfig(_Printable):
     num_steps: int = 2000  # optimiser steps (paper, sine: 2000)
     batch_size: int = 64  # sequences per step (paper, sine: 64)
     lr: float = 1e-3  # AdamW learning rate
-    weight_decay: float = 1e-4  # AdamW decoupled weight decay (0 in the unconstrained mode)
+    weight_decay: float = (
+        1e-4  # AdamW decoupled weight decay (0 in the unconstrained mode)
+    )
     ema_momentum: float = 0.995  # tau in Eq. 5
     alpha: float = 0.5  # forward weight in Eq. 8
     seed: int = 0  # model init and data stream seed
@@ -213,13 +233,15 @@ class MnistConfig(_Printable):
     def __post_init__(self) -> None:
         if self.split_col != 14:
             # The conv encoder's Linear(1792, 128) is sized for 28x14 halves.
-            raise ValueError(f"split_col must be 14 (the conv encoder expects 28x14 halves), got {self.split_col}")
+            raise ValueError(
+                f"split_col must be 14 (the conv encoder expects 28x14 halves), got {self.split_col}"
+            )
         check_float("mean", self.mean, 0.0, 1.0)
         check_float("std", self.std, 0.0, None, low_open=True)
         check_int("offline_eval", self.offline_eval, 1, 9999)
 
 
-def resolve_device(name: str) -> "torch.device":  # noqa: F821
+def resolve_device(name: str) -> torch.device:  # noqa: F821
     """Map a device name to a torch.device; "auto" picks CUDA when present."""
     import torch
 
@@ -227,13 +249,20 @@ def resolve_device(name: str) -> "torch.device":  # noqa: F821
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' was requested but torch.cuda.is_available() is False")
+        raise ValueError(
+            "device='cuda' was requested but torch.cuda.is_available() is False"
+        )
     if name == "mps" and not torch.backends.mps.is_available():
         raise ValueError("device='mps' was requested but MPS is not available")
     return torch.device(name)
 
 
-def paper_config(experiment: str, mode: str = "expressive", alpha: float = 0.5, **train_overrides: Any) -> tuple[ModelConfig, TrainConfig]:
+def paper_config(
+    experiment: str,
+    mode: str = "expressive",
+    alpha: float = 0.5,
+    **train_overrides: Any,
+) -> tuple[ModelConfig, TrainConfig]:
     """The paper's hyper-parameters (Appendix B.3) for ``experiment`` in stability ``mode``.
 
     A shortcut to the registry, ``bijepa_nb.paper.EXPERIMENTS[experiment].mode_configs``.

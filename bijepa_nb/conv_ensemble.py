@@ -15,11 +15,12 @@ convolutions run slower per FLOP than dense ones, and the work per step is alrea
 compute-bound at batch 256), so MNIST seeds are trained as separate one-thread
 processes instead (``bijepa_nb.mnist_runs.run_tasks``).
 """
+
 from __future__ import annotations
 
 import argparse
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -44,44 +45,78 @@ class GroupedConvEncoders(nn.Module):
         if any(not isinstance(n[0], nn.Conv2d) for n in nets):
             raise ValueError("GroupedConvEncoders needs conv encoders (arch='conv')")
         if any(e.sphere for e in encoders) or any(len(n) != 11 for n in nets):
-            raise ValueError("GroupedConvEncoders supports the LayerNorm (expressive) conv encoders only")
+            raise ValueError(
+                "GroupedConvEncoders supports the LayerNorm (expressive) conv encoders only"
+            )
         self.k = len(nets)
         c1, b1, c2, b2, lin1, ln, lin2 = (nets[0][i] for i in (0, 1, 3, 4, 7, 8, 10))
         self.conv1 = nn.Conv2d(self.k, c1.out_channels * self.k, 3, 2, 1, groups=self.k)
-        self.bn1 = nn.BatchNorm2d(b1.num_features * self.k, eps=b1.eps, momentum=b1.momentum)
-        self.conv2 = nn.Conv2d(c2.in_channels * self.k, c2.out_channels * self.k, 3, 2, 1, groups=self.k)
-        self.bn2 = nn.BatchNorm2d(b2.num_features * self.k, eps=b2.eps, momentum=b2.momentum)
+        self.bn1 = nn.BatchNorm2d(
+            b1.num_features * self.k, eps=b1.eps, momentum=b1.momentum
+        )
+        self.conv2 = nn.Conv2d(
+            c2.in_channels * self.k, c2.out_channels * self.k, 3, 2, 1, groups=self.k
+        )
+        self.bn2 = nn.BatchNorm2d(
+            b2.num_features * self.k, eps=b2.eps, momentum=b2.momentum
+        )
         self.ln_shape, self.ln_eps = ln.normalized_shape, ln.eps
         with torch.no_grad():
-            for grouped, i in ((self.conv1, 0), (self.bn1, 1), (self.conv2, 3), (self.bn2, 4)):
-                for name, t in list(grouped.named_parameters()) + list(grouped.named_buffers()):
+            for grouped, i in (
+                (self.conv1, 0),
+                (self.bn1, 1),
+                (self.conv2, 3),
+                (self.bn2, 4),
+            ):
+                for name, t in list(grouped.named_parameters()) + list(
+                    grouped.named_buffers()
+                ):
                     if name != "num_batches_tracked":
                         t.copy_(torch.cat([getattr(n[i], name) for n in nets]))
-        stack = lambda i, name, f=lambda t: t: torch.stack([f(getattr(n[i], name).detach()) for n in nets])  # noqa: E731
-        self.w1 = nn.Parameter(stack(7, "weight", lambda t: t.T).contiguous())  # [K, 1792, H]
+        stack = lambda i, name, f=lambda t: t: torch.stack(
+            [f(getattr(n[i], name).detach()) for n in nets]
+        )
+        self.w1 = nn.Parameter(
+            stack(7, "weight", lambda t: t.T).contiguous()
+        )  # [K, 1792, H]
         self.b1 = nn.Parameter(stack(7, "bias").unsqueeze(1).contiguous())  # [K, 1, H]
         self.ln_w = nn.Parameter(stack(8, "weight").unsqueeze(1).contiguous())
         self.ln_b = nn.Parameter(stack(8, "bias").unsqueeze(1).contiguous())
-        self.w2 = nn.Parameter(stack(10, "weight", lambda t: t.T).contiguous())  # [K, H, E]
+        self.w2 = nn.Parameter(
+            stack(10, "weight", lambda t: t.T).contiguous()
+        )  # [K, H, E]
         self.b2 = nn.Parameter(stack(10, "bias").unsqueeze(1).contiguous())
         self.to(next(encoders[0].parameters()))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         k, b = x.shape[:2]
-        h = x.reshape(k, b, *x.shape[-2:]).transpose(0, 1)  # [B, K, 28, 14]: member k is channel k
+        h = x.reshape(k, b, *x.shape[-2:]).transpose(
+            0, 1
+        )  # [B, K, 28, 14]: member k is channel k
         h = F.relu(self.bn1(self.conv1(h)))  # [B, 32K, 14, 7]
         h = F.relu(self.bn2(self.conv2(h)))  # [B, 64K, 7, 4]
-        h = h.reshape(b, k, -1).transpose(0, 1)  # [K, B, 1792], each member's (c, h, w) order
+        h = h.reshape(b, k, -1).transpose(
+            0, 1
+        )  # [K, B, 1792], each member's (c, h, w) order
         h = torch.baddbmm(self.b1, h, self.w1)
-        h = torch.addcmul(self.ln_b, F.layer_norm(h, self.ln_shape, eps=self.ln_eps), self.ln_w)
+        h = torch.addcmul(
+            self.ln_b, F.layer_norm(h, self.ln_shape, eps=self.ln_eps), self.ln_w
+        )
         return torch.baddbmm(self.b2, F.relu(h), self.w2)
 
     @torch.no_grad()
     def member(self, k: int, encoder: Encoder) -> None:
         """Copy member ``k``'s parameters and BatchNorm statistics into ``encoder``."""
         n = encoder.net
-        for grouped, i in ((self.conv1, 0), (self.bn1, 1), (self.conv2, 3), (self.bn2, 4)):
-            for name, t in list(grouped.named_parameters()) + list(grouped.named_buffers()):
+        for grouped, i in (
+            (self.conv1, 0),
+            (self.bn1, 1),
+            (self.conv2, 3),
+            (self.bn2, 4),
+        ):
+            for name, t in list(grouped.named_parameters()) + list(
+                grouped.named_buffers()
+            ):
                 if name != "num_batches_tracked":
                     getattr(n[i], name).copy_(t.chunk(self.k)[k])
         n[7].weight.copy_(self.w1[k].T), n[7].bias.copy_(self.b1[k, 0])
@@ -101,7 +136,13 @@ def _encoder_step(enc, x: torch.Tensor, batched: bool) -> None:
             enc(v)
 
 
-def bench(ks: Sequence[int] = (1, 2, 4, 8), batch: int = 256, steps: int = 8, repeats: int = 3, threads: int = 1) -> dict[int, dict[str, float]]:
+def bench(
+    ks: Sequence[int] = (1, 2, 4, 8),
+    batch: int = 256,
+    steps: int = 8,
+    repeats: int = 3,
+    threads: int = 1,
+) -> dict[int, dict[str, float]]:
     """Per-member milliseconds of the encoder work of a BiJEPA step (``_encoder_step``):
     K grouped encoders vs K separate encoders run one after the other, interleaved,
     median of ``repeats``. Returns {K: {"grouped_ms", "separate_ms", "ratio"}}."""
@@ -120,7 +161,11 @@ def bench(ks: Sequence[int] = (1, 2, 4, 8), batch: int = 256, steps: int = 8, re
             times: dict[str, list[float]] = {"grouped_ms": [], "separate_ms": []}
             for _ in range(repeats):
                 for name in times:
-                    _encoder_step(grouped, x, True) if name == "grouped_ms" else _encoder_step(encs[0], x[0], False)  # warm-up
+                    _encoder_step(
+                        grouped, x, True
+                    ) if name == "grouped_ms" else _encoder_step(
+                        encs[0], x[0], False
+                    )  # warm-up
                     t0 = time.perf_counter()
                     for _ in range(steps):
                         if name == "grouped_ms":
@@ -129,7 +174,10 @@ def bench(ks: Sequence[int] = (1, 2, 4, 8), batch: int = 256, steps: int = 8, re
                             for i, e in enumerate(encs):
                                 _encoder_step(e, x[i], False)
                     times[name].append((time.perf_counter() - t0) / steps / k * 1000)
-            g, s = float(np.median(times["grouped_ms"])), float(np.median(times["separate_ms"]))
+            g, s = (
+                float(np.median(times["grouped_ms"])),
+                float(np.median(times["separate_ms"])),
+            )
             out[k] = {"grouped_ms": g, "separate_ms": s, "ratio": s / g}
     finally:
         torch.set_num_threads(old)
@@ -137,14 +185,19 @@ def bench(ks: Sequence[int] = (1, 2, 4, 8), batch: int = 256, steps: int = 8, re
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description="Grouped-convolution MNIST encoders vs separate ones: per-member ms per step.")
+    ap = argparse.ArgumentParser(
+        description="Grouped-convolution MNIST encoders vs separate ones: per-member ms per step."
+    )
     ap.add_argument("--ks", type=int, nargs="+", default=[1, 2, 4, 8])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steps", type=int, default=8)
     args = ap.parse_args(argv)
     for k, r in bench(args.ks, steps=args.steps, threads=args.threads).items():
-        print(f"K={k:2d}: grouped {r['grouped_ms']:6.1f} ms/member-step, separate {r['separate_ms']:6.1f} ms/member-step, "
-              f"speed-up {r['ratio']:.2f}x", flush=True)
+        print(
+            f"K={k:2d}: grouped {r['grouped_ms']:6.1f} ms/member-step, separate {r['separate_ms']:6.1f} ms/member-step, "
+            f"speed-up {r['ratio']:.2f}x",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ generated on the CPU (identical on every device) and moved to the training devic
 Streams never overlap: every experiment seed is split with ``numpy.random.SeedSequence``
 into independent child seeds for the training stream, the probe set and the test set.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -14,9 +15,9 @@ import hashlib
 import math
 import os
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -47,7 +48,12 @@ def sine_time_grid(cfg: SineConfig) -> torch.Tensor:
     return torch.linspace(0.0, cfg.t_max, cfg.seq_len, dtype=torch.float64)
 
 
-def sine_sequences(n: int, generator: torch.Generator, cfg: SineConfig = SineConfig(), return_params: bool = False):
+def sine_sequences(
+    n: int,
+    generator: torch.Generator,
+    cfg: SineConfig = SineConfig(),
+    return_params: bool = False,
+):
     """``n`` noisy sine waves sin(w t + phi) + eps: [n, T] float32.
 
     w ~ U(freq_low, freq_high), phi ~ U(0, 2 pi), eps ~ N(0, noise_std^2) on every point.
@@ -58,14 +64,18 @@ def sine_sequences(n: int, generator: torch.Generator, cfg: SineConfig = SineCon
     u = torch.rand(n, 2, generator=generator, dtype=torch.float64)
     freq = cfg.freq_low + (cfg.freq_high - cfg.freq_low) * u[:, :1]
     phase = 2 * math.pi * u[:, 1:]
-    noise = cfg.noise_std * torch.randn(n, cfg.seq_len, generator=generator, dtype=torch.float64)
+    noise = cfg.noise_std * torch.randn(
+        n, cfg.seq_len, generator=generator, dtype=torch.float64
+    )
     seq = (torch.sin(freq * t + phase) + noise).float()
     if return_params:
         return seq, freq[:, 0], phase[:, 0]
     return seq
 
 
-def split_context_target(seq: torch.Tensor, context_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+def split_context_target(
+    seq: torch.Tensor, context_len: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """[N, T, ...] -> context [N, C, ...], target [N, T - C, ...]."""
     return seq[:, :context_len], seq[:, context_len:]
 
@@ -81,7 +91,7 @@ class Split:
     def __len__(self) -> int:
         return self.context.shape[0]
 
-    def to(self, device: torch.device | str) -> "Split":
+    def to(self, device: torch.device | str) -> Split:
         lab = None if self.labels is None else self.labels.to(device)
         return Split(self.context.to(device), self.target.to(device), lab)
 
@@ -94,19 +104,35 @@ class SineStream:
     stream is a pure function of (seed, batch_size, chunk_steps).
     """
 
-    def __init__(self, cfg: SineConfig, seed: int, batch_size: int, device: torch.device | str = "cpu", chunk_steps: int = 50):
+    def __init__(
+        self,
+        cfg: SineConfig,
+        seed: int,
+        batch_size: int,
+        device: torch.device | str = "cpu",
+        chunk_steps: int = 50,
+    ):
         check_int("batch_size", batch_size, 1)
         check_int("chunk_steps", chunk_steps, 1)
-        self.cfg, self.batch_size, self.device, self.chunk_steps = cfg, batch_size, torch.device(device), chunk_steps
+        self.cfg, self.batch_size, self.device, self.chunk_steps = (
+            cfg,
+            batch_size,
+            torch.device(device),
+            chunk_steps,
+        )
         self.generator = make_generator(seed, "train")
         self._chunk: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor]:
         """context [B, C], target [B, T - C] on the device."""
         if not self._chunk:
-            seq = sine_sequences(self.batch_size * self.chunk_steps, self.generator, self.cfg).to(self.device, non_blocking=True)
+            seq = sine_sequences(
+                self.batch_size * self.chunk_steps, self.generator, self.cfg
+            ).to(self.device, non_blocking=True)
             ctx, tgt = split_context_target(seq, self.cfg.context_len)
-            self._chunk = list(zip(ctx.split(self.batch_size), tgt.split(self.batch_size)))[::-1]
+            self._chunk = list(
+                zip(ctx.split(self.batch_size), tgt.split(self.batch_size))
+            )[::-1]
         return self._chunk.pop()
 
 
@@ -115,24 +141,38 @@ def sine_split(cfg: SineConfig, seed: int, stream: str) -> Split:
     if stream not in ("probe", "test"):
         raise ValueError(f"stream must be 'probe' or 'test', got {stream!r}")
     n = cfg.n_probe if stream == "probe" else cfg.n_test
-    return Split(*split_context_target(sine_sequences(n, make_generator(seed, stream), cfg), cfg.context_len))
+    return Split(
+        *split_context_target(
+            sine_sequences(n, make_generator(seed, stream), cfg), cfg.context_len
+        )
+    )
 
 
 # -------------------------------------------------------------------------- lorenz
-def lorenz_step(state: torch.Tensor, cfg: LorenzConfig = LorenzConfig()) -> torch.Tensor:
+def lorenz_step(
+    state: torch.Tensor, cfg: LorenzConfig = LorenzConfig()
+) -> torch.Tensor:
     """One explicit Euler step of the Lorenz system: state [N, 3] -> [N, 3]."""
     x, y, z = state.unbind(-1)
-    deriv = torch.stack((cfg.sigma * (y - x), x * (cfg.rho - z) - y, x * y - cfg.beta * z), dim=-1)
+    deriv = torch.stack(
+        (cfg.sigma * (y - x), x * (cfg.rho - z) - y, x * y - cfg.beta * z), dim=-1
+    )
     return state + cfg.dt * deriv
 
 
-def lorenz_derivative(state: torch.Tensor, cfg: LorenzConfig = LorenzConfig()) -> torch.Tensor:
+def lorenz_derivative(
+    state: torch.Tensor, cfg: LorenzConfig = LorenzConfig()
+) -> torch.Tensor:
     """The Lorenz vector field (dx/dt, dy/dt, dz/dt) at ``state``: [N, 3] -> [N, 3]."""
     x, y, z = state.unbind(-1)
-    return torch.stack((cfg.sigma * (y - x), x * (cfg.rho - z) - y, x * y - cfg.beta * z), dim=-1)
+    return torch.stack(
+        (cfg.sigma * (y - x), x * (cfg.rho - z) - y, x * y - cfg.beta * z), dim=-1
+    )
 
 
-def lorenz_step_rk4(state: torch.Tensor, cfg: LorenzConfig = LorenzConfig()) -> torch.Tensor:
+def lorenz_step_rk4(
+    state: torch.Tensor, cfg: LorenzConfig = LorenzConfig()
+) -> torch.Tensor:
     """One classical fourth-order Runge-Kutta step of size cfg.dt: state [N, 3] -> [N, 3].
 
     Not what the paper integrates (it uses ``lorenz_step``, explicit Euler); its local
@@ -150,8 +190,12 @@ def lorenz_step_rk4(state: torch.Tensor, cfg: LorenzConfig = LorenzConfig()) -> 
 LORENZ_INTEGRATORS = {"euler": lorenz_step, "rk4": lorenz_step_rk4}
 
 
-def lorenz_trajectories(n: int, generator: torch.Generator, cfg: LorenzConfig = LorenzConfig(),
-                        integrator: str = "euler") -> torch.Tensor:
+def lorenz_trajectories(
+    n: int,
+    generator: torch.Generator,
+    cfg: LorenzConfig = LorenzConfig(),
+    integrator: str = "euler",
+) -> torch.Tensor:
     """``n`` raw (unnormalised) trajectories [n, T, 3] float64.
 
     Starts ~ U(-init_range, init_range)^3; the state is recorded after each step of
@@ -161,7 +205,9 @@ def lorenz_trajectories(n: int, generator: torch.Generator, cfg: LorenzConfig = 
     check_int("n", n, 1)
     check_choice("integrator", integrator, tuple(LORENZ_INTEGRATORS))
     step = LORENZ_INTEGRATORS[integrator]
-    state = (torch.rand(n, 3, generator=generator, dtype=torch.float64) * 2 - 1) * cfg.init_range
+    state = (
+        torch.rand(n, 3, generator=generator, dtype=torch.float64) * 2 - 1
+    ) * cfg.init_range
     out = torch.empty(n, cfg.seq_len, 3, dtype=torch.float64)
     for t in range(cfg.seq_len):  # loop over time, vectorised over trajectories
         state = step(state, cfg)
@@ -192,17 +238,32 @@ def lorenz_data(cfg: LorenzConfig, seed: int, integrator: str = "euler") -> Lore
     the three sets on one scale.) ``integrator``: see ``lorenz_trajectories`` (default
     "euler", the paper's; "rk4" gives the same starts integrated accurately).
     """
-    raw = {s: lorenz_trajectories(n, make_generator(seed, s), cfg, integrator)
-           for s, n in (("train", cfg.n_train), ("probe", cfg.n_probe), ("test", cfg.n_test))}
+    raw = {
+        s: lorenz_trajectories(n, make_generator(seed, s), cfg, integrator)
+        for s, n in (
+            ("train", cfg.n_train),
+            ("probe", cfg.n_probe),
+            ("test", cfg.n_test),
+        )
+    }
     mean, std = raw["train"].mean().item(), raw["train"].std().item()
-    splits = {s: Split(*split_context_target(((r - mean) / std).float(), cfg.context_len)) for s, r in raw.items()}
+    splits = {
+        s: Split(*split_context_target(((r - mean) / std).float(), cfg.context_len))
+        for s, r in raw.items()
+    }
     return LorenzData(splits["train"], splits["probe"], splits["test"], mean, std)
 
 
 class PoolStream:
     """Batches drawn with replacement from a fixed pool (Lorenz), like the paper's randint."""
 
-    def __init__(self, pool: Split, seed: int, batch_size: int, device: torch.device | str = "cpu"):
+    def __init__(
+        self,
+        pool: Split,
+        seed: int,
+        batch_size: int,
+        device: torch.device | str = "cpu",
+    ):
         check_int("batch_size", batch_size, 1)
         self.device = torch.device(device)
         self.pool = pool.to(self.device)
@@ -210,14 +271,22 @@ class PoolStream:
         self.generator = make_generator(seed, "train")
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = torch.randint(0, len(self.pool), (self.batch_size,), generator=self.generator).to(self.device, non_blocking=True)
+        idx = torch.randint(
+            0, len(self.pool), (self.batch_size,), generator=self.generator
+        ).to(self.device, non_blocking=True)
         return self.pool.context[idx], self.pool.target[idx]
 
 
 class EpochStream:
     """Shuffled epochs over a fixed set (MNIST); the last batch of an epoch may be smaller."""
 
-    def __init__(self, data: Split, seed: int, batch_size: int, device: torch.device | str = "cpu"):
+    def __init__(
+        self,
+        data: Split,
+        seed: int,
+        batch_size: int,
+        device: torch.device | str = "cpu",
+    ):
         check_int("batch_size", batch_size, 1)
         self.device = torch.device(device)
         self.data = data.to(self.device)
@@ -232,7 +301,9 @@ class EpochStream:
     def next(self) -> tuple[torch.Tensor, torch.Tensor]:
         idx = next(self._batches, None)
         if idx is None:
-            perm = torch.randperm(len(self.data), generator=self.generator).to(self.device)
+            perm = torch.randperm(len(self.data), generator=self.generator).to(
+                self.device
+            )
             self._batches = iter(perm.split(self.batch_size))
             idx = next(self._batches)
         return self.data.context[idx], self.data.target[idx]
@@ -273,22 +344,30 @@ def read_idx(path: str | Path, expected_md5: str | None = None) -> np.ndarray:
     if expected_md5 is not None:
         got = md5sum(path)
         if got != expected_md5:
-            raise ChecksumError(f"{path}: md5 {got} does not match the expected {expected_md5}; the file is corrupted or not the official MNIST file")
+            raise ChecksumError(
+                f"{path}: md5 {got} does not match the expected {expected_md5}; the file is corrupted or not the official MNIST file"
+            )
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as f:
             raw = f.read()
     except (OSError, EOFError) as err:  # not gzip, truncated stream
-        raise ValueError(f"{path}: cannot be read as {'a gzipped ' if path.suffix == '.gz' else 'an '}IDX file ({err})") from None
+        raise ValueError(
+            f"{path}: cannot be read as {'a gzipped ' if path.suffix == '.gz' else 'an '}IDX file ({err})"
+        ) from None
     if len(raw) < 4:
         raise ValueError(f"{path}: too short for an IDX header ({len(raw)} bytes)")
     zero, dtype, ndim = struct.unpack(">HBB", raw[:4])
     if zero != 0 or dtype != 0x08:
-        raise ValueError(f"{path}: not an unsigned-byte IDX file (magic {raw[:4].hex()})")
+        raise ValueError(
+            f"{path}: not an unsigned-byte IDX file (magic {raw[:4].hex()})"
+        )
     shape = struct.unpack(">" + "I" * ndim, raw[4 : 4 + 4 * ndim])
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(shape)):
-        raise ValueError(f"{path}: expected {int(np.prod(shape))} bytes of data for shape {shape}, found {data.size}")
+        raise ValueError(
+            f"{path}: expected {int(np.prod(shape))} bytes of data for shape {shape}, found {data.size}"
+        )
     return data.reshape(shape)
 
 
@@ -313,13 +392,17 @@ class MnistData:
         """One paragraph (Markdown) saying what numbers from this source compare with."""
         n_tr, n_ev = len(self.train_labels), len(self.eval_labels)
         if self.source.startswith("full"):
-            return (f"**Data: full MNIST** ({n_tr:,} training and {n_ev:,} test images), as in the "
-                    "paper: the numbers below are directly comparable with its Table 2.")
-        return (f"**Data: the offline split** ({self.source}): {n_tr:,} training and {n_ev:,} held-out "
-                "images cut from the official 10,000-image test split, because this machine cannot "
-                "download the 60,000 training images. With fewer distinct training images (and a "
-                "different held-out set) the numbers are *not* directly comparable with the "
-                "paper's Table 2; comparisons between models on the same split are.")
+            return (
+                f"**Data: full MNIST** ({n_tr:,} training and {n_ev:,} test images), as in the "
+                "paper: the numbers below are directly comparable with its Table 2."
+            )
+        return (
+            f"**Data: the offline split** ({self.source}): {n_tr:,} training and {n_ev:,} held-out "
+            "images cut from the official 10,000-image test split, because this machine cannot "
+            "download the 60,000 training images. With fewer distinct training images (and a "
+            "different held-out set) the numbers are *not* directly comparable with the "
+            "paper's Table 2; comparisons between models on the same split are."
+        )
 
 
 class MnistFormatError(ValueError):
@@ -351,18 +434,26 @@ def _read_split(raw: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     images = read_idx(raw / img_name, MNIST_FILES[img_name])
     labels = read_idx(raw / lbl_name, MNIST_FILES[lbl_name])
     if images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise MnistFormatError(f"{raw / img_name}: images must have shape [N, 28, 28], found {list(images.shape)}")
+        raise MnistFormatError(
+            f"{raw / img_name}: images must have shape [N, 28, 28], found {list(images.shape)}"
+        )
     if labels.ndim != 1:
-        raise MnistFormatError(f"{raw / lbl_name}: labels must have shape [N], found {list(labels.shape)}")
+        raise MnistFormatError(
+            f"{raw / lbl_name}: labels must have shape [N], found {list(labels.shape)}"
+        )
     if len(images) != len(labels):
-        raise MnistFormatError(f"{raw / img_name} holds {len(images)} images but {raw / lbl_name} holds {len(labels)} labels; "
-                               "the two files of a split must have the same count")
+        raise MnistFormatError(
+            f"{raw / img_name} holds {len(images)} images but {raw / lbl_name} holds {len(labels)} labels; "
+            "the two files of a split must have the same count"
+        )
     if len(labels) == 0:
         raise MnistFormatError(f"{raw / lbl_name}: the file holds no labels")
     bad = labels > 9
     if bad.any():
-        raise MnistFormatError(f"{raw / lbl_name}: labels must lie in 0-9, found {int(bad.sum())} outside "
-                               f"(first at index {int(np.argmax(bad))}: {int(labels[np.argmax(bad)])})")
+        raise MnistFormatError(
+            f"{raw / lbl_name}: labels must lie in 0-9, found {int(bad.sum())} outside "
+            f"(first at index {int(np.argmax(bad))}: {int(labels[np.argmax(bad)])})"
+        )
     return torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64))
 
 
@@ -381,31 +472,51 @@ def load_mnist_folder(root: str | Path, cfg: MnistConfig = MnistConfig()) -> Mni
     """
     raw = _find_raw_dir(Path(root))
     if raw is None:
-        raise MnistNotFoundError(f"no MNIST files (t10k-images-idx3-ubyte.gz, ...) under {root}")
-    present = {split: [(raw / n).exists() for n in names] for split, names in MNIST_SPLITS.items()}
+        raise MnistNotFoundError(
+            f"no MNIST files (t10k-images-idx3-ubyte.gz, ...) under {root}"
+        )
+    present = {
+        split: [(raw / n).exists() for n in names]
+        for split, names in MNIST_SPLITS.items()
+    }
     for split, names in MNIST_SPLITS.items():
         if any(present[split]) and not all(present[split]):
-            have, miss = (names[0], names[1]) if present[split][0] else (names[1], names[0])
-            raise MnistNotFoundError(f"{raw}: {have} is there but {miss} is missing; "
-                                     f"the {split} split needs both its images and its labels file")
+            have, miss = (
+                (names[0], names[1]) if present[split][0] else (names[1], names[0])
+            )
+            raise MnistNotFoundError(
+                f"{raw}: {have} is there but {miss} is missing; "
+                f"the {split} split needs both its images and its labels file"
+            )
     if not all(present["test"]):
-        raise MnistNotFoundError(f"{raw}: the training files are there but the test files "
-                                 f"{' and '.join(MNIST_SPLITS['test'])} are missing; the book evaluates on "
-                                 "the official test split (with the test files alone it uses the offline 10k split)")
+        raise MnistNotFoundError(
+            f"{raw}: the training files are there but the test files "
+            f"{' and '.join(MNIST_SPLITS['test'])} are missing; the book evaluates on "
+            "the official test split (with the test files alone it uses the offline 10k split)"
+        )
     test_x, test_y = _read_split(raw, "test")
     if all(present["train"]):
         train_x, train_y = _read_split(raw, "train")
         return MnistData(train_x, train_y, test_x, test_y, "full")
     if cfg.offline_eval >= len(test_y):
-        raise MnistFormatError(f"{raw / MNIST_SPLITS['test'][1]}: {len(test_y)} test images cannot be split into "
-                               f"training images and offline_eval = {cfg.offline_eval} held-out ones")
-    perm = torch.from_numpy(np.random.default_rng(OFFLINE_SPLIT_SEED).permutation(len(test_y)))
+        raise MnistFormatError(
+            f"{raw / MNIST_SPLITS['test'][1]}: {len(test_y)} test images cannot be split into "
+            f"training images and offline_eval = {cfg.offline_eval} held-out ones"
+        )
+    perm = torch.from_numpy(
+        np.random.default_rng(OFFLINE_SPLIT_SEED).permutation(len(test_y))
+    )
     n_train = len(test_y) - cfg.offline_eval
     tr, ev = perm[:n_train], perm[n_train:]
     return MnistData(test_x[tr], test_y[tr], test_x[ev], test_y[ev], "offline-10k")
 
 
-def load_mnist(cfg: MnistConfig = MnistConfig(), data_dir: str | Path | None = None, download: bool = True, cache_dir: str | Path | None = None) -> MnistData:
+def load_mnist(
+    cfg: MnistConfig = MnistConfig(),
+    data_dir: str | Path | None = None,
+    download: bool = True,
+    cache_dir: str | Path | None = None,
+) -> MnistData:
     """MNIST for the book, from the first source that works.
 
     1. ``data_dir`` or the environment variable ``BIJEPA_DATA_DIR``: an offline folder
@@ -417,14 +528,20 @@ def load_mnist(cfg: MnistConfig = MnistConfig(), data_dir: str | Path | None = N
     folder = data_dir if data_dir is not None else os.environ.get(DATA_DIR_ENV)
     if folder:
         return load_mnist_folder(folder, cfg)
-    cache = Path(cache_dir) if cache_dir is not None else Path.home() / ".cache" / "bijepa_nb"
+    cache = (
+        Path(cache_dir)
+        if cache_dir is not None
+        else Path.home() / ".cache" / "bijepa_nb"
+    )
     if download:
         try:
             from torchvision.datasets import MNIST
 
             tr = MNIST(str(cache), train=True, download=True)
             te = MNIST(str(cache), train=False, download=True)
-            return MnistData(tr.data, tr.targets.long(), te.data, te.targets.long(), "full")
+            return MnistData(
+                tr.data, tr.targets.long(), te.data, te.targets.long(), "full"
+            )
         except Exception as exc:  # no network, blocked host, ...
             reason = f"download failed ({type(exc).__name__}: {exc})"
     else:
@@ -436,14 +553,18 @@ def load_mnist(cfg: MnistConfig = MnistConfig(), data_dir: str | Path | None = N
     )
 
 
-def mnist_halves(images: torch.Tensor, cfg: MnistConfig = MnistConfig()) -> tuple[torch.Tensor, torch.Tensor]:
+def mnist_halves(
+    images: torch.Tensor, cfg: MnistConfig = MnistConfig()
+) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 [N, 28, 28] -> normalised left and right halves, each [N, 1, 28, 14] float32."""
     x = ((images.float() / 255.0) - cfg.mean) / cfg.std
     x = x.unsqueeze(1)
     return x[..., : cfg.split_col].contiguous(), x[..., cfg.split_col :].contiguous()
 
 
-def mnist_split(images: torch.Tensor, labels: torch.Tensor, cfg: MnistConfig = MnistConfig()) -> Split:
+def mnist_split(
+    images: torch.Tensor, labels: torch.Tensor, cfg: MnistConfig = MnistConfig()
+) -> Split:
     """A Split of normalised halves (left = context, right = target) with labels, held in memory."""
     left, right = mnist_halves(images, cfg)
     return Split(left, right, labels)

@@ -16,9 +16,10 @@ so the whole run is the same arithmetic as K separate runs of ``training.train``
 Only the MLP models (sine, Lorenz) are batched; the MNIST conv encoder with BatchNorm is
 trained one seed at a time.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -34,8 +35,12 @@ class BatchedLinear(nn.Module):
 
     def __init__(self, layers: Sequence[nn.Linear]):
         super().__init__()
-        self.weight = nn.Parameter(torch.stack([l.weight.detach().T for l in layers]).contiguous())
-        self.bias = nn.Parameter(torch.stack([l.bias.detach() for l in layers]).unsqueeze(1).contiguous())
+        self.weight = nn.Parameter(
+            torch.stack([l.weight.detach().T for l in layers]).contiguous()
+        )
+        self.bias = nn.Parameter(
+            torch.stack([l.bias.detach() for l in layers]).unsqueeze(1).contiguous()
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.baddbmm(self.bias, x, self.weight)
@@ -51,11 +56,17 @@ class BatchedLayerNorm(nn.Module):
     def __init__(self, layers: Sequence[nn.LayerNorm]):
         super().__init__()
         self.shape, self.eps = layers[0].normalized_shape, layers[0].eps
-        self.weight = nn.Parameter(torch.stack([l.weight.detach() for l in layers]).unsqueeze(1).contiguous())
-        self.bias = nn.Parameter(torch.stack([l.bias.detach() for l in layers]).unsqueeze(1).contiguous())
+        self.weight = nn.Parameter(
+            torch.stack([l.weight.detach() for l in layers]).unsqueeze(1).contiguous()
+        )
+        self.bias = nn.Parameter(
+            torch.stack([l.bias.detach() for l in layers]).unsqueeze(1).contiguous()
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.addcmul(self.bias, F.layer_norm(x, self.shape, eps=self.eps), self.weight)
+        return torch.addcmul(
+            self.bias, F.layer_norm(x, self.shape, eps=self.eps), self.weight
+        )
 
     def member(self, k: int, layer: nn.LayerNorm) -> None:
         layer.weight.copy_(self.weight[k, 0])
@@ -66,7 +77,7 @@ class BatchedReLU(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(x)
 
-    def member(self, k: int, layer: nn.Module) -> None:  # noqa: ARG002 - no parameters
+    def member(self, k: int, layer: nn.Module) -> None:
         pass
 
 
@@ -77,7 +88,9 @@ def _batched(layer: nn.Module, copies: Sequence[nn.Module]) -> nn.Module:
         return BatchedLayerNorm(copies)  # type: ignore[arg-type]
     if isinstance(layer, nn.ReLU):
         return BatchedReLU()
-    raise ValueError(f"Ensemble supports MLP models only (Linear, LayerNorm, ReLU), got a {type(layer).__name__} layer")
+    raise ValueError(
+        f"Ensemble supports MLP models only (Linear, LayerNorm, ReLU), got a {type(layer).__name__} layer"
+    )
 
 
 class BatchedNet(nn.Module):
@@ -85,7 +98,9 @@ class BatchedNet(nn.Module):
 
     def __init__(self, nets: Sequence[nn.Sequential]):
         super().__init__()
-        self.layers = nn.ModuleList(_batched(layer, [n[i] for n in nets]) for i, layer in enumerate(nets[0]))
+        self.layers = nn.ModuleList(
+            _batched(layer, [n[i] for n in nets]) for i, layer in enumerate(nets[0])
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.layers:
@@ -154,7 +169,9 @@ class Ensemble(JEPAStep):
             stand_in = _zero_predictor(first.cfg).to(device=dev, dtype=dtype)
             nets = [(m.bwd_predictor or stand_in).net for m in models]
             self.bwd_predictor = BatchedNet(nets)
-            self.register_buffer("has_bwd", torch.tensor([m.bidirectional for m in models]))
+            self.register_buffer(
+                "has_bwd", torch.tensor([m.bidirectional for m in models])
+            )
         self.to(dev)
 
     @property
@@ -178,7 +195,9 @@ class Ensemble(JEPAStep):
         return (pred - target).square().mean(dim=(1, 2))
 
     @staticmethod
-    def _encode_both(encoder: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _encode_both(
+        encoder: nn.Module, x: torch.Tensor, y: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Both views through one call: x, y [K, B, ...] -> ([K, B, D], [K, B, D])."""
         s = encoder(torch.cat((x, y), 1))
         return s[:, : x.shape[1]], s[:, x.shape[1] :]
@@ -189,7 +208,9 @@ class Ensemble(JEPAStep):
         ref = next(self.parameters())
         out = []
         for k in range(self.size):
-            m = JEPA(self.cfg, self.member_alphas[k]).to(device=ref.device, dtype=ref.dtype)
+            m = JEPA(self.cfg, self.member_alphas[k]).to(
+                device=ref.device, dtype=ref.dtype
+            )
             self.online_encoder.member(k, m.online_encoder.net)
             self.target_encoder.member(k, m.target_encoder.net)
             self.fwd_predictor.member(k, m.fwd_predictor.net)
@@ -214,11 +235,15 @@ class EnsembleDiverged(TrainingDiverged):
     """A member of an ensemble became non-finite: ``.step``, ``.members`` (indices that failed),
     ``.histories`` (every member's history before the step) and ``.history`` (the first failing member's)."""
 
-    def __init__(self, step: int, histories: list[History], members: list[int], what: str):
+    def __init__(
+        self, step: int, histories: list[History], members: list[int], what: str
+    ):
         self.histories, self.members = histories, members
         super().__init__(step, histories[members[0]], what)
-        self.args = (f"training diverged at step {step}: {what} of ensemble member(s) {members} became non-finite; "
-                     f"the {step} steps before it are in .histories",)
+        self.args = (
+            f"training diverged at step {step}: {what} of ensemble member(s) {members} became non-finite; "
+            f"the {step} steps before it are in .histories",
+        )
 
 
 class StackedStream:
@@ -231,7 +256,12 @@ class StackedStream:
     costs one indexing instead of K small copies; the order of batches is unchanged.
     """
 
-    def __init__(self, streams: Sequence[BatchStream], chunk_steps: int = 50, members: Sequence[int] | None = None):
+    def __init__(
+        self,
+        streams: Sequence[BatchStream],
+        chunk_steps: int = 50,
+        members: Sequence[int] | None = None,
+    ):
         if not streams:
             raise ValueError("streams must hold one stream per ensemble member")
         check_int("chunk_steps", chunk_steps, 1)
@@ -259,7 +289,9 @@ class StackedStream:
         return ctx, tgt
 
 
-def member_configs(ens: Ensemble, cfg: TrainConfig | Sequence[TrainConfig]) -> tuple[TrainConfig, torch.Tensor | float]:
+def member_configs(
+    ens: Ensemble, cfg: TrainConfig | Sequence[TrainConfig]
+) -> tuple[TrainConfig, torch.Tensor | float]:
     """Check one TrainConfig per member (or one for all) against ``ens``; returns the shared
     config and the EMA momentum (a float, or a [K] tensor when the members differ).
 
@@ -268,16 +300,22 @@ def member_configs(ens: Ensemble, cfg: TrainConfig | Sequence[TrainConfig]) -> t
     """
     cfgs = [cfg] * ens.size if isinstance(cfg, TrainConfig) else list(cfg)
     if len(cfgs) != ens.size:
-        raise ValueError(f"cfg must hold one TrainConfig per member: {ens.size} members, got {len(cfgs)}")
+        raise ValueError(
+            f"cfg must hold one TrainConfig per member: {ens.size} members, got {len(cfgs)}"
+        )
     free = ("alpha", "ema_momentum", "seed")
     shared = {k: v for k, v in cfgs[0].to_dict().items() if k not in free}
     for i, c in enumerate(cfgs):
         if c.alpha != ens.member_alphas[i]:
-            raise ValueError(f"alpha of member {i}: the model has {ens.member_alphas[i]}, its TrainConfig {c.alpha}")
+            raise ValueError(
+                f"alpha of member {i}: the model has {ens.member_alphas[i]}, its TrainConfig {c.alpha}"
+            )
         other = {k: v for k, v in c.to_dict().items() if k not in free}
         if other != shared:
             diff = sorted(k for k in shared if shared[k] != other[k])
-            raise ValueError(f"TrainConfig of member {i} differs from member 0 in {diff}; members may differ only in {free}")
+            raise ValueError(
+                f"TrainConfig of member {i} differs from member 0 in {diff}; members may differ only in {free}"
+            )
     taus = [c.ema_momentum for c in cfgs]
     if len(set(taus)) == 1:
         return cfgs[0], taus[0]
@@ -285,8 +323,13 @@ def member_configs(ens: Ensemble, cfg: TrainConfig | Sequence[TrainConfig]) -> t
     return cfgs[0], torch.tensor(taus, dtype=ref.dtype, device=ref.device)
 
 
-def train_ensemble(ens: Ensemble, streams: Sequence[BatchStream] | BatchStream, cfg: TrainConfig | Sequence[TrainConfig],
-                   fault: tuple[int, int] | None = None, keep_going: bool = False) -> list[History]:
+def train_ensemble(
+    ens: Ensemble,
+    streams: Sequence[BatchStream] | BatchStream,
+    cfg: TrainConfig | Sequence[TrainConfig],
+    fault: tuple[int, int] | None = None,
+    keep_going: bool = False,
+) -> list[History]:
     """Train the K members of ``ens`` for ``num_steps`` steps, member k on ``streams[k]``.
 
     ``cfg``: one TrainConfig for every member, or one per member (members may differ in
@@ -304,7 +347,9 @@ def train_ensemble(ens: Ensemble, streams: Sequence[BatchStream] | BatchStream, 
     shared, momentum = member_configs(ens, cfg)
     if isinstance(streams, (list, tuple)):
         if len(streams) != ens.size:
-            raise ValueError(f"streams must hold one stream per member: {ens.size} members, got {len(streams)} streams")
+            raise ValueError(
+                f"streams must hold one stream per member: {ens.size} members, got {len(streams)} streams"
+            )
         stream: BatchStream = StackedStream(streams)
     else:
         stream = streams
@@ -312,8 +357,12 @@ def train_ensemble(ens: Ensemble, streams: Sequence[BatchStream] | BatchStream, 
     if fault is not None:
         check_int("fault[1]", fault[1], 0, ens.size - 1)
         member = torch.tensor([fault[1]], device=next(ens.parameters()).device)
-        inject = lambda step, total: total.index_fill(0, member, float("nan")) if step == fault[0] else total  # noqa: E731
+        inject = lambda step, total: (
+            total.index_fill(0, member, float("nan")) if step == fault[0] else total
+        )
     try:
-        return run_steps(ens, stream, shared, inject, ema_momentum=momentum, keep_going=keep_going)
+        return run_steps(
+            ens, stream, shared, inject, ema_momentum=momentum, keep_going=keep_going
+        )
     except NonFiniteStep as err:
         raise EnsembleDiverged(err.step, err.histories, err.members, err.what) from None

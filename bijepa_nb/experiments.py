@@ -5,6 +5,7 @@ paper's tables and scores it; the chapters and the command line share it:
 
     python -m bijepa_nb.experiments sine --configs classic expressive --seeds 0 1 2
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,15 +18,23 @@ import numpy as np
 
 from .config import MnistConfig, check_int, resolve_device
 from .data import EpochStream, Split, load_mnist, mnist_num_steps, mnist_split
+from .models import JEPA, build_model
 from .paper import EXPERIMENTS, VARIANTS, SeedData, lorenz_seed_data, variant
 from .paper import experiment as lookup
-from .models import JEPA, build_model
-from .probes import batched_encode, classification_probe, decoder_probe, evaluate, right_half_pixels
+from .probes import (
+    batched_encode,
+    classification_probe,
+    decoder_probe,
+    evaluate,
+    right_half_pixels,
+)
 from .training import History, train
 
 #: The configurations of the paper's tables, name -> (stability mode, alpha), and the
 #: variants each experiment's table reports: views of the registry (``bijepa_nb.paper``).
-CONFIGS: dict[str, tuple[str, float]] = {name: (v.mode, v.alpha) for name, v in VARIANTS.items()}
+CONFIGS: dict[str, tuple[str, float]] = {
+    name: (v.mode, v.alpha) for name, v in VARIANTS.items()
+}
 PAPER_TABLES = {name: exp.table for name, exp in EXPERIMENTS.items()}
 
 
@@ -45,7 +54,13 @@ class RunResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def run_experiment(experiment: str, config: str = "expressive", seed: int = 0, data: Any = None, **train_overrides: Any) -> RunResult:
+def run_experiment(
+    experiment: str,
+    config: str = "expressive",
+    seed: int = 0,
+    data: Any = None,
+    **train_overrides: Any,
+) -> RunResult:
     """Train and score one configuration of ``experiment`` (sine, lorenz, mnist) with ``seed``.
 
     ``data`` may pass pre-built data (LorenzData or MnistData) to share between runs.
@@ -68,8 +83,12 @@ def run_experiment(experiment: str, config: str = "expressive", seed: int = 0, d
             check_int("epochs", epochs, 1)
             if "num_steps" in train_overrides:
                 raise ValueError("give either epochs or num_steps for MNIST, not both")
-            train_overrides["num_steps"] = mnist_num_steps(len(train_split), exp.train["batch_size"], epochs)
-        train_overrides.setdefault("num_threads", 2)  # the conv encoder likes 2 threads (measured)
+            train_overrides["num_steps"] = mnist_num_steps(
+                len(train_split), exp.train["batch_size"], epochs
+            )
+        train_overrides.setdefault(
+            "num_threads", 2
+        )  # the conv encoder likes 2 threads (measured)
     mc, tc = exp.configs(v, alpha=alpha, seed=seed, **train_overrides)
     device = resolve_device(tc.device)
     model = build_model(mc, tc.alpha, seed, device)
@@ -80,24 +99,75 @@ def run_experiment(experiment: str, config: str = "expressive", seed: int = 0, d
             sd = data if isinstance(data, SeedData) else lorenz_seed_data(data, seed)
         hist = train(model, sd.stream(tc.batch_size, device), tc)
         scores = evaluate(model, sd.probe, sd.test, epochs=probe_epochs, seed=seed)
-        return RunResult(experiment, config, seed, model, hist, scores, sd.probe, sd.test, time.perf_counter() - t0, dict(sd.extra))
+        return RunResult(
+            experiment,
+            config,
+            seed,
+            model,
+            hist,
+            scores,
+            sd.probe,
+            sd.test,
+            time.perf_counter() - t0,
+            dict(sd.extra),
+        )
     hist = train(model, EpochStream(train_split, seed, tc.batch_size, device), tc)
     eval_split = mnist_split(mnist.eval_images, mnist.eval_labels)
     f_tr = batched_encode(model, train_split.context)
     f_ev = batched_encode(model, eval_split.context)
-    acc = classification_probe(f_tr, train_split.labels.to(device), f_ev, eval_split.labels.to(device), epochs=probe_epochs, seed=seed)
-    dec, mse = decoder_probe(f_tr, right_half_pixels(mnist.train_images).to(device), f_ev, right_half_pixels(mnist.eval_images).to(device), epochs=probe_epochs, seed=seed)
+    acc = classification_probe(
+        f_tr,
+        train_split.labels.to(device),
+        f_ev,
+        eval_split.labels.to(device),
+        epochs=probe_epochs,
+        seed=seed,
+    )
+    dec, mse = decoder_probe(
+        f_tr,
+        right_half_pixels(mnist.train_images).to(device),
+        f_ev,
+        right_half_pixels(mnist.eval_images).to(device),
+        epochs=probe_epochs,
+        seed=seed,
+    )
     scores = {"linear_probe": acc, "decoder": mse, "source": mnist.source}
-    return RunResult(experiment, config, seed, model, hist, scores, None, None, time.perf_counter() - t0, {"decoder": dec, "mnist": mnist})
+    return RunResult(
+        experiment,
+        config,
+        seed,
+        model,
+        hist,
+        scores,
+        None,
+        None,
+        time.perf_counter() - t0,
+        {"decoder": dec, "mnist": mnist},
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description="Train and score paper configurations; prints one line per run and a summary.")
+    ap = argparse.ArgumentParser(
+        description="Train and score paper configurations; prints one line per run and a summary."
+    )
     ap.add_argument("experiment", choices=tuple(PAPER_TABLES))
-    ap.add_argument("--configs", nargs="+", default=None, choices=tuple(CONFIGS), help="default: the paper's table")
+    ap.add_argument(
+        "--configs",
+        nargs="+",
+        default=None,
+        choices=tuple(CONFIGS),
+        help="default: the paper's table",
+    )
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
-    ap.add_argument("--steps", type=int, default=None, help="override num_steps (default: the paper's)")
-    ap.add_argument("--json", default=None, help="write the per-run scores to this file")
+    ap.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="override num_steps (default: the paper's)",
+    )
+    ap.add_argument(
+        "--json", default=None, help="write the per-run scores to this file"
+    )
     args = ap.parse_args(argv)
     configs = args.configs or PAPER_TABLES[args.experiment]
     over: dict[str, Any] = {"progress": False}
@@ -108,21 +178,37 @@ def main(argv: list[str] | None = None) -> None:
         for seed in args.seeds:
             r = run_experiment(args.experiment, cfg, seed, **dict(over))
             tail = r.history.tail_mean(100)
-            row = {"config": cfg, "seed": seed, "seconds": round(r.seconds, 2), "train_loss_last100": tail["total"], "scores": r.scores}
+            row = {
+                "config": cfg,
+                "seed": seed,
+                "seconds": round(r.seconds, 2),
+                "train_loss_last100": tail["total"],
+                "scores": r.scores,
+            }
             rows.append(row)
             if EXPERIMENTS[args.experiment].kind == "halves":
-                print(f"{cfg:14s} seed {seed}: probe acc {r.scores['linear_probe']['eval_acc']:.4f}  decoder MSE {r.scores['decoder']['eval_mse']:.4f}  ({r.seconds:.1f} s)", flush=True)
+                print(
+                    f"{cfg:14s} seed {seed}: probe acc {r.scores['linear_probe']['eval_acc']:.4f}  decoder MSE {r.scores['decoder']['eval_mse']:.4f}  ({r.seconds:.1f} s)",
+                    flush=True,
+                )
             else:
                 s = r.scores
-                print(f"{cfg:14s} seed {seed}: loss {tail['total']:.4f}  A probe/test/lstsq {s['A']['probe']:.4f}/{s['A']['test']:.4f}/{s['A']['lstsq_test']:.4f}"
-                      f"  B probe/test/lstsq {s['B']['probe']:.4f}/{s['B']['test']:.4f}/{s['B']['lstsq_test']:.4f}  ({r.seconds:.1f} s)", flush=True)
+                print(
+                    f"{cfg:14s} seed {seed}: loss {tail['total']:.4f}  A probe/test/lstsq {s['A']['probe']:.4f}/{s['A']['test']:.4f}/{s['A']['lstsq_test']:.4f}"
+                    f"  B probe/test/lstsq {s['B']['probe']:.4f}/{s['B']['test']:.4f}/{s['B']['lstsq_test']:.4f}  ({r.seconds:.1f} s)",
+                    flush=True,
+                )
     if EXPERIMENTS[args.experiment].kind == "forecast":
-        print("\nmean ± std over seeds (held-out test MSE of the paper-style Adam probe):")
+        print(
+            "\nmean ± std over seeds (held-out test MSE of the paper-style Adam probe):"
+        )
         for cfg in configs:
             rs = [r for r in rows if r["config"] == cfg]
             for p in ("A", "B"):
                 v = np.array([r["scores"][p]["test"] for r in rs])
-                print(f"  {cfg:14s} Protocol {p}: {v.mean():.4f} ± {v.std(ddof=1) if len(v) > 1 else 0:.4f}")
+                print(
+                    f"  {cfg:14s} Protocol {p}: {v.mean():.4f} ± {v.std(ddof=1) if len(v) > 1 else 0:.4f}"
+                )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

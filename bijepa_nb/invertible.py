@@ -17,6 +17,7 @@ place: ``fwd_predictor`` becomes the coupling stack and ``bwd_predictor`` an
 ``InverseView`` of the same object, which owns no parameters of its own (so the optimiser,
 ``trainable_parameters`` and ``.to(device)`` see every weight exactly once).
 """
+
 from __future__ import annotations
 
 import torch
@@ -39,7 +40,9 @@ def _conditioner(d_in: int, d_out: int, hidden: int, layernorm: bool) -> nn.Sequ
 class AffineCoupling(nn.Module):
     """One affine coupling layer on s [B, D]: the first D // 2 coordinates condition the rest."""
 
-    def __init__(self, dim: int, hidden: int, layernorm: bool = True, max_log_scale: float = 2.0):
+    def __init__(
+        self, dim: int, hidden: int, layernorm: bool = True, max_log_scale: float = 2.0
+    ):
         super().__init__()
         check_int("dim", dim, 2)
         check_int("hidden", hidden, 1)
@@ -74,15 +77,33 @@ class InvertiblePredictor(nn.Module):
     like every other module of the book).
     """
 
-    def __init__(self, dim: int, hidden: int, num_layers: int = 4, layernorm: bool = True, seed: int = 0, max_log_scale: float = 2.0):
+    def __init__(
+        self,
+        dim: int,
+        hidden: int,
+        num_layers: int = 4,
+        layernorm: bool = True,
+        seed: int = 0,
+        max_log_scale: float = 2.0,
+    ):
         super().__init__()
         check_int("num_layers", num_layers, 1)
         check_int("seed", seed, 0)
         gen = torch.Generator().manual_seed(seed)
-        self.couplings = nn.ModuleList(AffineCoupling(dim, hidden, layernorm, max_log_scale) for _ in range(num_layers))
+        self.couplings = nn.ModuleList(
+            AffineCoupling(dim, hidden, layernorm, max_log_scale)
+            for _ in range(num_layers)
+        )
         d1 = dim // 2
-        swap = torch.cat((torch.arange(d1, dim), torch.arange(d1)))  # the half just transformed now conditions
-        perms = torch.stack([torch.randperm(dim, generator=gen) if l % 2 == 0 else swap for l in range(num_layers)])
+        swap = torch.cat(
+            (torch.arange(d1, dim), torch.arange(d1))
+        )  # the half just transformed now conditions
+        perms = torch.stack(
+            [
+                torch.randperm(dim, generator=gen) if l % 2 == 0 else swap
+                for l in range(num_layers)
+            ]
+        )
         self.register_buffer("perms", perms)  # [L, D]: applied before coupling l
         self.register_buffer("inv_perms", perms.argsort(dim=1))
 
@@ -102,7 +123,9 @@ class InverseView(nn.Module):
 
     def __init__(self, base: InvertiblePredictor):
         super().__init__()
-        object.__setattr__(self, "_base", base)  # not a submodule: base is registered elsewhere
+        object.__setattr__(
+            self, "_base", base
+        )  # not a submodule: base is registered elsewhere
 
     @property
     def base(self) -> InvertiblePredictor:
@@ -117,7 +140,9 @@ def num_parameters(module: nn.Module | None) -> int:
     return 0 if module is None else sum(p.numel() for p in module.parameters())
 
 
-def hidden_for_budget(cfg: ModelConfig, num_layers: int, budget: int | None = None) -> int:
+def hidden_for_budget(
+    cfg: ModelConfig, num_layers: int, budget: int | None = None
+) -> int:
     """Largest conditioner width whose coupling stack has at most ``budget`` parameters.
 
     The default budget is one ordinary ``Predictor`` of ``cfg``: the shared predictor then
@@ -129,15 +154,21 @@ def hidden_for_budget(cfg: ModelConfig, num_layers: int, budget: int | None = No
     d = cfg.embed_dim
     d1, d2 = d // 2, d - d // 2
     ln = 2 if cfg.norm != "none" else 0
-    per_hidden = num_layers * (d1 + 1 + ln + 2 * d2)  # weights and biases that scale with the width
+    per_hidden = num_layers * (
+        d1 + 1 + ln + 2 * d2
+    )  # weights and biases that scale with the width
     fixed = num_layers * 2 * d2  # biases of the output layers
     hidden = (budget - fixed) // per_hidden
     if hidden < 1:
-        raise ValueError(f"budget={budget} parameters is too small for {num_layers} coupling layers on embed_dim={d}")
+        raise ValueError(
+            f"budget={budget} parameters is too small for {num_layers} coupling layers on embed_dim={d}"
+        )
     return int(hidden)
 
 
-def share_invertible_predictor(model: JEPA, num_layers: int = 4, hidden: int | None = None, seed: int = 0) -> JEPA:
+def share_invertible_predictor(
+    model: JEPA, num_layers: int = 4, hidden: int | None = None, seed: int = 0
+) -> JEPA:
     """Replace BiJEPA's two predictors by one invertible predictor, in place; returns ``model``.
 
     Must be called before training (the optimiser is built from the parameters at the start
@@ -146,11 +177,15 @@ def share_invertible_predictor(model: JEPA, num_layers: int = 4, hidden: int | N
     disturbing the global RNG state.
     """
     if not model.bidirectional:
-        raise ValueError("share_invertible_predictor needs a BiJEPA model (alpha < 1): classic JEPA has no backward predictor")
+        raise ValueError(
+            "share_invertible_predictor needs a BiJEPA model (alpha < 1): classic JEPA has no backward predictor"
+        )
     hidden = hidden_for_budget(model.cfg, num_layers) if hidden is None else hidden
     device = next(model.parameters()).device
     with seeded(seed):
-        inv = InvertiblePredictor(model.cfg.embed_dim, hidden, num_layers, model.cfg.norm != "none", seed)
+        inv = InvertiblePredictor(
+            model.cfg.embed_dim, hidden, num_layers, model.cfg.norm != "none", seed
+        )
     model.fwd_predictor = inv.to(device)
     model.bwd_predictor = InverseView(inv)
     return model

@@ -16,15 +16,17 @@ One task trains one (variant, seed) and scores it at checkpoints along the way:
 not depend on the number of workers). Baseline tasks (``variant="baselines"``) score
 raw pixels, a random encoder and the supervised encoder for one seed.
 """
+
 from __future__ import annotations
 
 import copy
 import math
 import multiprocessing as mp
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,7 +35,12 @@ from .config import check_int
 from .data import EpochStream, MnistData, Split, mnist_split
 from .models import JEPA, build_model
 from .paper import EXPERIMENTS
-from .probes import batched_encode, classification_probe, decoder_probe, right_half_pixels
+from .probes import (
+    batched_encode,
+    classification_probe,
+    decoder_probe,
+    right_half_pixels,
+)
 from .training import TrainingDiverged, train
 
 #: Steps at which an MNIST run is scored besides its last step. Step 0 (the random init)
@@ -82,36 +89,77 @@ class MnistSets:
     right_train: torch.Tensor  # [N, 1, 28, 14] in [0, 1]
     right_eval: torch.Tensor
 
-    def to(self, device: torch.device | str) -> "MnistSets":
-        return MnistSets(self.train.to(device), self.eval.to(device), self.right_train.to(device), self.right_eval.to(device))
+    def to(self, device: torch.device | str) -> MnistSets:
+        return MnistSets(
+            self.train.to(device),
+            self.eval.to(device),
+            self.right_train.to(device),
+            self.right_eval.to(device),
+        )
 
     @classmethod
-    def of(cls, mnist: MnistData) -> "MnistSets":
-        return cls(mnist_split(mnist.train_images, mnist.train_labels), mnist_split(mnist.eval_images, mnist.eval_labels),
-                   right_half_pixels(mnist.train_images), right_half_pixels(mnist.eval_images))
+    def of(cls, mnist: MnistData) -> MnistSets:
+        return cls(
+            mnist_split(mnist.train_images, mnist.train_labels),
+            mnist_split(mnist.eval_images, mnist.eval_labels),
+            right_half_pixels(mnist.train_images),
+            right_half_pixels(mnist.eval_images),
+        )
 
 
-def feature_scores(f_tr: torch.Tensor, f_ev: torch.Tensor, sets: MnistSets, probe_epochs: int, seed: int,
-                   decoder: bool = True, decoder_epochs: int = DECODER_EPOCHS, keep: dict | None = None) -> dict[str, float]:
+def feature_scores(
+    f_tr: torch.Tensor,
+    f_ev: torch.Tensor,
+    sets: MnistSets,
+    probe_epochs: int,
+    seed: int,
+    decoder: bool = True,
+    decoder_epochs: int = DECODER_EPOCHS,
+    keep: dict | None = None,
+) -> dict[str, float]:
     """Linear-probe accuracy (``probe_epochs``), decoder MSE (``decoder``, ``decoder_epochs``)
     and diagnostics of frozen features f_tr [N_train, D], f_ev [N_eval, D]; keys
     ``*_train`` / ``*_heldout``. ``keep`` (a dict) receives the trained decoder."""
-    acc = classification_probe(f_tr, sets.train.labels, f_ev, sets.eval.labels, epochs=probe_epochs, seed=seed)  # type: ignore[arg-type]
+    acc = classification_probe(
+        f_tr, sets.train.labels, f_ev, sets.eval.labels, epochs=probe_epochs, seed=seed
+    )  # type: ignore[arg-type]
     out = {"probe_acc_train": acc["train_acc"], "probe_acc_heldout": acc["eval_acc"]}
     if decoder:
-        dec, mse = decoder_probe(f_tr, sets.right_train, f_ev, sets.right_eval, epochs=decoder_epochs, seed=seed)
+        dec, mse = decoder_probe(
+            f_tr,
+            sets.right_train,
+            f_ev,
+            sets.right_eval,
+            epochs=decoder_epochs,
+            seed=seed,
+        )
         if keep is not None:
             keep["decoder"] = dec
-        out.update(decoder_mse_train=mse["train_mse"], decoder_mse_heldout=mse["eval_mse"])
+        out.update(
+            decoder_mse_train=mse["train_mse"], decoder_mse_heldout=mse["eval_mse"]
+        )
     out.update({f"{k}_heldout": v for k, v in embedding_diagnostics(f_ev).items()})
     return out
 
 
-def encoder_scores(model: JEPA, sets: MnistSets, probe_epochs: int, seed: int, decoder: bool = True,
-                   decoder_epochs: int = DECODER_EPOCHS) -> dict[str, float]:
+def encoder_scores(
+    model: JEPA,
+    sets: MnistSets,
+    probe_epochs: int,
+    seed: int,
+    decoder: bool = True,
+    decoder_epochs: int = DECODER_EPOCHS,
+) -> dict[str, float]:
     """``feature_scores`` of the frozen online encoder of ``model`` (eval mode)."""
-    return feature_scores(batched_encode(model, sets.train.context), batched_encode(model, sets.eval.context), sets,
-                          probe_epochs, seed, decoder, decoder_epochs)
+    return feature_scores(
+        batched_encode(model, sets.train.context),
+        batched_encode(model, sets.eval.context),
+        sets,
+        probe_epochs,
+        seed,
+        decoder,
+        decoder_epochs,
+    )
 
 
 class CheckpointStream:
@@ -126,7 +174,9 @@ class CheckpointStream:
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self._n in self.steps:
-            self.snapshots[self._n] = copy.deepcopy(self.model.online_encoder.state_dict())
+            self.snapshots[self._n] = copy.deepcopy(
+                self.model.online_encoder.state_dict()
+            )
         self._n += 1
         return self.stream.next()
 
@@ -142,30 +192,57 @@ class MnistTask:
     num_steps: int
     probe_epochs: int
     checkpoints: tuple[int, ...] = CHECKPOINTS
-    checkpoint_decoder: bool = True  # decoder MSE at checkpoints too (the costliest probe)
+    checkpoint_decoder: bool = (
+        True  # decoder MSE at checkpoints too (the costliest probe)
+    )
     decoder_epochs: int = DECODER_EPOCHS
-    hyper: tuple[tuple[str, float], ...] = ()  # TrainConfig overrides (alpha, ema_momentum)
+    hyper: tuple[
+        tuple[str, float], ...
+    ] = ()  # TrainConfig overrides (alpha, ema_momentum)
     device: str = "cpu"
     threads: int = 1
-    keep_model: bool = False  # return the trained model and decoder (the chapter's figure)
-    probe_curve: tuple[int, ...] = ()  # probe epochs at which to record the final model's probes
+    keep_model: bool = (
+        False  # return the trained model and decoder (the chapter's figure)
+    )
+    probe_curve: tuple[
+        int, ...
+    ] = ()  # probe epochs at which to record the final model's probes
 
 
 def _run_variant(task: MnistTask, sets: MnistSets) -> dict[str, Any]:
     exp = EXPERIMENTS["mnist"]
-    mc, tc = exp.configs(task.variant, seed=task.seed, num_steps=task.num_steps, device=task.device,
-                         num_threads=task.threads, progress=False, **dict(task.hyper))
+    mc, tc = exp.configs(
+        task.variant,
+        seed=task.seed,
+        num_steps=task.num_steps,
+        device=task.device,
+        num_threads=task.threads,
+        progress=False,
+        **dict(task.hyper),
+    )
     dev = torch.device(task.device)
     model = build_model(mc, tc.alpha, task.seed, dev)
     steps = [s for s in task.checkpoints if s < task.num_steps]
-    stream = CheckpointStream(EpochStream(sets.train, task.seed, tc.batch_size, dev), model, steps)
-    out: dict[str, Any] = {"variant": task.variant, "seed": task.seed, "model_config": mc.to_dict(), "train_config": tc.to_dict(),
-                           "diverged_at": None, "checkpoint_steps": steps + [task.num_steps]}
+    stream = CheckpointStream(
+        EpochStream(sets.train, task.seed, tc.batch_size, dev), model, steps
+    )
+    out: dict[str, Any] = {
+        "variant": task.variant,
+        "seed": task.seed,
+        "model_config": mc.to_dict(),
+        "train_config": tc.to_dict(),
+        "diverged_at": None,
+        "checkpoint_steps": steps + [task.num_steps],
+    }
     t0 = time.perf_counter()
     try:
         hist = train(model, stream, tc)
     except TrainingDiverged as err:
-        out.update(diverged_at=err.step, history=err.history, seconds_train=time.perf_counter() - t0)
+        out.update(
+            diverged_at=err.step,
+            history=err.history,
+            seconds_train=time.perf_counter() - t0,
+        )
         return out
     out["seconds_train"] = time.perf_counter() - t0
     out["history"] = hist
@@ -174,12 +251,24 @@ def _run_variant(task: MnistTask, sets: MnistSets) -> dict[str, Any]:
     ck: dict[str, list[float]] = {}
     for s in steps:
         model.online_encoder.load_state_dict(stream.snapshots[s])
-        for k, v in encoder_scores(model, sets, task.probe_epochs, task.seed, task.checkpoint_decoder, task.decoder_epochs).items():
+        for k, v in encoder_scores(
+            model,
+            sets,
+            task.probe_epochs,
+            task.seed,
+            task.checkpoint_decoder,
+            task.decoder_epochs,
+        ).items():
             ck.setdefault(k, []).append(v)
     model.online_encoder.load_state_dict(final)
-    f_tr, f_ev = batched_encode(model, sets.train.context), batched_encode(model, sets.eval.context)
+    f_tr, f_ev = (
+        batched_encode(model, sets.train.context),
+        batched_encode(model, sets.eval.context),
+    )
     kept: dict[str, Any] = {}
-    scores = feature_scores(f_tr, f_ev, sets, task.probe_epochs, task.seed, True, task.decoder_epochs, kept)
+    scores = feature_scores(
+        f_tr, f_ev, sets, task.probe_epochs, task.seed, True, task.decoder_epochs, kept
+    )
     for k, v in scores.items():
         ck.setdefault(k, []).append(v)
     out.update(final=scores, checkpoints=ck, seconds_probes=time.perf_counter() - t0)
@@ -190,16 +279,40 @@ def _run_variant(task: MnistTask, sets: MnistSets) -> dict[str, Any]:
     return out
 
 
-def probe_curves(f_tr: torch.Tensor, f_ev: torch.Tensor, sets: MnistSets, epochs: Sequence[int], seed: int,
-                 decoder_max: int = 3 * DECODER_EPOCHS) -> dict[str, dict[int, float]]:
+def probe_curves(
+    f_tr: torch.Tensor,
+    f_ev: torch.Tensor,
+    sets: MnistSets,
+    epochs: Sequence[int],
+    seed: int,
+    decoder_max: int = 3 * DECODER_EPOCHS,
+) -> dict[str, dict[int, float]]:
     """Held-out probe accuracy and decoder MSE after each of ``epochs`` probe epochs (one
     training run each, recorded on the way: the value at e equals a run of e epochs).
     The decoder, ~20x costlier per epoch, stops at ``decoder_max`` epochs."""
-    acc = classification_probe(f_tr, sets.train.labels, f_ev, sets.eval.labels, epochs=max(epochs), seed=seed, record=epochs)  # type: ignore[arg-type]
+    acc = classification_probe(
+        f_tr,
+        sets.train.labels,
+        f_ev,
+        sets.eval.labels,
+        epochs=max(epochs),
+        seed=seed,
+        record=epochs,
+    )  # type: ignore[arg-type]
     dec_epochs = [e for e in epochs if e <= decoder_max] or [min(epochs)]
-    dec = decoder_probe(f_tr, sets.right_train, f_ev, sets.right_eval, epochs=max(dec_epochs), seed=seed, record=dec_epochs)[1]
-    return {"probe_acc_heldout": {e: v[1] for e, v in acc["curve"].items()},
-            "decoder_mse_heldout": {e: v[1] for e, v in dec["curve"].items()}}
+    dec = decoder_probe(
+        f_tr,
+        sets.right_train,
+        f_ev,
+        sets.right_eval,
+        epochs=max(dec_epochs),
+        seed=seed,
+        record=dec_epochs,
+    )[1]
+    return {
+        "probe_acc_heldout": {e: v[1] for e, v in acc["curve"].items()},
+        "decoder_mse_heldout": {e: v[1] for e, v in dec["curve"].items()},
+    }
 
 
 def _run_baselines(task: MnistTask, sets: MnistSets) -> dict[str, Any]:
@@ -212,18 +325,37 @@ def _run_baselines(task: MnistTask, sets: MnistSets) -> dict[str, Any]:
     dev = torch.device(task.device)
     t0 = time.perf_counter()
     out: dict[str, Any] = {"variant": BASELINES, "seed": task.seed}
-    raw = feature_scores(sets.train.context.flatten(1), sets.eval.context.flatten(1), sets, task.probe_epochs, task.seed,
-                         True, task.decoder_epochs)
+    raw = feature_scores(
+        sets.train.context.flatten(1),
+        sets.eval.context.flatten(1),
+        sets,
+        task.probe_epochs,
+        task.seed,
+        True,
+        task.decoder_epochs,
+    )
     # the random encoder is every JEPA's step 0: build_model gives the same online encoder
-    rand = encoder_scores(build_model(mc, 0.5, task.seed, dev), sets, task.probe_epochs, task.seed, True, task.decoder_epochs)
+    rand = encoder_scores(
+        build_model(mc, 0.5, task.seed, dev),
+        sets,
+        task.probe_epochs,
+        task.seed,
+        True,
+        task.decoder_epochs,
+    )
     steps_per_epoch = math.ceil(len(sets.train) / exp.train["batch_size"])
     sup_epochs = max(1, round(task.num_steps / steps_per_epoch))
     fresh = build_model(mc, 0.5, task.seed, dev).online_encoder
-    sup = supervised_baseline(fresh, mc.embed_dim, sets.train, sets.eval, epochs=sup_epochs, seed=task.seed)
+    sup = supervised_baseline(
+        fresh, mc.embed_dim, sets.train, sets.eval, epochs=sup_epochs, seed=task.seed
+    )
     out["values"] = {
-        "raw_pixels_acc": raw["probe_acc_heldout"], "raw_pixels_decoder_mse": raw["decoder_mse_heldout"],
-        "random_encoder_acc": rand["probe_acc_heldout"], "random_encoder_decoder_mse": rand["decoder_mse_heldout"],
-        "random_encoder_effective_rank": rand["effective_rank_heldout"], "random_encoder_embed_std_mean": rand["embed_std_mean_heldout"],
+        "raw_pixels_acc": raw["probe_acc_heldout"],
+        "raw_pixels_decoder_mse": raw["decoder_mse_heldout"],
+        "random_encoder_acc": rand["probe_acc_heldout"],
+        "random_encoder_decoder_mse": rand["decoder_mse_heldout"],
+        "random_encoder_effective_rank": rand["effective_rank_heldout"],
+        "random_encoder_embed_std_mean": rand["embed_std_mean_heldout"],
         "supervised_acc": sup["eval_acc"],
     }
     out["supervised_epochs"] = sup_epochs
@@ -252,13 +384,21 @@ def run_task(task: MnistTask, sets: MnistSets | None = None) -> dict[str, Any]:
     if task.device == "cpu":
         torch.set_num_threads(task.threads)
     try:
-        return _run_baselines(task, sets) if task.variant == BASELINES else _run_variant(task, sets)
+        return (
+            _run_baselines(task, sets)
+            if task.variant == BASELINES
+            else _run_variant(task, sets)
+        )
     finally:
         torch.set_num_threads(old)
 
 
-def run_tasks(tasks: Sequence[MnistTask], mnist: MnistData, workers: int = 2,
-              log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+def run_tasks(
+    tasks: Sequence[MnistTask],
+    mnist: MnistData,
+    workers: int = 2,
+    log: Callable[[str], None] | None = None,
+) -> list[dict[str, Any]]:
     """Run ``tasks`` on ``workers`` processes (1: in this process); results in task order.
 
     Longest tasks first (BiJEPA, then classic JEPA, then baselines), so the workers
@@ -267,17 +407,28 @@ def run_tasks(tasks: Sequence[MnistTask], mnist: MnistData, workers: int = 2,
     check_int("workers", workers, 1)
     for t in tasks:
         if t.variant != BASELINES and t.variant not in EXPERIMENTS["mnist"].table:
-            raise ValueError(f"task variant must be one of {EXPERIMENTS['mnist'].table + (BASELINES,)}, got {t.variant!r}")
-    order = sorted(range(len(tasks)), key=lambda i: {"expressive": 0, "classic": 1}.get(tasks[i].variant, 2))
+            raise ValueError(
+                f"task variant must be one of {EXPERIMENTS['mnist'].table + (BASELINES,)}, got {t.variant!r}"
+            )
+    order = sorted(
+        range(len(tasks)),
+        key=lambda i: {"expressive": 0, "classic": 1}.get(tasks[i].variant, 2),
+    )
     results: list[dict[str, Any] | None] = [None] * len(tasks)
     t0 = time.perf_counter()
 
     def done(i: int, r: dict[str, Any]) -> None:
         results[i] = r
         if log is not None:
-            what = r.get("final", {}).get("probe_acc_heldout") if r["variant"] != BASELINES else r["values"]["supervised_acc"]
-            log(f"mnist {r['variant']:10s} seed {r['seed']}: held-out accuracy {what if what is None else round(what, 4)} "
-                f"({time.perf_counter() - t0:.0f} s since start)")
+            what = (
+                r.get("final", {}).get("probe_acc_heldout")
+                if r["variant"] != BASELINES
+                else r["values"]["supervised_acc"]
+            )
+            log(
+                f"mnist {r['variant']:10s} seed {r['seed']}: held-out accuracy {what if what is None else round(what, 4)} "
+                f"({time.perf_counter() - t0:.0f} s since start)"
+            )
 
     if workers == 1 or len(tasks) == 1:
         sets = MnistSets.of(mnist)
@@ -285,7 +436,12 @@ def run_tasks(tasks: Sequence[MnistTask], mnist: MnistData, workers: int = 2,
             done(i, run_task(tasks[i], sets))
     else:
         ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=ctx, initializer=_init_worker, initargs=(mnist,)) as pool:
+        with ProcessPoolExecutor(
+            min(workers, len(tasks)),
+            mp_context=ctx,
+            initializer=_init_worker,
+            initargs=(mnist,),
+        ) as pool:
             futures = {i: pool.submit(run_task, tasks[i]) for i in order}
             for i in order:
                 done(i, futures[i].result())
@@ -301,11 +457,19 @@ def _band(ax, x, rows, color: str, label: str) -> None:
     mean = np.array([c.mean for c in cis])
     ax.plot(x, mean, "o-", color=color, lw=1.6, ms=4, label=label)
     if len(rows) > 1:
-        ax.fill_between(x, [c.low for c in cis], [c.high for c in cis], color=color, alpha=0.2, lw=0)
+        ax.fill_between(
+            x, [c.low for c in cis], [c.high for c in cis], color=color, alpha=0.2, lw=0
+        )
 
 
-def steps_figure(steps: Sequence[int], curves: dict[str, dict[str, Any]], lines: dict[str, dict[str, float]],
-                 panels: Sequence[tuple[str, str]], labels: dict[str, str], ncols: int = 2):
+def steps_figure(
+    steps: Sequence[int],
+    curves: dict[str, dict[str, Any]],
+    lines: dict[str, dict[str, float]],
+    panels: Sequence[tuple[str, str]],
+    labels: dict[str, str],
+    ncols: int = 2,
+):
     """One panel per (metric key, y label): each variant's mean over seeds (band: 95%
     interval) against training steps; ``lines[key]`` draws horizontal reference lines
     {label: value} (random encoder, raw pixels, ...). curves[variant][key]: [seeds, steps]."""
@@ -314,10 +478,12 @@ def steps_figure(steps: Sequence[int], curves: dict[str, dict[str, Any]], lines:
     from .plotting import COLORS
 
     nrows = math.ceil(len(panels) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 3.5 * nrows), squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(5.2 * ncols, 3.5 * nrows), squeeze=False
+    )
     styles = iter([":", "--", "-.", (0, (1, 3))] * 3)
     ref_style = {}
-    for ax in axes.flat[len(panels):]:
+    for ax in axes.flat[len(panels) :]:
         ax.axis("off")
     for ax, (key, ylabel) in zip(axes.flat, panels):
         for v, c in curves.items():
@@ -333,8 +499,11 @@ def steps_figure(steps: Sequence[int], curves: dict[str, dict[str, Any]], lines:
     return fig
 
 
-def probe_budget_figure(curves: dict[str, dict[str, dict[int, float]]], labels: dict[str, str],
-                        marks: dict[str, dict[str, int]]):
+def probe_budget_figure(
+    curves: dict[str, dict[str, dict[int, float]]],
+    labels: dict[str, str],
+    marks: dict[str, dict[str, int]],
+):
     """Held-out probe accuracy and decoder MSE against probe epochs (log axis), one line
     per model; ``marks[key]`` {label: epochs} draws vertical lines (the paper's, ours)."""
     import matplotlib.pyplot as plt
@@ -342,14 +511,28 @@ def probe_budget_figure(curves: dict[str, dict[str, dict[int, float]]], labels: 
     from .plotting import COLORS
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for ax, (key, ylabel) in zip(axes, (("probe_acc_heldout", "held-out probe accuracy"),
-                                         ("decoder_mse_heldout", "held-out decoder MSE"))):
+    for ax, (key, ylabel) in zip(
+        axes,
+        (
+            ("probe_acc_heldout", "held-out probe accuracy"),
+            ("decoder_mse_heldout", "held-out decoder MSE"),
+        ),
+    ):
         for v, c in curves.items():
             e = sorted(c[key])
-            ax.plot(e, [c[key][i] for i in e], "o-", ms=3, color=COLORS.get(v, "k"), label=labels.get(v, v))
+            ax.plot(
+                e,
+                [c[key][i] for i in e],
+                "o-",
+                ms=3,
+                color=COLORS.get(v, "k"),
+                label=labels.get(v, v),
+            )
         for name, x in marks.get(key, {}).items():
             ax.axvline(x, color="0.5", ls=":", lw=1)
-            ax.text(x, ax.get_ylim()[0], f" {name}", fontsize=7, va="bottom", color="0.3")
+            ax.text(
+                x, ax.get_ylim()[0], f" {name}", fontsize=7, va="bottom", color="0.3"
+            )
         ax.set_xscale("log")
         ax.set_xlabel("probe epochs")
         ax.set_ylabel(ylabel)
@@ -360,7 +543,19 @@ def probe_budget_figure(curves: dict[str, dict[str, dict[int, float]]], labels: 
 
 
 __all__ = [
-    "CHECKPOINTS", "BASELINES", "MnistTask", "MnistSets", "CheckpointStream", "effective_rank",
-    "embedding_diagnostics", "feature_scores", "encoder_scores", "run_task", "run_tasks", "probe_curves",
-    "steps_figure", "probe_budget_figure", "DECODER_EPOCHS",
+    "CHECKPOINTS",
+    "BASELINES",
+    "MnistTask",
+    "MnistSets",
+    "CheckpointStream",
+    "effective_rank",
+    "embedding_diagnostics",
+    "feature_scores",
+    "encoder_scores",
+    "run_task",
+    "run_tasks",
+    "probe_curves",
+    "steps_figure",
+    "probe_budget_figure",
+    "DECODER_EPOCHS",
 ]

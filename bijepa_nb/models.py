@@ -14,11 +14,12 @@ weights, so the target in eval mode is usable too. A target in eval mode whose r
 statistics were never updated gives outputs far from train mode (76% off, measured on this book's
 build machine): this choice avoids that trap.
 """
+
 from __future__ import annotations
 
 import contextlib
 import copy
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -29,21 +30,34 @@ from .config import ModelConfig, check_float
 
 def hidden_layer(d_in: int, d_out: int, layernorm: bool) -> list[nn.Module]:
     """Linear(d_in, d_out) -> [LayerNorm] -> ReLU: the block every MLP here is made of."""
-    return [nn.Linear(d_in, d_out)] + ([nn.LayerNorm(d_out)] if layernorm else []) + [nn.ReLU()]
+    return (
+        [nn.Linear(d_in, d_out)]
+        + ([nn.LayerNorm(d_out)] if layernorm else [])
+        + [nn.ReLU()]
+    )
 
 
 def mlp_encoder(cfg: ModelConfig) -> nn.Sequential:
     """Flattened input (input_dim) -> Linear(hidden) -> [LN] -> ReLU -> Linear(hidden) -> [LN] -> ReLU -> Linear(embed)."""
     ln, h = cfg.norm != "none", cfg.hidden_dim
-    return nn.Sequential(*hidden_layer(cfg.input_dim, h, ln), *hidden_layer(h, h, ln), nn.Linear(h, cfg.embed_dim))
+    return nn.Sequential(
+        *hidden_layer(cfg.input_dim, h, ln),
+        *hidden_layer(h, h, ln),
+        nn.Linear(h, cfg.embed_dim),
+    )
 
 
 def conv_encoder(cfg: ModelConfig) -> nn.Sequential:
     """Half image [B, 1, 28, 14] -> Conv(32, s2) BN ReLU -> Conv(64, s2) BN ReLU -> Linear(1792, hidden) [LN] ReLU -> Linear(embed)."""
     return nn.Sequential(
-        nn.Conv2d(1, 32, 3, 2, 1), nn.BatchNorm2d(32), nn.ReLU(),
-        nn.Conv2d(32, 64, 3, 2, 1), nn.BatchNorm2d(64), nn.ReLU(),
-        nn.Flatten(1), *hidden_layer(64 * 7 * 4, cfg.hidden_dim, cfg.norm != "none"),
+        nn.Conv2d(1, 32, 3, 2, 1),
+        nn.BatchNorm2d(32),
+        nn.ReLU(),
+        nn.Conv2d(32, 64, 3, 2, 1),
+        nn.BatchNorm2d(64),
+        nn.ReLU(),
+        nn.Flatten(1),
+        *hidden_layer(64 * 7 * 4, cfg.hidden_dim, cfg.norm != "none"),
         nn.Linear(cfg.hidden_dim, cfg.embed_dim),
     )
 
@@ -88,7 +102,9 @@ class Encoder(nn.Module):
         super().__init__()
         self.net = mlp_encoder(cfg) if cfg.arch == "mlp" else conv_encoder(cfg)
         self.sphere = cfg.norm == "sphere"
-        self.flatten = cfg.arch == "mlp"  # sequences [B, T] or [B, T, 3] -> [B, input_dim]
+        self.flatten = (
+            cfg.arch == "mlp"
+        )  # sequences [B, T] or [B, T, 3] -> [B, input_dim]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = run_sequential(self.net, x.flatten(1) if self.flatten else x)
@@ -101,7 +117,10 @@ class Predictor(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         h = cfg.pred_hidden_dim
-        self.net = nn.Sequential(*hidden_layer(cfg.embed_dim, h, cfg.norm != "none"), nn.Linear(h, cfg.embed_dim))
+        self.net = nn.Sequential(
+            *hidden_layer(cfg.embed_dim, h, cfg.norm != "none"),
+            nn.Linear(h, cfg.embed_dim),
+        )
 
     def forward(self, s: torch.Tensor) -> torch.Tensor:
         return run_sequential(self.net, s)
@@ -128,16 +147,22 @@ class JEPAStep(nn.Module):
     def bidirectional(self) -> bool:
         return self.bwd_predictor is not None
 
-    def _encodings(self, context: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _encodings(
+        self, context: torch.Tensor, target: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
         """Everything of one step but the forward prediction: target_y, online_x (+ target_x, online_y, pred_x)."""
         out: dict[str, torch.Tensor] = {}
         with torch.no_grad():  # stop-gradient: the target encoder is never trained
             if self.bidirectional:
-                out["target_x"], out["target_y"] = self._encode_both(self.target_encoder, context, target)
+                out["target_x"], out["target_y"] = self._encode_both(
+                    self.target_encoder, context, target
+                )
             else:
                 out["target_y"] = self.target_encoder(target)
         if self.bidirectional:
-            out["online_x"], out["online_y"] = self._encode_both(self.online_encoder, context, target)
+            out["online_x"], out["online_y"] = self._encode_both(
+                self.online_encoder, context, target
+            )
             out["pred_x"] = self.bwd_predictor(out["online_y"])  # type: ignore[misc]
         else:
             out["online_x"] = self.online_encoder(context)
@@ -149,20 +174,32 @@ class JEPAStep(nn.Module):
         emb["pred_y"] = self.fwd_predictor(emb["online_x"])
         return self._member_loss(emb["pred_y"], emb["target_y"])
 
-    def embeddings(self, context: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+    def embeddings(
+        self, context: torch.Tensor, target: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
         """All embeddings of one step; keys online_x, target_y, pred_y (+ online_y, target_x, pred_x)."""
         out = self._encodings(context, target)
         out["pred_y"] = self.fwd_predictor(out["online_x"])
         return out
 
-    def loss(self, context: torch.Tensor, target: torch.Tensor, return_embeddings: bool = False):
+    def loss(
+        self,
+        context: torch.Tensor,
+        target: torch.Tensor,
+        return_embeddings: bool = False,
+    ):
         """(total, fwd, bwd[, embeddings]): encode target (no grad) -> encode context -> predict
         -> Eq. 8, total = alpha * fwd + (1 - alpha) * bwd; bwd is 0 where there is no
         backward term. Uses the compiled step after ``compile()``."""
         fn = self.__dict__.get("_compiled") or self._loss
         return fn(context, target, return_embeddings)
 
-    def _loss(self, context: torch.Tensor, target: torch.Tensor, return_embeddings: bool = False):
+    def _loss(
+        self,
+        context: torch.Tensor,
+        target: torch.Tensor,
+        return_embeddings: bool = False,
+    ):
         emb = self._encodings(context, target)
         fwd = self.forward_loss(emb)
         if self.bidirectional:
@@ -175,7 +212,7 @@ class JEPAStep(nn.Module):
             total = fwd
         return (total, fwd, bwd, emb) if return_embeddings else (total, fwd, bwd)
 
-    def compile(self, **kwargs) -> "JEPAStep":
+    def compile(self, **kwargs) -> JEPAStep:
         """Use ``torch.compile`` for the loss and its backward (the optimiser and EMA stay eager).
 
         Pays a compile of tens of seconds once per architecture and batch shape; the
@@ -186,8 +223,12 @@ class JEPAStep(nn.Module):
 
     def _ema_pairs(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """(target tensors, online tensors) that the EMA averages: parameters and float buffers."""
-        tp = list(self.target_encoder.parameters()) + [b for b in self.target_encoder.buffers() if b.is_floating_point()]
-        op = list(self.online_encoder.parameters()) + [b for b in self.online_encoder.buffers() if b.is_floating_point()]
+        tp = list(self.target_encoder.parameters()) + [
+            b for b in self.target_encoder.buffers() if b.is_floating_point()
+        ]
+        op = list(self.online_encoder.parameters()) + [
+            b for b in self.online_encoder.buffers() if b.is_floating_point()
+        ]
         return tp, op
 
     @torch.no_grad()
@@ -199,13 +240,17 @@ class JEPAStep(nn.Module):
         tp, op = self._ema_pairs()
         if isinstance(momentum, torch.Tensor):
             w = (1.0 - momentum).to(tp[0])
-            torch._foreach_lerp_(tp, op, [w.view(-1, *[1] * (t.dim() - 1)).expand_as(t) for t in tp])
+            torch._foreach_lerp_(
+                tp, op, [w.view(-1, *[1] * (t.dim() - 1)).expand_as(t) for t in tp]
+            )
         else:
             torch._foreach_lerp_(tp, op, 1.0 - momentum)
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         """Online encoder and predictor parameters (the target encoder is excluded)."""
-        mods = [self.online_encoder, self.fwd_predictor] + ([self.bwd_predictor] if self.bwd_predictor is not None else [])
+        mods = [self.online_encoder, self.fwd_predictor] + (
+            [self.bwd_predictor] if self.bwd_predictor is not None else []
+        )
         return [p for m in mods for p in m.parameters()]
 
 
@@ -228,7 +273,9 @@ class JEPA(JEPAStep):
             p.requires_grad_(False)
         for m in self.target_encoder.modules():
             if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.momentum = 0.0  # running stats come from the EMA, not from target forwards
+                m.momentum = (
+                    0.0  # running stats come from the EMA, not from target forwards
+                )
         # One encoder call on cat([x, y]) is exact (and faster) unless BatchNorm mixes the batch.
         self._concat_views = cfg.arch == "mlp"
         self._ema_cache: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None
@@ -241,7 +288,9 @@ class JEPA(JEPAStep):
     def _member_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return embedding_loss(pred, target)
 
-    def _encode_both(self, encoder: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _encode_both(
+        self, encoder: nn.Module, x: torch.Tensor, y: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         if self._concat_views:
             s = encoder(torch.cat((x, y)))
             return s[: x.shape[0]], s[x.shape[0] :]
@@ -252,7 +301,9 @@ class JEPA(JEPAStep):
             self._ema_cache = super()._ema_pairs()
         return self._ema_cache
 
-    def _apply(self, fn, recurse=True):  # .to(device) etc. replace tensors: drop the cache
+    def _apply(
+        self, fn, recurse=True
+    ):  # .to(device) etc. replace tensors: drop the cache
         self._ema_cache = None
         return super()._apply(fn, recurse)
 
@@ -271,7 +322,9 @@ class JEPA(JEPAStep):
     def predict_backward(self, y: torch.Tensor) -> torch.Tensor:
         """Predicted context embedding P_bwd(f(y)) in eval mode: [N, embed] (BiJEPA only)."""
         if self.bwd_predictor is None:
-            raise ValueError("predict_backward needs a backward predictor: this model has alpha = 1 (classic JEPA)")
+            raise ValueError(
+                "predict_backward needs a backward predictor: this model has alpha = 1 (classic JEPA)"
+            )
         return self._frozen(lambda: self.bwd_predictor(self.online_encoder(y)))  # type: ignore[misc]
 
     def _frozen(self, fn):
@@ -279,7 +332,14 @@ class JEPA(JEPAStep):
             return fn()
 
 
-def build_model(cfg: ModelConfig, alpha: float, seed: int, device: torch.device | str = "cpu", cls: type[JEPA] | None = None, **kwargs) -> JEPA:
+def build_model(
+    cfg: ModelConfig,
+    alpha: float,
+    seed: int,
+    device: torch.device | str = "cpu",
+    cls: type[JEPA] | None = None,
+    **kwargs,
+) -> JEPA:
     """A freshly initialised JEPA; the init depends only on ``seed`` (and the config).
 
     ``cls`` (default ``JEPA``) and ``kwargs`` build a subclass instead, e.g. the

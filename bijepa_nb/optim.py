@@ -10,10 +10,11 @@ fills the flat gradient directly; ``zero_grad`` zeroes it in one call.
 The update is exactly ``torch.optim.AdamW`` (decoupled weight decay, bias correction,
 ``amsgrad=False``) — a test compares the two step by step.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 
@@ -27,7 +28,14 @@ class FlatAdamW:
     ``self.flat`` / ``self.flat_grad``; don't set ``p.grad = None`` or move the module.
     """
 
-    def __init__(self, params: Iterable[torch.nn.Parameter], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0):
+    def __init__(
+        self,
+        params: Iterable[torch.nn.Parameter],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ):
         check_float("lr", lr, 0.0, None, low_open=True)
         check_float("weight_decay", weight_decay, 0.0)
         check_float("eps", eps, 0.0)
@@ -37,7 +45,9 @@ class FlatAdamW:
                 raise ValueError(f"betas[{i}] must be in [0, 1), got {b}")
         self.params = [p for p in params if p.requires_grad]
         if not self.params:
-            raise ValueError("params must contain at least one parameter that requires grad")
+            raise ValueError(
+                "params must contain at least one parameter that requires grad"
+            )
         dev, dt = self.params[0].device, self.params[0].dtype
         if any(p.device != dev or p.dtype != dt for p in self.params):
             raise ValueError("params must all share one device and dtype")
@@ -56,7 +66,7 @@ class FlatAdamW:
         self.lr, self.betas, self.eps, self.weight_decay = lr, betas, eps, weight_decay
         self.step_count = 0
 
-    def zero_grad(self, set_to_none: bool = False) -> None:  # noqa: ARG002 - the flat grad is kept
+    def zero_grad(self, set_to_none: bool = False) -> None:
         self.flat_grad.zero_()
 
     @torch.no_grad()

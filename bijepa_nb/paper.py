@@ -10,10 +10,12 @@ its data function; nothing else branches on the experiment's name.
     mc, tc = exp.configs("classic", seed=3, num_steps=500)   # ModelConfig, TrainConfig
     data = exp.seed_data(3, tc.batch_size, "cpu")            # stream + probe/test splits
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -42,8 +44,12 @@ class Variant:
 VARIANTS: dict[str, Variant] = {
     v.name: v
     for v in (
-        Variant("classic", "Classic JEPA", "expressive", 1.0),  # LN + decay, no backward term
-        Variant("unconstrained", "BiJEPA unconstrained", "unconstrained", 0.5),  # "Explosion"
+        Variant(
+            "classic", "Classic JEPA", "expressive", 1.0
+        ),  # LN + decay, no backward term
+        Variant(
+            "unconstrained", "BiJEPA unconstrained", "unconstrained", 0.5
+        ),  # "Explosion"
         Variant("expressive", "BiJEPA expressive", "expressive", 0.5),  # LN + decay
         Variant("restrictive", "BiJEPA restrictive", "restrictive", 0.5),  # unit sphere
     )
@@ -87,7 +93,9 @@ class Experiment:
     unit: str
     data_config: Any = None  # SineConfig / LorenzConfig / MnistConfig of the data
     kind: str = "forecast"  # "forecast" (probes predict the next step) or "halves" (MNIST: classify, decode)
-    baselines: tuple[str, ...] = ()  # raw-data baselines beyond the common ones (baselines.forecast_baselines)
+    baselines: tuple[
+        str, ...
+    ] = ()  # raw-data baselines beyond the common ones (baselines.forecast_baselines)
     data: Callable[[int], SeedData] | None = None
 
     def model_config(self, mode: str = "expressive") -> ModelConfig:
@@ -95,13 +103,21 @@ class Experiment:
         check_choice("mode", mode, tuple(STABILITY_MODES))
         return ModelConfig(norm=STABILITY_MODES[mode][0], **self.model)
 
-    def configs(self, variant: str | Variant = "expressive", **overrides: Any) -> tuple[ModelConfig, TrainConfig]:
+    def configs(
+        self, variant: str | Variant = "expressive", **overrides: Any
+    ) -> tuple[ModelConfig, TrainConfig]:
         """(ModelConfig, TrainConfig) of a table variant; ``overrides`` go to TrainConfig
         (e.g. ``alpha=0.3, ema_momentum=0.99, seed=2, num_steps=500``)."""
-        v = variant if isinstance(variant, Variant) else VARIANTS[_checked_variant(variant)]
+        v = (
+            variant
+            if isinstance(variant, Variant)
+            else VARIANTS[_checked_variant(variant)]
+        )
         return self.mode_configs(v.mode, **{"alpha": v.alpha, **overrides})
 
-    def mode_configs(self, mode: str, **overrides: Any) -> tuple[ModelConfig, TrainConfig]:
+    def mode_configs(
+        self, mode: str, **overrides: Any
+    ) -> tuple[ModelConfig, TrainConfig]:
         """(ModelConfig, TrainConfig) for a stability mode; alpha defaults to 0.5."""
         mc = self.model_config(mode)
         train = {**self.train, "weight_decay": STABILITY_MODES[mode][1], "alpha": 0.5}
@@ -124,15 +140,23 @@ def _sine_data(seed: int) -> SeedData:
     from .data import SineStream, sine_split
 
     cfg = SineConfig()
-    return SeedData(lambda b, dev: SineStream(cfg, seed, b, dev), sine_split(cfg, seed, "probe"),
-                    sine_split(cfg, seed, "test"))
+    return SeedData(
+        lambda b, dev: SineStream(cfg, seed, b, dev),
+        sine_split(cfg, seed, "probe"),
+        sine_split(cfg, seed, "test"),
+    )
 
 
 def lorenz_seed_data(ld: Any, seed: int) -> SeedData:
     """SeedData of a ``data.LorenzData`` (a training pool sampled by seed ``seed``)."""
     from .data import PoolStream
 
-    return SeedData(lambda b, dev: PoolStream(ld.train, seed, b, dev), ld.probe, ld.test, {"lorenz": ld})
+    return SeedData(
+        lambda b, dev: PoolStream(ld.train, seed, b, dev),
+        ld.probe,
+        ld.test,
+        {"lorenz": ld},
+    )
 
 
 def _lorenz_data(seed: int) -> SeedData:
@@ -145,7 +169,9 @@ EXPERIMENTS: dict[str, Experiment] = {
     "sine": Experiment(
         name="sine",
         title="noisy sine waves",
-        model=dict(arch="mlp", input_dim=10, hidden_dim=64, embed_dim=16, pred_hidden_dim=64),
+        model=dict(
+            arch="mlp", input_dim=10, hidden_dim=64, embed_dim=16, pred_hidden_dim=64
+        ),
         train=dict(num_steps=2000, batch_size=64, lr=1e-3, ema_momentum=0.995),
         table=("classic", "unconstrained", "expressive", "restrictive"),
         probe_epochs=100,
@@ -165,7 +191,9 @@ EXPERIMENTS: dict[str, Experiment] = {
     "lorenz": Experiment(
         name="lorenz",
         title="Lorenz trajectories",
-        model=dict(arch="mlp", input_dim=60, hidden_dim=128, embed_dim=32, pred_hidden_dim=128),
+        model=dict(
+            arch="mlp", input_dim=60, hidden_dim=128, embed_dim=32, pred_hidden_dim=128
+        ),
         train=dict(num_steps=3000, batch_size=64, lr=5e-4, ema_momentum=0.995),
         table=("classic", "expressive"),
         probe_epochs=200,
@@ -183,7 +211,13 @@ EXPERIMENTS: dict[str, Experiment] = {
     "mnist": Experiment(
         name="mnist",
         title="MNIST left/right halves",
-        model=dict(arch="conv", input_dim=28 * 14, hidden_dim=128, embed_dim=64, pred_hidden_dim=128),
+        model=dict(
+            arch="conv",
+            input_dim=28 * 14,
+            hidden_dim=128,
+            embed_dim=64,
+            pred_hidden_dim=128,
+        ),
         # num_steps: the paper's optimisation budget, 10 epochs of 60k at batch 256 = 2,350
         # steps, kept whatever the training-set size (offline, 8k images: 73 epochs; the
         # other reading, 10 epochs = 320 steps, is run_experiment(..., epochs=10)).
@@ -214,4 +248,3 @@ def experiment(name: str) -> Experiment:
 
 def variant(name: str) -> Variant:
     return VARIANTS[_checked_variant(name)]
-

@@ -13,11 +13,12 @@ A member that diverges is recorded (its step and history) and never stops the ot
 
 The reproduction (``reproduce``) and the maps sweep (``sweep``) are built on it.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -26,8 +27,9 @@ from torch import nn
 from .config import ModelConfig, TrainConfig, check_int, resolve_device
 from .ensemble import Ensemble, StackedStream, train_ensemble
 from .models import JEPA, build_model, seeded
+from .paper import Experiment, SeedData
+from .paper import experiment as lookup
 from .probes import protocol_features
-from .paper import Experiment, SeedData, experiment as lookup
 from .training import History, TrainingDiverged, train
 
 
@@ -56,7 +58,11 @@ class Trained:
 
 
 def _batch_key(run: Run, mc: ModelConfig) -> tuple:
-    shared = {k: v for k, v in run.train.to_dict().items() if k not in ("alpha", "ema_momentum", "seed")}
+    shared = {
+        k: v
+        for k, v in run.train.to_dict().items()
+        if k not in ("alpha", "ema_momentum", "seed")
+    }
     return (mc, tuple(sorted(shared.items())))
 
 
@@ -83,7 +89,9 @@ def train_runs(
 
     def seed_data(seed: int) -> SeedData:
         if seed not in cache:
-            cache[seed] = data[seed] if isinstance(data, dict) else (data or exp.seed_data)(seed)
+            cache[seed] = (
+                data[seed] if isinstance(data, dict) else (data or exp.seed_data)(seed)
+            )
         return cache[seed]
 
     groups: dict[tuple, list[int]] = {}
@@ -105,7 +113,9 @@ def train_runs(
                 if compile:
                     ens.compile()
                 streams = [seed_data(s).stream(cfgs[0].batch_size, dev) for s in seeds]
-                stacked = StackedStream(streams, members=[seeds.index(c.seed) for c in cfgs])
+                stacked = StackedStream(
+                    streams, members=[seeds.index(c.seed) for c in cfgs]
+                )
                 hists = train_ensemble(ens, stacked, cfgs, keep_going=True)
                 models: list[JEPA | None] = list(ens.unstack())
             else:
@@ -118,7 +128,9 @@ def train_runs(
                     hists, models = [replace(err.history, diverged_at=err.step)], [None]
             per = (time.perf_counter() - t0) / len(idx)
             for i, h, m in zip(idx, hists, models):
-                out[i] = Trained(runs[i], None if h.diverged_at is not None else m, h, mc, per)
+                out[i] = Trained(
+                    runs[i], None if h.diverged_at is not None else m, h, mc, per
+                )
             if log is not None:
                 log(f"{exp.name}: trained {len(idx)} runs in {per * len(idx):.1f} s")
     return out  # type: ignore[return-value]
@@ -138,7 +150,9 @@ def batch_sizes(n: int, max_batch: int) -> list[int]:
 
 
 # ---------------------------------------------------------------------- batched probes
-def batched_lstsq(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def batched_lstsq(
+    x: torch.Tensor, y: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """K least-squares fits with a bias, in float64: x [K, N, D], y [K, N, E] -> (w [K, D, E], b [K, E]).
 
     The same solve as ``probes.lstsq_probe`` for every k.
@@ -150,8 +164,13 @@ def batched_lstsq(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch
     return w, (ym - xm @ w).squeeze(1)
 
 
-def batched_adam_probe(x: torch.Tensor, y: torch.Tensor, seeds: Sequence[int], epochs: int, lr: float = 0.01
-                       ) -> tuple[torch.Tensor, torch.Tensor]:
+def batched_adam_probe(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    seeds: Sequence[int],
+    epochs: int,
+    lr: float = 0.01,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """K paper-style probes at once: nn.Linear per member (init seeded by ``seeds[k]``, as
     ``probes.adam_probe``), full-batch Adam for ``epochs``. x [K, N, D], y [K, N, E] ->
     (w [K, D, E], b [K, 1, E]). Adam is element-wise and the losses are summed, so each
@@ -208,7 +227,9 @@ def forecast_scores(
     """
     get = data.__getitem__ if isinstance(data, dict) else data
     k = len(trained)
-    keys = [f"{p}_lstsq_heldout" for p in protocols] + [f"{p}_adam_{s}" for p in adam for s in ("probeset", "heldout")]
+    keys = [f"{p}_lstsq_heldout" for p in protocols] + [
+        f"{p}_adam_{s}" for p in adam for s in ("probeset", "heldout")
+    ]
     scores = {key: np.full(k, np.nan) for key in keys}
     show: dict[str, np.ndarray] = {}
     alive = [i for i, t in enumerate(trained) if t.model is not None]
@@ -234,13 +255,21 @@ def forecast_scores(
             pred = xte.double() @ w + bias.unsqueeze(1)
             scores[f"{p}_lstsq_heldout"][idx_p] = _mse(pred, yte)
             if n_show:
-                show.setdefault(f"{p}_pred", np.full((k, n_show), np.nan))[idx_p] = pred[:, :n_show, 0].cpu().numpy()
-                show.setdefault("truth", np.full((k, n_show), np.nan))[idx_p] = yte[:, :n_show, 0].double().cpu().numpy()
+                show.setdefault(f"{p}_pred", np.full((k, n_show), np.nan))[idx_p] = (
+                    pred[:, :n_show, 0].cpu().numpy()
+                )
+                show.setdefault("truth", np.full((k, n_show), np.nan))[idx_p] = (
+                    yte[:, :n_show, 0].double().cpu().numpy()
+                )
             if p in adam:
                 seeds = [trained[i].run.train.seed for i in idx_p]
                 w, bias = batched_adam_probe(xtr, ytr, seeds, adam_epochs)
-                scores[f"{p}_adam_probeset"][idx_p] = _mse(torch.baddbmm(bias, xtr, w), ytr)
-                scores[f"{p}_adam_heldout"][idx_p] = _mse(torch.baddbmm(bias, xte, w), yte)
+                scores[f"{p}_adam_probeset"][idx_p] = _mse(
+                    torch.baddbmm(bias, xtr, w), ytr
+                )
+                scores[f"{p}_adam_heldout"][idx_p] = _mse(
+                    torch.baddbmm(bias, xte, w), yte
+                )
     return ProbeScores(scores, show)
 
 
@@ -260,8 +289,12 @@ def history_metrics(h: History) -> dict[str, float]:
     norms = h.online_norm
     out["norm_final"] = float(norms[-1]) if len(norms) else nan
     mid = len(norms) // 2
-    out["norm_growth_first_half"] = float(norms[mid] / norms[0]) if len(norms) > 1 else nan
-    out["norm_growth_second_half"] = float(norms[-1] / norms[mid]) if len(norms) > 1 else nan
+    out["norm_growth_first_half"] = (
+        float(norms[mid] / norms[0]) if len(norms) > 1 else nan
+    )
+    out["norm_growth_second_half"] = (
+        float(norms[-1] / norms[mid]) if len(norms) > 1 else nan
+    )
     return out
 
 
@@ -275,6 +308,13 @@ def downsample(x: np.ndarray, points: int) -> np.ndarray:
 
 
 __all__ = [
-    "Run", "Trained", "train_runs", "forecast_scores", "ProbeScores", "batched_lstsq",
-    "batched_adam_probe", "history_metrics", "downsample",
+    "Run",
+    "Trained",
+    "train_runs",
+    "forecast_scores",
+    "ProbeScores",
+    "batched_lstsq",
+    "batched_adam_probe",
+    "history_metrics",
+    "downsample",
 ]

@@ -1,8 +1,9 @@
 """Figures of the book: one function per kind of figure, each returning the Figure."""
+
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -11,8 +12,18 @@ from matplotlib.figure import Figure
 
 from .training import History
 
-COLORS = {"truth": "0.55", "A": "tab:red", "B": "tab:green", "fwd": "tab:blue", "bwd": "tab:orange", "total": "black",
-          "classic": "tab:purple", "expressive": "tab:blue", "unconstrained": "tab:red", "restrictive": "tab:olive"}
+COLORS = {
+    "truth": "0.55",
+    "A": "tab:red",
+    "B": "tab:green",
+    "fwd": "tab:blue",
+    "bwd": "tab:orange",
+    "total": "black",
+    "classic": "tab:purple",
+    "expressive": "tab:blue",
+    "unconstrained": "tab:red",
+    "restrictive": "tab:olive",
+}
 
 
 def smooth(x: np.ndarray, window: int = 25) -> np.ndarray:
@@ -22,7 +33,14 @@ def smooth(x: np.ndarray, window: int = 25) -> np.ndarray:
     return np.convolve(x, np.ones(window) / window, mode="valid")
 
 
-def loss_curves(histories: dict[str, History], ax=None, parts: Sequence[str] = ("fwd", "bwd"), log: bool = True, window: int = 1, title: str | None = None):
+def loss_curves(
+    histories: dict[str, History],
+    ax=None,
+    parts: Sequence[str] = ("fwd", "bwd"),
+    log: bool = True,
+    window: int = 1,
+    title: str | None = None,
+):
     """Training loss per step for one or more runs; BiJEPA runs show forward and backward losses."""
     ax = ax or plt.subplots(figsize=(6, 3.6))[1]
     for name, h in histories.items():
@@ -32,8 +50,14 @@ def loss_curves(histories: dict[str, History], ax=None, parts: Sequence[str] = (
                 continue  # classic JEPA has no backward loss
             label = f"{name} ({part})" if len(histories) > 1 else part
             style = "-" if part != "bwd" else "--"
-            ax.plot(np.arange(len(smooth(y, window))) + (window - 1 if window > 1 else 0), smooth(y, window), style, lw=1.2, label=label,
-                    color=COLORS.get(name) if len(histories) > 1 else COLORS.get(part))
+            ax.plot(
+                np.arange(len(smooth(y, window))) + (window - 1 if window > 1 else 0),
+                smooth(y, window),
+                style,
+                lw=1.2,
+                label=label,
+                color=COLORS.get(name) if len(histories) > 1 else COLORS.get(part),
+            )
     ax.set_xlabel("training step")
     ax.set_ylabel("embedding MSE")
     if log:
@@ -49,8 +73,21 @@ def norm_curves(histories: dict[str, History], ax=None, title: str | None = None
     """Mean L2 norm of the online context embedding f(x) over training."""
     ax = ax or plt.subplots(figsize=(6, 3.6))[1]
     for name, h in histories.items():
-        ax.plot(h.norm_steps, h.online_norm, lw=1.4, label=f"{name}: online ‖f(x)‖", color=COLORS.get(name))
-        ax.plot(h.norm_steps, h.target_norm, ":", lw=1.4, label=f"{name}: target ‖f̄(y)‖", color=COLORS.get(name))
+        ax.plot(
+            h.norm_steps,
+            h.online_norm,
+            lw=1.4,
+            label=f"{name}: online ‖f(x)‖",
+            color=COLORS.get(name),
+        )
+        ax.plot(
+            h.norm_steps,
+            h.target_norm,
+            ":",
+            lw=1.4,
+            label=f"{name}: target ‖f̄(y)‖",
+            color=COLORS.get(name),
+        )
     ax.set_xlabel("training step")
     ax.set_ylabel("mean embedding norm")
     ax.set_yscale("log")
@@ -61,7 +98,14 @@ def norm_curves(histories: dict[str, History], ax=None, title: str | None = None
     return ax
 
 
-def batch_forecast(truth: torch.Tensor, pred_a: torch.Tensor, pred_b: torch.Tensor, ax=None, title: str | None = None, ylabel: str = "amplitude at $t_{10}$"):
+def batch_forecast(
+    truth: torch.Tensor,
+    pred_a: torch.Tensor,
+    pred_b: torch.Tensor,
+    ax=None,
+    title: str | None = None,
+    ylabel: str = "amplitude at $t_{10}$",
+):
     """Forecast of one value per sample (sample index on x): truth, Protocol A and Protocol B."""
     ax = ax or plt.subplots(figsize=(6, 3.6))[1]
     idx = np.arange(len(truth))
@@ -79,7 +123,14 @@ def batch_forecast(truth: torch.Tensor, pred_a: torch.Tensor, pred_b: torch.Tens
     return ax
 
 
-def single_forecast(context: torch.Tensor, target: torch.Tensor, pred_a: float, pred_b: float, ax=None, title: str | None = None):
+def single_forecast(
+    context: torch.Tensor,
+    target: torch.Tensor,
+    pred_a: float,
+    pred_b: float,
+    ax=None,
+    title: str | None = None,
+):
     """One sine sequence: the context, the true future and the 1-step forecasts at t_C."""
     ax = ax or plt.subplots(figsize=(6, 3.6))[1]
     c, y = np.asarray(context).ravel(), np.asarray(target).ravel()
@@ -104,7 +155,13 @@ def sequences(seqs: torch.Tensor, context_len: int, ax=None, title: str | None =
     for i, s in enumerate(np.asarray(seqs)):
         ax.plot(np.arange(len(s)), s, "-o", ms=3, lw=1.2, label=f"sample {i}")
     ax.axvspan(-0.5, context_len - 0.5, color="tab:blue", alpha=0.06, label="context")
-    ax.axvspan(context_len - 0.5, seqs.shape[1] - 0.5, color="tab:green", alpha=0.06, label="target")
+    ax.axvspan(
+        context_len - 0.5,
+        seqs.shape[1] - 0.5,
+        color="tab:green",
+        alpha=0.06,
+        label="target",
+    )
     ax.set_xlabel("time step")
     ax.set_ylabel("amplitude")
     ax.grid(alpha=0.3)
@@ -114,19 +171,40 @@ def sequences(seqs: torch.Tensor, context_len: int, ax=None, title: str | None =
     return ax
 
 
-def phase_space(context: torch.Tensor, target: torch.Tensor, predictions: dict[str, torch.Tensor], ax=None, title: str | None = None):
+def phase_space(
+    context: torch.Tensor,
+    target: torch.Tensor,
+    predictions: dict[str, torch.Tensor],
+    ax=None,
+    title: str | None = None,
+):
     """3-D Lorenz plot: one context trajectory, its true next state and predicted next states."""
     if ax is None:
         fig = plt.figure(figsize=(5.5, 4.5))
         ax = fig.add_subplot(111, projection="3d")
     c, y = np.asarray(context), np.asarray(target)
     ax.plot(c[:, 0], c[:, 1], c[:, 2], "-", color="tab:blue", lw=1.5, label="context")
-    ax.plot(y[:, 0], y[:, 1], y[:, 2], "-", color=COLORS["truth"], lw=1, alpha=0.6, label="true future")
+    ax.plot(
+        y[:, 0],
+        y[:, 1],
+        y[:, 2],
+        "-",
+        color=COLORS["truth"],
+        lw=1,
+        alpha=0.6,
+        label="true future",
+    )
     ax.scatter(*y[0], color="k", s=40, label="true next state")
     markers = {"classic": "x", "bijepa": "^"}
     for name, p in predictions.items():
         p = np.asarray(p).ravel()
-        ax.scatter(*p, s=50, marker=markers.get(name, "^"), label=f"{name} (Protocol B)", color=COLORS.get(name, None))
+        ax.scatter(
+            *p,
+            s=50,
+            marker=markers.get(name, "^"),
+            label=f"{name} (Protocol B)",
+            color=COLORS.get(name, None),
+        )
     ax.set_xlabel("x")
     ax.set_ylabel("y")
     ax.set_zlabel("z")
@@ -136,7 +214,12 @@ def phase_space(context: torch.Tensor, target: torch.Tensor, predictions: dict[s
     return ax
 
 
-def hallucinations(left: torch.Tensor, right: torch.Tensor, generated: dict[str, torch.Tensor], n: int = 6) -> Figure:
+def hallucinations(
+    left: torch.Tensor,
+    right: torch.Tensor,
+    generated: dict[str, torch.Tensor],
+    n: int = 6,
+) -> Figure:
     """Rows: digits. Columns: left half (input), true right half, each model's generated right half.
 
     Images in [0, 1] pixel units, [N, 1, 28, 14].
@@ -157,8 +240,14 @@ def hallucinations(left: torch.Tensor, right: torch.Tensor, generated: dict[str,
     return fig
 
 
-def seed_dots(values: dict[str, Sequence[float]], ax=None, ylabel: str = "held-out MSE", title: str | None = None, log: bool = False,
-              lines: dict[str, float] | None = None):
+def seed_dots(
+    values: dict[str, Sequence[float]],
+    ax=None,
+    ylabel: str = "held-out MSE",
+    title: str | None = None,
+    log: bool = False,
+    lines: dict[str, float] | None = None,
+):
     """Per-seed dots and the mean ± std for each named group; ``lines``: labelled reference
     values (baselines, the paper's number) drawn as horizontal dashed lines."""
     ax = ax or plt.subplots(figsize=(6, 3.6))[1]
@@ -168,7 +257,14 @@ def seed_dots(values: dict[str, Sequence[float]], ax=None, ylabel: str = "held-o
         v = np.asarray(v, dtype=float)
         jitter = np.linspace(-0.12, 0.12, len(v)) if len(v) > 1 else np.zeros(1)
         ax.plot(i + jitter, v, "o", alpha=0.7, color=COLORS.get(name, f"C{i}"))
-        ax.errorbar(i + 0.25, v.mean(), yerr=v.std(ddof=1) if len(v) > 1 else 0, fmt="s", color="k", capsize=4)
+        ax.errorbar(
+            i + 0.25,
+            v.mean(),
+            yerr=v.std(ddof=1) if len(v) > 1 else 0,
+            fmt="s",
+            color="k",
+            capsize=4,
+        )
     ax.set_xticks(range(len(values)))
     ax.set_xticklabels(list(values), rotation=15)
     ax.set_ylabel(ylabel)
@@ -188,19 +284,62 @@ def architecture(bidirectional: bool, ax=None, title: str | None = None):
     from matplotlib.patches import FancyBboxPatch
 
     ax = ax or plt.subplots(figsize=(7.5, 2.6 if not bidirectional else 4.6))[1]
-    colors = {"input": "#eeeeee", "online": "#cfe2f3", "target": "#f4cccc", "pred": "#d9ead3", "loss": "#fff2cc"}
+    colors = {
+        "input": "#eeeeee",
+        "online": "#cfe2f3",
+        "target": "#f4cccc",
+        "pred": "#d9ead3",
+        "loss": "#fff2cc",
+    }
 
-    def box(x: float, y: float, text: str, kind: str, w: float = 1.5) -> tuple[float, float, float]:
-        ax.add_patch(FancyBboxPatch((x, y - 0.28), w, 0.56, boxstyle="round,pad=0.04", fc=colors[kind], ec="0.3", lw=1))
+    def box(
+        x: float, y: float, text: str, kind: str, w: float = 1.5
+    ) -> tuple[float, float, float]:
+        ax.add_patch(
+            FancyBboxPatch(
+                (x, y - 0.28),
+                w,
+                0.56,
+                boxstyle="round,pad=0.04",
+                fc=colors[kind],
+                ec="0.3",
+                lw=1,
+            )
+        )
         ax.text(x + w / 2, y, text, ha="center", va="center", fontsize=8.5)
         return x, x + w, y
 
-    def arrow(x0: float, y0: float, x1: float, y1: float, text: str = "", dashed: bool = False) -> None:
-        ax.annotate("", (x1, y1), (x0, y0), arrowprops=dict(arrowstyle="->", lw=1.1, color="0.25", ls="--" if dashed else "-"))
+    def arrow(
+        x0: float, y0: float, x1: float, y1: float, text: str = "", dashed: bool = False
+    ) -> None:
+        ax.annotate(
+            "",
+            (x1, y1),
+            (x0, y0),
+            arrowprops=dict(
+                arrowstyle="->", lw=1.1, color="0.25", ls="--" if dashed else "-"
+            ),
+        )
         if text:
-            ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 0.14, text, ha="center", va="bottom", fontsize=8)
+            ax.text(
+                (x0 + x1) / 2,
+                (y0 + y1) / 2 + 0.14,
+                text,
+                ha="center",
+                va="bottom",
+                fontsize=8,
+            )
 
-    def direction(y: float, src: str, dst: str, pred: str, s_src: str, s_hat: str, s_dst: str, loss: str) -> None:
+    def direction(
+        y: float,
+        src: str,
+        dst: str,
+        pred: str,
+        s_src: str,
+        s_hat: str,
+        s_dst: str,
+        loss: str,
+    ) -> None:
         _, a1, _ = box(0.0, y, f"input {src}", "input", 1.1)
         b0, b1, _ = box(1.7, y, "online $f_\\theta$", "online", 1.8)
         arrow(a1, y, b0, y)
@@ -213,12 +352,43 @@ def architecture(bidirectional: bool, ax=None, title: str | None = None):
         arrow(d1, y - 1.0, e0, y - 1.0)
         arrow(e1, y - 1.0, l0, y - 0.6, f"{s_dst}  (stop-grad)", dashed=True)
 
-    direction(1.4, "$x$", "$y$", "$P_{fwd}$" if bidirectional else "$P$", "$s_x$", "$\\hat s_y$", "$s_y$", "$L_{fwd}$" if bidirectional else "$L$")
+    direction(
+        1.4,
+        "$x$",
+        "$y$",
+        "$P_{fwd}$" if bidirectional else "$P$",
+        "$s_x$",
+        "$\\hat s_y$",
+        "$s_y$",
+        "$L_{fwd}$" if bidirectional else "$L$",
+    )
     top = 1.9
     if bidirectional:
-        direction(-1.0, "$y$", "$x$", "$P_{bwd}$", "$s_y$", "$\\hat s_x$", "$s_x$", "$L_{bwd}$")
-        ax.text(7.1, 0.2, "$L = \\alpha L_{fwd} + (1-\\alpha) L_{bwd}$  (Eq. 8)", ha="center", va="center", fontsize=9)
-        ax.text(0.0, -2.65, "both directions share the online encoder $f_\\theta$ and the target encoder $\\bar f$ (EMA of $f_\\theta$)", fontsize=8, color="0.3")
+        direction(
+            -1.0,
+            "$y$",
+            "$x$",
+            "$P_{bwd}$",
+            "$s_y$",
+            "$\\hat s_x$",
+            "$s_x$",
+            "$L_{bwd}$",
+        )
+        ax.text(
+            7.1,
+            0.2,
+            "$L = \\alpha L_{fwd} + (1-\\alpha) L_{bwd}$  (Eq. 8)",
+            ha="center",
+            va="center",
+            fontsize=9,
+        )
+        ax.text(
+            0.0,
+            -2.65,
+            "both directions share the online encoder $f_\\theta$ and the target encoder $\\bar f$ (EMA of $f_\\theta$)",
+            fontsize=8,
+            color="0.3",
+        )
     ax.set_xlim(-0.2, 8.9)
     ax.set_ylim(-2.9 if bidirectional else -0.2, top)
     ax.set_aspect("equal")
@@ -230,9 +400,19 @@ def architecture(bidirectional: bool, ax=None, title: str | None = None):
 
 # ---------------------------------------------------------------- inline SVG (static pages)
 #: Hex versions of ``COLORS`` for hand-written SVG.
-SVG_COLORS = {"truth": "#8c8c8c", "A": "#d62728", "B": "#2ca02c", "fwd": "#1f77b4",
-              "bwd": "#ff7f0e", "total": "#000000", "online": "#9467bd", "target": "#7f7f7f",
-              "diverged": "#d62728", "grid": "#e0e0e0", "axis": "#555555"}
+SVG_COLORS = {
+    "truth": "#8c8c8c",
+    "A": "#d62728",
+    "B": "#2ca02c",
+    "fwd": "#1f77b4",
+    "bwd": "#ff7f0e",
+    "total": "#000000",
+    "online": "#9467bd",
+    "target": "#7f7f7f",
+    "diverged": "#d62728",
+    "grid": "#e0e0e0",
+    "axis": "#555555",
+}
 _SVG_W, _SVG_H, _PANEL_W = 720, 200, 240
 _TOP, _BOTTOM, _LEFT, _RIGHT = 30, 34, 44, 10
 
@@ -242,7 +422,9 @@ def _resample(x: np.ndarray, y: np.ndarray, n: int) -> tuple[np.ndarray, np.ndar
     if len(x) <= n:
         return x, y
     parts = np.array_split(np.arange(len(x)), n)
-    return np.array([x[p].mean() for p in parts]), np.array([y[p].mean() for p in parts])
+    return np.array([x[p].mean() for p in parts]), np.array(
+        [y[p].mean() for p in parts]
+    )
 
 
 def _nice_ticks(hi: float, max_ticks: int = 5) -> list[float]:
@@ -255,14 +437,23 @@ def _nice_ticks(hi: float, max_ticks: int = 5) -> list[float]:
 
 
 def _tick_label(v: float) -> str:
-    return f"{v:g}" if 1e-3 <= v < 1e5 else f"{v:.0e}".replace("e-0", "e-").replace("e+0", "e")
+    return (
+        f"{v:g}"
+        if 1e-3 <= v < 1e5
+        else f"{v:.0e}".replace("e-0", "e-").replace("e+0", "e")
+    )
 
 
 class _SvgPanel:
     """One panel of the figure: maps data to pixels and writes SVG elements as strings."""
 
-    def __init__(self, index: int, x_range: tuple[float, float], y_range: tuple[float, float],
-                 log_y: bool):
+    def __init__(
+        self,
+        index: int,
+        x_range: tuple[float, float],
+        y_range: tuple[float, float],
+        log_y: bool,
+    ):
         self.x0 = index * _PANEL_W + _LEFT
         self.w = _PANEL_W - _LEFT - _RIGHT
         self.y0, self.h = _TOP, _SVG_H - _TOP - _BOTTOM
@@ -280,35 +471,61 @@ class _SvgPanel:
         v = min(max(v, lo), hi)  # clamp: nothing is drawn outside the plot area
         return self.y0 + self.h - (v - lo) / ((hi - lo) or 1.0) * self.h
 
-    def frame(self, title: str, xlabel: str, xticks: Sequence[float],
-              yticks: Sequence[tuple[float, str]], legend: Sequence[tuple[str, str]]) -> None:
+    def frame(
+        self,
+        title: str,
+        xlabel: str,
+        xticks: Sequence[float],
+        yticks: Sequence[tuple[float, str]],
+        legend: Sequence[tuple[str, str]],
+    ) -> None:
         p, b = self.parts, self.y0 + self.h
         grid = "".join(f"M{self.x0} {self.py(v):.0f}h{self.w}" for v, _ in yticks)
         p.append(f'<path d="{grid}" stroke="{SVG_COLORS["grid"]}"/>')
-        p.append(f'<rect x="{self.x0}" y="{self.y0}" width="{self.w}" height="{self.h}" '
-                 f'fill="none" stroke="{SVG_COLORS["axis"]}"/>')
+        p.append(
+            f'<rect x="{self.x0}" y="{self.y0}" width="{self.w}" height="{self.h}" '
+            f'fill="none" stroke="{SVG_COLORS["axis"]}"/>'
+        )
         p.append(f'<text x="{self.x0}" y="12" font-weight="bold">{title}</text>')
         lx = self.x0
         for text, color in legend:
             p.append(f'<text x="{lx}" y="25" fill="{color}">{text}</text>')
             lx += 7 * len(text) + 12
-        p.append('<g text-anchor="end">' + "".join(
-            f'<text x="{self.x0 - 3}" y="{self.py(v) + 3:.0f}">{label}</text>'
-            for v, label in yticks) + "</g>")
-        p.append('<g text-anchor="middle">' + "".join(
-            f'<text x="{self.px(v):.0f}" y="{b + 12}">{v:g}</text>' for v in xticks)
-            + f'<text x="{self.x0 + self.w / 2:.0f}" y="{b + 27}">{xlabel}</text></g>')
+        p.append(
+            '<g text-anchor="end">'
+            + "".join(
+                f'<text x="{self.x0 - 3}" y="{self.py(v) + 3:.0f}">{label}</text>'
+                for v, label in yticks
+            )
+            + "</g>"
+        )
+        p.append(
+            '<g text-anchor="middle">'
+            + "".join(
+                f'<text x="{self.px(v):.0f}" y="{b + 12}">{v:g}</text>' for v in xticks
+            )
+            + f'<text x="{self.x0 + self.w / 2:.0f}" y="{b + 27}">{xlabel}</text></g>'
+        )
 
-    def line(self, x: Sequence[float], y: Sequence[float], color: str,
-             dash: str | None = None) -> None:
+    def line(
+        self,
+        x: Sequence[float],
+        y: Sequence[float],
+        color: str,
+        dash: str | None = None,
+    ) -> None:
         pts = " ".join(f"{self.px(a):.0f},{self.py(c):.0f}" for a, c in zip(x, y))
         if pts:
             d = f' stroke-dasharray="{dash}"' if dash else ""
-            self.parts.append(f'<polyline points="{pts}" fill="none" stroke="{color}" '
-                              f'stroke-width="1.5"{d}/>')
+            self.parts.append(
+                f'<polyline points="{pts}" fill="none" stroke="{color}" '
+                f'stroke-width="1.5"{d}/>'
+            )
 
 
-def _finite_curve(steps, values, until: int | None, positive: bool) -> tuple[np.ndarray, ...]:
+def _finite_curve(
+    steps, values, until: int | None, positive: bool
+) -> tuple[np.ndarray, ...]:
     x = np.asarray([np.nan if v is None else v for v in steps], dtype=float)
     y = np.asarray([np.nan if v is None else v for v in values], dtype=float)
     n = min(len(x), len(y))
@@ -327,13 +544,21 @@ def _log_axis(curves: Sequence[np.ndarray]) -> tuple[tuple[float, float], list]:
     lo, hi = math.floor(math.log10(vmin)), math.ceil(math.log10(vmax))
     if vmax / vmin >= 10:
         every = 1 if hi - lo <= 5 else 2
-        ticks = [10.0 ** k for k in range(lo, hi + 1) if (k - lo) % every == 0]
-        return (10.0 ** lo, 10.0 ** hi), [(v, _tick_label(v)) for v in ticks]
+        ticks = [10.0**k for k in range(lo, hi + 1) if (k - lo) % every == 0]
+        return (10.0**lo, 10.0**hi), [(v, _tick_label(v)) for v in ticks]
     a, b = vmin / 1.15, vmax * 1.15
-    for mantissas in ((1, 2, 5), (1, 1.5, 2, 3, 5, 7), tuple(range(1, 10)),
-                      tuple(x / 10 for x in range(10, 100))):
-        ticks = [m * 10.0 ** k for k in range(lo - 1, hi + 1) for m in mantissas
-                 if a <= m * 10.0 ** k <= b]
+    for mantissas in (
+        (1, 2, 5),
+        (1, 1.5, 2, 3, 5, 7),
+        tuple(range(1, 10)),
+        tuple(x / 10 for x in range(10, 100)),
+    ):
+        ticks = [
+            m * 10.0**k
+            for k in range(lo - 1, hi + 1)
+            for m in mantissas
+            if a <= m * 10.0**k <= b
+        ]
         if len(ticks) >= 2:
             break
     if len(ticks) > 5:
@@ -343,8 +568,9 @@ def _log_axis(curves: Sequence[np.ndarray]) -> tuple[tuple[float, float], list]:
     return (a, b), [(v, _tick_label(float(f"{v:.3g}"))) for v in ticks]
 
 
-def sweep_point_svg(show: dict, alpha: float, num_steps: int | None = None,
-                    max_points: int = 50) -> str:
+def sweep_point_svg(
+    show: dict, alpha: float, num_steps: int | None = None, max_points: int = 50
+) -> str:
     """One grid point of a sweep (``bijepa_nb.sweep``'s ``show`` entry) as inline SVG.
 
     Three panels, hand-written SVG (no matplotlib, no ids, no scripts), about 4-5 KB:
@@ -355,17 +581,34 @@ def sweep_point_svg(show: dict, alpha: float, num_steps: int | None = None,
     place of the forecast. ``num_steps`` sets the step axis (default: the last step
     logged); curves are drawn with at most ``max_points`` points (window means).
     """
-    for key in ("steps", "loss_total", "loss_fwd", "loss_bwd", "norm_steps",
-                "online_norm", "target_norm", "forecast", "diverged_at"):
+    for key in (
+        "steps",
+        "loss_total",
+        "loss_fwd",
+        "loss_bwd",
+        "norm_steps",
+        "online_norm",
+        "target_norm",
+        "forecast",
+        "diverged_at",
+    ):
         if key not in show:
-            raise KeyError(f"show entry lacks {key!r} (see the schema in bijepa_nb.sweep)")
+            raise KeyError(
+                f"show entry lacks {key!r} (see the schema in bijepa_nb.sweep)"
+            )
     div = show["diverged_at"]
     parts = ("total",) if alpha == 1.0 else ("fwd", "bwd")
-    losses = {p: _finite_curve(show["steps"], show[f"loss_{p}"], div, True) for p in parts}
-    norms = {k: _finite_curve(show["norm_steps"], show[f"{k}_norm"], div, True)
-             for k in ("online", "target")}
-    last = max([float(c[0][-1]) for c in (*losses.values(), *norms.values()) if len(c[0])]
-               + [float(div or 0), 1.0])
+    losses = {
+        p: _finite_curve(show["steps"], show[f"loss_{p}"], div, True) for p in parts
+    }
+    norms = {
+        k: _finite_curve(show["norm_steps"], show[f"{k}_norm"], div, True)
+        for k in ("online", "target")
+    }
+    last = max(
+        [float(c[0][-1]) for c in (*losses.values(), *norms.values()) if len(c[0])]
+        + [float(div or 0), 1.0]
+    )
     x_hi = float(num_steps) if num_steps else last
     xticks = _nice_ticks(x_hi, 4)
     svg = []
@@ -376,63 +619,103 @@ def sweep_point_svg(show: dict, alpha: float, num_steps: int | None = None,
     legend = [(f"— {p}" if p != "bwd" else "-- bwd", SVG_COLORS[p]) for p in parts]
     loss.frame("training loss", "training step", xticks, yticks, legend)
     for p, (x, y) in losses.items():
-        loss.line(*_resample(x, y, max_points), SVG_COLORS[p], "4 2" if p == "bwd" else None)
+        loss.line(
+            *_resample(x, y, max_points), SVG_COLORS[p], "4 2" if p == "bwd" else None
+        )
     if div is not None:
-        loss.parts.append(f'<path d="M{loss.px(div):.0f} {loss.y0}v{loss.h}" '
-                          f'stroke="{SVG_COLORS["diverged"]}" stroke-dasharray="3 2"/>')
+        loss.parts.append(
+            f'<path d="M{loss.px(div):.0f} {loss.y0}v{loss.h}" '
+            f'stroke="{SVG_COLORS["diverged"]}" stroke-dasharray="3 2"/>'
+        )
     svg += loss.parts
 
     # 2) embedding norms, log y
     y_range, yticks = _log_axis([c[1] for c in norms.values()])
     norm = _SvgPanel(1, (0.0, x_hi), y_range, log_y=True)
-    norm.frame("embedding norms", "training step", xticks, yticks,
-               [("— online", SVG_COLORS["online"]), ("-- target", SVG_COLORS["target"])])
+    norm.frame(
+        "embedding norms",
+        "training step",
+        xticks,
+        yticks,
+        [("— online", SVG_COLORS["online"]), ("-- target", SVG_COLORS["target"])],
+    )
     for k, (x, y) in norms.items():
-        norm.line(*_resample(x, y, max_points), SVG_COLORS[k],
-                  "4 2" if k == "target" else None)
+        norm.line(
+            *_resample(x, y, max_points),
+            SVG_COLORS[k],
+            "4 2" if k == "target" else None,
+        )
     svg += norm.parts
 
     # 3) held-out forecast (or the divergence)
     fc = show["forecast"]
     n = len(fc["truth"]) if fc else 0
     fore = _SvgPanel(2, (-0.5, max(n, 1) - 0.5), (-1.3, 1.3), log_y=False)
-    fore.frame("held-out forecast" if fc else "held-out forecast: none", "test wave",
-               _nice_ticks(max(n - 1, 1), 4) if fc else [],
-               [(-1.0, "-1"), (0.0, "0"), (1.0, "1")],
-               [("● truth", SVG_COLORS["truth"]), ("× A", SVG_COLORS["A"]),
-                ("▲ B", SVG_COLORS["B"])] if fc else [])
+    fore.frame(
+        "held-out forecast" if fc else "held-out forecast: none",
+        "test wave",
+        _nice_ticks(max(n - 1, 1), 4) if fc else [],
+        [(-1.0, "-1"), (0.0, "0"), (1.0, "1")],
+        [
+            ("● truth", SVG_COLORS["truth"]),
+            ("× A", SVG_COLORS["A"]),
+            ("▲ B", SVG_COLORS["B"]),
+        ]
+        if fc
+        else [],
+    )
     if fc:
         t, a, b = ([float(v) for v in fc[k]] for k in ("truth", "pred_A", "pred_B"))
         xs = [fore.px(i) for i in range(n)]
-        miss = "".join(f"M{x:.0f} {fore.py(ti):.0f}V{fore.py(bi):.0f}"
-                       for x, ti, bi in zip(xs, t, b))
+        miss = "".join(
+            f"M{x:.0f} {fore.py(ti):.0f}V{fore.py(bi):.0f}"
+            for x, ti, bi in zip(xs, t, b)
+        )
         dots = "".join(f"M{x:.0f} {fore.py(v):.0f}h0" for x, v in zip(xs, t))
-        cross = "".join(f"M{x - 3:.0f} {fore.py(v) - 3:.0f}l6 6m0-6l-6 6"
-                        for x, v in zip(xs, a))
+        cross = "".join(
+            f"M{x - 3:.0f} {fore.py(v) - 3:.0f}l6 6m0-6l-6 6" for x, v in zip(xs, a)
+        )
         tri = "".join(f"M{x:.0f} {fore.py(v) - 4:.0f}l4 7h-8z" for x, v in zip(xs, b))
         fore.parts += [
             f'<path d="{miss}" stroke="{SVG_COLORS["B"]}" stroke-dasharray="1 2"/>',
-            (f'<path d="{dots}" stroke="{SVG_COLORS["truth"]}" stroke-width="7" '
-             f'stroke-linecap="round" opacity="0.6"/>'),
+            (
+                f'<path d="{dots}" stroke="{SVG_COLORS["truth"]}" stroke-width="7" '
+                f'stroke-linecap="round" opacity="0.6"/>'
+            ),
             f'<path d="{cross}" stroke="{SVG_COLORS["A"]}" stroke-width="1.8"/>',
             f'<path d="{tri}" fill="{SVG_COLORS["B"]}"/>',
         ]
     else:
         text = f"diverged at step {div}" if div is not None else "no forecast saved"
-        fore.parts.append(f'<text x="{fore.x0 + fore.w / 2:.0f}" y="{fore.y0 + fore.h / 2:.0f}" '
-                          f'text-anchor="middle" font-size="13" font-weight="bold" '
-                          f'fill="{SVG_COLORS["diverged"]}">{text}</text>')
+        fore.parts.append(
+            f'<text x="{fore.x0 + fore.w / 2:.0f}" y="{fore.y0 + fore.h / 2:.0f}" '
+            f'text-anchor="middle" font-size="13" font-weight="bold" '
+            f'fill="{SVG_COLORS["diverged"]}">{text}</text>'
+        )
     svg += fore.parts
     label = f"training loss, embedding norms and held-out forecast (seed {show.get('seed')})"
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_SVG_W} {_SVG_H}" '
-            f'width="100%" style="max-width:{_SVG_W}px;background:#fff" role="img" '
-            f'aria-label="{label}" font-family="sans-serif" font-size="11">'
-            + "".join(svg) + "</svg>")
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_SVG_W} {_SVG_H}" '
+        f'width="100%" style="max-width:{_SVG_W}px;background:#fff" role="img" '
+        f'aria-label="{label}" font-family="sans-serif" font-size="11">'
+        + "".join(svg)
+        + "</svg>"
+    )
 
 
-def heat_map(values: np.ndarray, alphas: Sequence[float], taus: Sequence[float], ax=None, title: str | None = None,
-             label: str = "held-out MSE", marks: dict[str, tuple[float, float]] | None = None,
-             hatch: np.ndarray | None = None, vmin: float | None = None, vmax: float | None = None, log: bool = True):
+def heat_map(
+    values: np.ndarray,
+    alphas: Sequence[float],
+    taus: Sequence[float],
+    ax=None,
+    title: str | None = None,
+    label: str = "held-out MSE",
+    marks: dict[str, tuple[float, float]] | None = None,
+    hatch: np.ndarray | None = None,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    log: bool = True,
+):
     """A map of ``values`` [alpha, ema_momentum] (seed means) with alpha on the y-axis and the EMA
     momentum on the x-axis (one column per grid value, evenly spaced). NaN cells (no seed
     finished) are grey; ``hatch`` [alpha, ema_momentum] (bool) crosses cells where some seed
@@ -441,7 +724,10 @@ def heat_map(values: np.ndarray, alphas: Sequence[float], taus: Sequence[float],
 
     ax = ax or plt.subplots(figsize=(5, 4.2))[1]
     v = np.ma.masked_invalid(np.asarray(values, dtype=float))
-    norm = (LogNorm if log else Normalize)(vmin=vmin if vmin is not None else v.min(), vmax=vmax if vmax is not None else v.max())
+    norm = (LogNorm if log else Normalize)(
+        vmin=vmin if vmin is not None else v.min(),
+        vmax=vmax if vmax is not None else v.max(),
+    )
     cmap = plt.get_cmap("viridis").copy()
     cmap.set_bad("0.8")
     im = ax.imshow(v, origin="lower", aspect="auto", cmap=cmap, norm=norm)
@@ -455,8 +741,16 @@ def heat_map(values: np.ndarray, alphas: Sequence[float], taus: Sequence[float],
         for i, j in zip(*np.nonzero(np.asarray(hatch))):
             ax.plot(j, i, "x", color="red", ms=7, mew=1.5)
     for k, (name, (a, t)) in enumerate((marks or {}).items()):
-        ax.plot(list(taus).index(t), list(alphas).index(a), ["o", "s", "D", "^"][k % 4], mfc="none",
-                mec=["white", "magenta", "orange", "cyan"][k % 4], ms=13, mew=2, label=name)
+        ax.plot(
+            list(taus).index(t),
+            list(alphas).index(a),
+            ["o", "s", "D", "^"][k % 4],
+            mfc="none",
+            mec=["white", "magenta", "orange", "cyan"][k % 4],
+            ms=13,
+            mew=2,
+            label=name,
+        )
     if marks:
         ax.legend(fontsize=7, loc="upper left", framealpha=0.8)
     plt.colorbar(im, ax=ax, label=label, fraction=0.046)
@@ -465,8 +759,17 @@ def heat_map(values: np.ndarray, alphas: Sequence[float], taus: Sequence[float],
     return ax
 
 
-def profile(x: Sequence[float], groups: dict[str, np.ndarray], ax=None, xlabel: str = "", ylabel: str = "held-out MSE",
-            title: str | None = None, level: float = 0.95, log: bool = True, categorical: bool = False):
+def profile(
+    x: Sequence[float],
+    groups: dict[str, np.ndarray],
+    ax=None,
+    xlabel: str = "",
+    ylabel: str = "held-out MSE",
+    title: str | None = None,
+    level: float = 0.95,
+    log: bool = True,
+    categorical: bool = False,
+):
     """Seed means with ``level`` t-intervals along one grid axis, one line per group;
     ``groups[name]``: [len(x), seeds] arrays (NaN seeds are dropped). ``categorical`` spaces
     the x values evenly (for the EMA momentum, whose interesting values crowd near 1)."""
@@ -485,7 +788,9 @@ def profile(x: Sequence[float], groups: dict[str, np.ndarray], ax=None, xlabel: 
                 mean.append(np.nan), lo.append(np.nan), hi.append(np.nan)
         color = COLORS.get(name, f"C{i}")
         ax.plot(pos, mean, "o-", color=color, label=name, ms=4)
-        ax.fill_between(pos, np.maximum(lo, 1e-12) if log else lo, hi, color=color, alpha=0.2)
+        ax.fill_between(
+            pos, np.maximum(lo, 1e-12) if log else lo, hi, color=color, alpha=0.2
+        )
     if categorical:
         ax.set_xticks(pos)
         ax.set_xticklabels([f"{t:g}" for t in x], fontsize=8)

@@ -5,10 +5,12 @@ generative decoder.
 The paper scores each probe on the data it was trained on (the probe set). Every function
 here also scores on a held-out test set, which is the number the book trusts.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -33,7 +35,13 @@ class LinearProbe:
         return float(F.mse_loss(self(features), targets))
 
 
-def adam_probe(features: torch.Tensor, targets: torch.Tensor, epochs: int = 100, lr: float = 0.01, seed: int = 0) -> LinearProbe:
+def adam_probe(
+    features: torch.Tensor,
+    targets: torch.Tensor,
+    epochs: int = 100,
+    lr: float = 0.01,
+    seed: int = 0,
+) -> LinearProbe:
     """The paper's probe: nn.Linear trained full-batch with Adam (lr 0.01) for ``epochs`` epochs.
 
     features [N, D_in], targets [N, D_out]. Initialisation is seeded (``seed``).
@@ -53,7 +61,9 @@ def adam_probe(features: torch.Tensor, targets: torch.Tensor, epochs: int = 100,
     return LinearProbe(lin.weight.detach().clone(), lin.bias.detach().clone())
 
 
-def lstsq_probe(features: torch.Tensor, targets: torch.Tensor, ridge: float = 0.0) -> LinearProbe:
+def lstsq_probe(
+    features: torch.Tensor, targets: torch.Tensor, ridge: float = 0.0
+) -> LinearProbe:
     """Closed-form (optionally ridge) least squares with a bias, solved in float64.
 
     features [N, D_in], targets [N, D_out]. ``ridge`` penalises the weights, not the bias.
@@ -64,12 +74,16 @@ def lstsq_probe(features: torch.Tensor, targets: torch.Tensor, ridge: float = 0.
     xm, ym = x.mean(0), y.mean(0)
     xc, yc = x - xm, y - ym
     gram = xc.T @ xc + ridge * torch.eye(x.shape[1], dtype=x.dtype, device=x.device)
-    w = torch.linalg.lstsq(gram, xc.T @ yc).solution  # [D_in, D_out]; lstsq handles rank deficiency
+    w = torch.linalg.lstsq(
+        gram, xc.T @ yc
+    ).solution  # [D_in, D_out]; lstsq handles rank deficiency
     b = ym - xm @ w
     return LinearProbe(w.T.to(features.dtype), b.to(features.dtype))
 
 
-def protocol_features(model: JEPA, split: Split, protocol: str) -> tuple[torch.Tensor, torch.Tensor]:
+def protocol_features(
+    model: JEPA, split: Split, protocol: str
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(features, targets) of a split for a protocol.
 
     "A": f(x) -> first target step.   "B": P_fwd(f(x)) -> first target step.
@@ -83,10 +97,20 @@ def protocol_features(model: JEPA, split: Split, protocol: str) -> tuple[torch.T
         return model.encode(split.target), last_context_step(split.context)
     if protocol == "B_bwd":
         return model.predict_backward(split.target), last_context_step(split.context)
-    raise ValueError(f"protocol must be one of 'A', 'B', 'A_bwd', 'B_bwd', got {protocol!r}")
+    raise ValueError(
+        f"protocol must be one of 'A', 'B', 'A_bwd', 'B_bwd', got {protocol!r}"
+    )
 
 
-def protocol_scores(model: JEPA, probe_set: Split, test_set: Split, protocol: str, epochs: int = 100, lr: float = 0.01, seed: int = 0) -> dict[str, float]:
+def protocol_scores(
+    model: JEPA,
+    probe_set: Split,
+    test_set: Split,
+    protocol: str,
+    epochs: int = 100,
+    lr: float = 0.01,
+    seed: int = 0,
+) -> dict[str, float]:
     """MSE of one protocol, in the data's (normalised) units.
 
     Keys: ``probe`` (paper-style Adam probe, scored on its own training data, as the paper
@@ -98,26 +122,47 @@ def protocol_scores(model: JEPA, probe_set: Split, test_set: Split, protocol: st
     f_te, t_te = protocol_features(model, test_set.to(device), protocol)
     adam = adam_probe(f_tr, t_tr, epochs, lr, seed)
     ls = lstsq_probe(f_tr, t_tr)
-    return {"probe": adam.mse(f_tr, t_tr), "test": adam.mse(f_te, t_te), "lstsq_test": ls.mse(f_te, t_te)}
+    return {
+        "probe": adam.mse(f_tr, t_tr),
+        "test": adam.mse(f_te, t_te),
+        "lstsq_test": ls.mse(f_te, t_te),
+    }
 
 
-def evaluate(model: JEPA, probe_set: Split, test_set: Split, epochs: int = 100, seed: int = 0) -> dict[str, dict[str, float]]:
+def evaluate(
+    model: JEPA, probe_set: Split, test_set: Split, epochs: int = 100, seed: int = 0
+) -> dict[str, dict[str, float]]:
     """All protocols of a model: A, B, A_bwd, and B_bwd when the model is bidirectional."""
     protos = ["A", "B", "A_bwd"] + (["B_bwd"] if model.bidirectional else [])
-    return {p: protocol_scores(model, probe_set, test_set, p, epochs=epochs, seed=seed) for p in protos}
+    return {
+        p: protocol_scores(model, probe_set, test_set, p, epochs=epochs, seed=seed)
+        for p in protos
+    }
 
 
 # ------------------------------------------------------------------------- MNIST
 @torch.no_grad()
-def batched_encode(model: JEPA, images: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
+def batched_encode(
+    model: JEPA, images: torch.Tensor, batch_size: int = 2048
+) -> torch.Tensor:
     """Frozen online-encoder features of many half images [N, 1, 28, 14] -> [N, embed]."""
     device = next(model.parameters()).device
-    return torch.cat([model.encode(chunk.to(device)) for chunk in images.split(batch_size)])
+    return torch.cat(
+        [model.encode(chunk.to(device)) for chunk in images.split(batch_size)]
+    )
 
 
-def classification_probe(train_feats: torch.Tensor, train_labels: torch.Tensor, eval_feats: torch.Tensor, eval_labels: torch.Tensor,
-                         epochs: int = 10, batch_size: int = 256, lr: float = 0.01, seed: int = 0,
-                         record: Sequence[int] = ()) -> dict[str, Any]:
+def classification_probe(
+    train_feats: torch.Tensor,
+    train_labels: torch.Tensor,
+    eval_feats: torch.Tensor,
+    eval_labels: torch.Tensor,
+    epochs: int = 10,
+    batch_size: int = 256,
+    lr: float = 0.01,
+    seed: int = 0,
+    record: Sequence[int] = (),
+) -> dict[str, Any]:
     """Linear classifier on frozen features (Adam, mini-batches, as the paper's code).
 
     Returns train accuracy and held-out accuracy (fractions in [0, 1]). ``record``: epochs
@@ -134,20 +179,30 @@ def classification_probe(train_feats: torch.Tensor, train_labels: torch.Tensor, 
     finally:
         torch.random.set_rng_state(gen_state)
     opt = torch.optim.Adam(lin.parameters(), lr=lr)
-    acc = lambda f, y: float((lin(f).argmax(1) == y).float().mean())  # noqa: E731
+    acc = lambda f, y: float((lin(f).argmax(1) == y).float().mean())
     curve: dict[int, tuple[float, float]] = {}
     with torch.enable_grad():
         for epoch in range(1, epochs + 1):
-            for idx in torch.randperm(len(train_labels), generator=gen).to(train_feats.device).split(batch_size):
+            for idx in (
+                torch.randperm(len(train_labels), generator=gen)
+                .to(train_feats.device)
+                .split(batch_size)
+            ):
                 loss = F.cross_entropy(lin(train_feats[idx]), train_labels[idx])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
             if epoch in record:
                 with torch.no_grad():
-                    curve[epoch] = (acc(train_feats, train_labels), acc(eval_feats, eval_labels))
+                    curve[epoch] = (
+                        acc(train_feats, train_labels),
+                        acc(eval_feats, eval_labels),
+                    )
     with torch.no_grad():
-        out: dict[str, Any] = {"train_acc": acc(train_feats, train_labels), "eval_acc": acc(eval_feats, eval_labels)}
+        out: dict[str, Any] = {
+            "train_acc": acc(train_feats, train_labels),
+            "eval_acc": acc(eval_feats, eval_labels),
+        }
     if record:
         out["curve"] = curve
     return out
@@ -159,18 +214,31 @@ class GenerativeDecoder(nn.Module):
     def __init__(self, embed_dim: int):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Linear(embed_dim, 256), nn.BatchNorm1d(256), nn.ReLU(),
-            nn.Linear(256, 512), nn.BatchNorm1d(512), nn.ReLU(),
-            nn.Linear(512, 28 * 14), nn.Sigmoid(),
+            nn.Linear(embed_dim, 256),
+            nn.BatchNorm1d(256),
+            nn.ReLU(),
+            nn.Linear(256, 512),
+            nn.BatchNorm1d(512),
+            nn.ReLU(),
+            nn.Linear(512, 28 * 14),
+            nn.Sigmoid(),
         )
 
     def forward(self, s: torch.Tensor) -> torch.Tensor:
         return self.net(s).view(-1, 1, 28, 14)
 
 
-def decoder_probe(train_feats: torch.Tensor, train_right: torch.Tensor, eval_feats: torch.Tensor, eval_right: torch.Tensor,
-                  epochs: int = 10, batch_size: int = 256, lr: float = 1e-3, seed: int = 0,
-                  record: Sequence[int] = ()) -> tuple[GenerativeDecoder, dict[str, Any]]:
+def decoder_probe(
+    train_feats: torch.Tensor,
+    train_right: torch.Tensor,
+    eval_feats: torch.Tensor,
+    eval_right: torch.Tensor,
+    epochs: int = 10,
+    batch_size: int = 256,
+    lr: float = 1e-3,
+    seed: int = 0,
+    record: Sequence[int] = (),
+) -> tuple[GenerativeDecoder, dict[str, Any]]:
     """Train the generative decoder on frozen left-half features to output the right half.
 
     *_right: right halves in [0, 1] pixel units [N, 1, 28, 14]. Returns the decoder (eval
@@ -186,12 +254,16 @@ def decoder_probe(train_feats: torch.Tensor, train_right: torch.Tensor, eval_fea
     finally:
         torch.random.set_rng_state(gen_state)
     opt = torch.optim.Adam(dec.parameters(), lr=lr)
-    mse = lambda f, y: float(F.mse_loss(dec(f), y))  # noqa: E731
+    mse = lambda f, y: float(F.mse_loss(dec(f), y))
     curve: dict[int, tuple[float, float]] = {}
     dec.train()
     with torch.enable_grad():
         for epoch in range(1, epochs + 1):
-            for idx in torch.randperm(len(train_feats), generator=gen).to(train_feats.device).split(batch_size):
+            for idx in (
+                torch.randperm(len(train_feats), generator=gen)
+                .to(train_feats.device)
+                .split(batch_size)
+            ):
                 if len(idx) < 2:  # BatchNorm1d needs two samples
                     continue
                 loss = F.mse_loss(dec(train_feats[idx]), train_right[idx])
@@ -201,11 +273,17 @@ def decoder_probe(train_feats: torch.Tensor, train_right: torch.Tensor, eval_fea
             if epoch in record:
                 dec.eval()
                 with torch.no_grad():
-                    curve[epoch] = (mse(train_feats, train_right), mse(eval_feats, eval_right))
+                    curve[epoch] = (
+                        mse(train_feats, train_right),
+                        mse(eval_feats, eval_right),
+                    )
                 dec.train()
     dec.eval()
     with torch.no_grad():
-        out: dict[str, Any] = {"train_mse": mse(train_feats, train_right), "eval_mse": mse(eval_feats, eval_right)}
+        out: dict[str, Any] = {
+            "train_mse": mse(train_feats, train_right),
+            "eval_mse": mse(eval_feats, eval_right),
+        }
     if record:
         out["curve"] = curve
     return dec, out

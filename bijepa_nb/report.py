@@ -1,7 +1,9 @@
 """Tables for the book: numbers computed by cells, rendered as Markdown."""
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -28,9 +30,14 @@ def mean_std(values: Sequence[float], digits: int = 4) -> str:
     return f"{m:.{digits}f} ± {s:.{digits}f}"
 
 
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]], digits: int = 4):
+def markdown_table(
+    header: Sequence[str], rows: Sequence[Sequence[Any]], digits: int = 4
+):
     """An IPython Markdown table (plain text outside IPython)."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+    ]
     lines += ["| " + " | ".join(fmt(c, digits) for c in row) + " |" for row in rows]
     text = "\n".join(lines)
     try:

@@ -32,6 +32,7 @@ JSON schema (``SCHEMA_VERSION``; ``validate`` checks it):
   decoder MSE and embedding diagnostics along training (step 0: the untrained encoder,
   the random-encoder baseline of the same seed); ``settings.budget`` states the budget.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,7 +41,8 @@ import math
 import platform
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -58,8 +60,16 @@ SCHEMA_VERSION = "bijepa-reproduce/1"
 SPLITS = ("train", "probe set", "held-out")
 LABELS = {name: v.label for name, v in VARIANTS.items()}
 #: The paper's tables (one run each; probes scored on the probe set), from the registry.
-PAPER: dict[str, dict[str, dict[str, float]]] = {name: exp.paper for name, exp in EXPERIMENTS.items()}
-QUICK = {"num_steps": 100, "probe_epochs": 10, "mnist_train": 512, "mnist_eval": 256, "epochs": 1}
+PAPER: dict[str, dict[str, dict[str, float]]] = {
+    name: exp.paper for name, exp in EXPERIMENTS.items()
+}
+QUICK = {
+    "num_steps": 100,
+    "probe_epochs": 10,
+    "mnist_train": 512,
+    "mnist_eval": 256,
+    "epochs": 1,
+}
 PROTOCOLS = {
     "A": "Protocol A: linear probe on the context embedding f(x) -> first target step",
     "B": "Protocol B: linear probe on the forward prediction P_fwd(f(x)) -> first target step",
@@ -73,28 +83,82 @@ def metric_spec(experiment: str) -> dict[str, dict[str, str]]:
     spec: dict[str, dict[str, str]] = {}
     loss_unit = "embedding MSE (mean over batch and embedding dims)"
     for part in ("total", "fwd", "bwd"):
-        spec[f"loss_final_{part}"] = {"unit": loss_unit, "split": "train", "description": f"{part} training loss at the last step (Eq. 8 for total; bwd is 0 for classic JEPA)"}
-        spec[f"loss_last100_{part}"] = {"unit": loss_unit, "split": "train", "description": f"mean {part} training loss over the last 100 steps"}
-    spec["roughness_fwd"] = {"unit": "std of log-loss residual (dimensionless)", "split": "train",
-                             "description": "fluctuation of the forward loss around its 51-step moving average, second half of training (stats.roughness)"}
-    spec["roughness_total"] = {"unit": "std of log-loss residual (dimensionless)", "split": "train", "description": "the same for the total loss"}
-    spec["norm_final"] = {"unit": "L2 norm", "split": "train", "description": "mean norm of the online context embedding f(x) at the last logged step"}
-    spec["norm_growth_second_half"] = {"unit": "ratio", "split": "train", "description": "online embedding norm at the end / at mid-training"}
+        spec[f"loss_final_{part}"] = {
+            "unit": loss_unit,
+            "split": "train",
+            "description": f"{part} training loss at the last step (Eq. 8 for total; bwd is 0 for classic JEPA)",
+        }
+        spec[f"loss_last100_{part}"] = {
+            "unit": loss_unit,
+            "split": "train",
+            "description": f"mean {part} training loss over the last 100 steps",
+        }
+    spec["roughness_fwd"] = {
+        "unit": "std of log-loss residual (dimensionless)",
+        "split": "train",
+        "description": "fluctuation of the forward loss around its 51-step moving average, second half of training (stats.roughness)",
+    }
+    spec["roughness_total"] = {
+        "unit": "std of log-loss residual (dimensionless)",
+        "split": "train",
+        "description": "the same for the total loss",
+    }
+    spec["norm_final"] = {
+        "unit": "L2 norm",
+        "split": "train",
+        "description": "mean norm of the online context embedding f(x) at the last logged step",
+    }
+    spec["norm_growth_second_half"] = {
+        "unit": "ratio",
+        "split": "train",
+        "description": "online embedding norm at the end / at mid-training",
+    }
     if EXPERIMENTS[experiment].kind == "halves":
-        spec["probe_acc_train"] = {"unit": "accuracy (fraction)", "split": "train", "description": "linear probe on the left-half embedding, scored on its training images"}
-        spec["probe_acc_heldout"] = {"unit": "accuracy (fraction)", "split": "held-out", "description": "the same probe on held-out images"}
-        spec["decoder_mse_train"] = {"unit": "MSE of right-half pixels in [0, 1]", "split": "train", "description": "generative decoder from the left-half embedding, training images"}
-        spec["decoder_mse_heldout"] = {"unit": "MSE of right-half pixels in [0, 1]", "split": "held-out", "description": "the same decoder on held-out images"}
+        spec["probe_acc_train"] = {
+            "unit": "accuracy (fraction)",
+            "split": "train",
+            "description": "linear probe on the left-half embedding, scored on its training images",
+        }
+        spec["probe_acc_heldout"] = {
+            "unit": "accuracy (fraction)",
+            "split": "held-out",
+            "description": "the same probe on held-out images",
+        }
+        spec["decoder_mse_train"] = {
+            "unit": "MSE of right-half pixels in [0, 1]",
+            "split": "train",
+            "description": "generative decoder from the left-half embedding, training images",
+        }
+        spec["decoder_mse_heldout"] = {
+            "unit": "MSE of right-half pixels in [0, 1]",
+            "split": "held-out",
+            "description": "the same decoder on held-out images",
+        }
         for k, (unit, split, text) in MNIST_DIAGNOSTICS.items():
             spec[k] = {"unit": unit, "split": split, "description": text}
         return spec
-    spec["loss_early_total"] = {"unit": loss_unit, "split": "train",
-                                "description": "mean total loss over 20%-30% of training: steps 400-600 of the paper's 2000, its 'step 500' reading"}
+    spec["loss_early_total"] = {
+        "unit": loss_unit,
+        "split": "train",
+        "description": "mean total loss over 20%-30% of training: steps 400-600 of the paper's 2000, its 'step 500' reading",
+    }
     unit = EXPERIMENTS[experiment].unit
     for proto, text in PROTOCOLS.items():
-        spec[f"{proto}_adam_probeset"] = {"unit": unit, "split": "probe set", "description": f"{text}; the paper's Adam probe scored on its own training data"}
-        spec[f"{proto}_adam_heldout"] = {"unit": unit, "split": "held-out", "description": f"{text}; the paper's Adam probe scored on the held-out test set"}
-        spec[f"{proto}_lstsq_heldout"] = {"unit": unit, "split": "held-out", "description": f"{text}; closed-form least squares fitted on the probe set, scored held-out"}
+        spec[f"{proto}_adam_probeset"] = {
+            "unit": unit,
+            "split": "probe set",
+            "description": f"{text}; the paper's Adam probe scored on its own training data",
+        }
+        spec[f"{proto}_adam_heldout"] = {
+            "unit": unit,
+            "split": "held-out",
+            "description": f"{text}; the paper's Adam probe scored on the held-out test set",
+        }
+        spec[f"{proto}_lstsq_heldout"] = {
+            "unit": unit,
+            "split": "held-out",
+            "description": f"{text}; closed-form least squares fitted on the probe set, scored held-out",
+        }
     return spec
 
 
@@ -120,31 +184,73 @@ BASELINE_TEXT = {
 
 def _history_metrics(h: History) -> dict[str, float]:
     """The loss and norm summaries of ``pipeline.history_metrics`` that this schema records."""
-    keep = ("loss_final_", "loss_last100_", "roughness_", "norm_final", "norm_growth_second_half")
+    keep = (
+        "loss_final_",
+        "loss_last100_",
+        "roughness_",
+        "norm_final",
+        "norm_growth_second_half",
+    )
     return {k: v for k, v in history_metrics(h).items() if k.startswith(keep)}
 
 
 def _overrides(config: str, hyper: dict[str, float]) -> dict[str, float]:
     """``hyper`` (alpha, ema_momentum) for a table variant: classic JEPA keeps alpha = 1."""
-    return {k: v for k, v in hyper.items() if not (k == "alpha" and VARIANTS[config].alpha == 1.0)}
+    return {
+        k: v
+        for k, v in hyper.items()
+        if not (k == "alpha" and VARIANTS[config].alpha == 1.0)
+    }
 
 
-def _train_seeds(experiment: str, config: str, seeds: list[int], num_steps: int, device: str, threads: int,
-                 data: dict[int, SeedData], hyper: dict[str, float] | None = None
-                 ) -> tuple[list[JEPA | None], list[History | None], list[int | None]]:
+def _train_seeds(
+    experiment: str,
+    config: str,
+    seeds: list[int],
+    num_steps: int,
+    device: str,
+    threads: int,
+    data: dict[int, SeedData],
+    hyper: dict[str, float] | None = None,
+) -> tuple[list[JEPA | None], list[History | None], list[int | None]]:
     """Train table variant ``config`` for every seed as one batch (``pipeline.train_runs``);
     a diverging seed is recorded and the others finish. Returns models, histories and the
     divergence step per seed."""
     exp = EXPERIMENTS[experiment]
     over = _overrides(config, hyper or {})
-    runs = [Run(VARIANTS[config].mode, exp.configs(config, num_steps=num_steps, device=device, num_threads=threads,
-                                                    progress=False, seed=s, **over)[1], config) for s in seeds]
+    runs = [
+        Run(
+            VARIANTS[config].mode,
+            exp.configs(
+                config,
+                num_steps=num_steps,
+                device=device,
+                num_threads=threads,
+                progress=False,
+                seed=s,
+                **over,
+            )[1],
+            config,
+        )
+        for s in seeds
+    ]
     trained = train_runs(exp, runs, data)
-    return [t.model for t in trained], [t.history for t in trained], [t.diverged_at for t in trained]
+    return (
+        [t.model for t in trained],
+        [t.history for t in trained],
+        [t.diverged_at for t in trained],
+    )
 
 
-def _forecast_experiment(experiment: str, seeds: list[int], quick: bool, device: str, threads: int, log: Callable[[str], None],
-                         hyper: dict[str, float] | None = None) -> dict[str, Any]:
+def _forecast_experiment(
+    experiment: str,
+    seeds: list[int],
+    quick: bool,
+    device: str,
+    threads: int,
+    log: Callable[[str], None],
+    hyper: dict[str, float] | None = None,
+) -> dict[str, Any]:
     exp = EXPERIMENTS[experiment]
     probe_epochs = QUICK["probe_epochs"] if quick else exp.probe_epochs
     data = {s: exp.seed_data(s) for s in seeds}
@@ -152,83 +258,193 @@ def _forecast_experiment(experiment: str, seeds: list[int], quick: bool, device:
     data_settings = exp.data_config.to_dict()
     spec = metric_spec(experiment)
     configs: dict[str, Any] = {}
-    settings: dict[str, Any] = {"probe_epochs": probe_epochs, "data": data_settings, "configs": {}}
+    settings: dict[str, Any] = {
+        "probe_epochs": probe_epochs,
+        "data": data_settings,
+        "configs": {},
+    }
     for config in exp.table:
         mode, alpha = VARIANTS[config].mode, VARIANTS[config].alpha
-        mc, tc = exp.configs(config, device=device, num_threads=threads, progress=False,
-                             **({"num_steps": QUICK["num_steps"]} if quick else {}), **_overrides(config, hyper or {}))
+        mc, tc = exp.configs(
+            config,
+            device=device,
+            num_threads=threads,
+            progress=False,
+            **({"num_steps": QUICK["num_steps"]} if quick else {}),
+            **_overrides(config, hyper or {}),
+        )
         alpha = tc.alpha
         settings["configs"][config] = {"model": mc.to_dict(), "train": tc.to_dict()}
         t0 = time.perf_counter()
-        models, hists, div = _train_seeds(experiment, config, seeds, tc.num_steps, device, threads, data, hyper)
+        models, hists, div = _train_seeds(
+            experiment, config, seeds, tc.num_steps, device, threads, data, hyper
+        )
         per_seed: dict[str, list[float | None]] = {k: [] for k in spec}
         for s, m, h, d in zip(seeds, models, hists, div):
             row: dict[str, float | None] = {k: None for k in spec}
             if m is not None and h is not None and d is None:
                 row.update(_history_metrics(h))
-                row["loss_early_total"] = float(h.total[len(h) // 5 : 3 * len(h) // 10].mean())
+                row["loss_early_total"] = float(
+                    h.total[len(h) // 5 : 3 * len(h) // 10].mean()
+                )
                 probe, test = sets[s]
-                for proto, sc in evaluate(m, probe, test, epochs=probe_epochs, seed=s).items():
-                    row[f"{proto}_adam_probeset"], row[f"{proto}_adam_heldout"], row[f"{proto}_lstsq_heldout"] = sc["probe"], sc["test"], sc["lstsq_test"]
+                for proto, sc in evaluate(
+                    m, probe, test, epochs=probe_epochs, seed=s
+                ).items():
+                    (
+                        row[f"{proto}_adam_probeset"],
+                        row[f"{proto}_adam_heldout"],
+                        row[f"{proto}_lstsq_heldout"],
+                    ) = sc["probe"], sc["test"], sc["lstsq_test"]
             for k in spec:
                 per_seed[k].append(row[k])
-        configs[config] = {"label": LABELS[config], "mode": mode, "alpha": alpha, "diverged_at": div, "per_seed": per_seed}
+        configs[config] = {
+            "label": LABELS[config],
+            "mode": mode,
+            "alpha": alpha,
+            "diverged_at": div,
+            "per_seed": per_seed,
+        }
         b = [v for v in per_seed["B_adam_heldout"] if v is not None]
-        log(f"{experiment} {config:14s}: {len(seeds)} seeds in {time.perf_counter() - t0:.1f} s; held-out Protocol B (Adam) mean {np.mean(b) if b else float('nan'):.4f}")
+        log(
+            f"{experiment} {config:14s}: {len(seeds)} seeds in {time.perf_counter() - t0:.1f} s; held-out Protocol B (Adam) mean {np.mean(b) if b else float('nan'):.4f}"
+        )
     unit = spec["B_adam_heldout"]["unit"]
     base_rows = [forecast_baselines(*sets[s], experiment) for s in seeds]
-    baselines = {name: {"unit": unit, "split": "held-out" if name != "noise_floor" else "held-out (analytic)", "description": BASELINE_TEXT[name],
-                        "per_seed": [r[name] for r in base_rows]} for name in base_rows[0]}
-    return {"metrics": spec, "configs": configs, "baselines": baselines, "settings": settings}
+    baselines = {
+        name: {
+            "unit": unit,
+            "split": "held-out" if name != "noise_floor" else "held-out (analytic)",
+            "description": BASELINE_TEXT[name],
+            "per_seed": [r[name] for r in base_rows],
+        }
+        for name in base_rows[0]
+    }
+    return {
+        "metrics": spec,
+        "configs": configs,
+        "baselines": baselines,
+        "settings": settings,
+    }
 
 
 #: MNIST settings. Tasks (one variant and seed, or one seed's baselines) run in
 #: ``MNIST_WORKERS`` one-thread processes (``mnist_runs.run_tasks``); the step budget and
 #: probe epochs come from the registry; ``MNIST_QUICK`` shrinks everything for smoke runs.
 MNIST_WORKERS = 2
-MNIST_QUICK = {"num_steps": 6, "probe_epochs": 2, "decoder_epochs": 2, "mnist_train": 512, "mnist_eval": 256, "checkpoints": (3,)}
+MNIST_QUICK = {
+    "num_steps": 6,
+    "probe_epochs": 2,
+    "decoder_epochs": 2,
+    "mnist_train": 512,
+    "mnist_eval": 256,
+    "checkpoints": (3,),
+}
 MNIST_DIAGNOSTICS = {
-    "embed_std_mean_heldout": ("std of one embedding dimension, mean over the 64", "held-out",
-                               "per-dimension standard deviation of the left-half embeddings, averaged over dimensions"),
-    "embed_std_min_heldout": ("std of one embedding dimension, min over the 64", "held-out", "the least-varying dimension's standard deviation"),
-    "dead_dim_frac_heldout": ("fraction of dimensions", "held-out", "dimensions whose std is below 1% of the largest"),
-    "effective_rank_heldout": ("effective rank (1 to 64)", "held-out",
-                               "exp of the entropy of the normalised singular values of the centred embeddings (Roy & Vetterli 2007)"),
+    "embed_std_mean_heldout": (
+        "std of one embedding dimension, mean over the 64",
+        "held-out",
+        "per-dimension standard deviation of the left-half embeddings, averaged over dimensions",
+    ),
+    "embed_std_min_heldout": (
+        "std of one embedding dimension, min over the 64",
+        "held-out",
+        "the least-varying dimension's standard deviation",
+    ),
+    "dead_dim_frac_heldout": (
+        "fraction of dimensions",
+        "held-out",
+        "dimensions whose std is below 1% of the largest",
+    ),
+    "effective_rank_heldout": (
+        "effective rank (1 to 64)",
+        "held-out",
+        "exp of the entropy of the normalised singular values of the centred embeddings (Roy & Vetterli 2007)",
+    ),
 }
 
 
-def _mnist_experiment(seeds: list[int], quick: bool, device: str, log: Callable[[str], None], mnist: MnistData | None = None,
-                      hyper: dict[str, float] | None = None) -> dict[str, Any]:
+def _mnist_experiment(
+    seeds: list[int],
+    quick: bool,
+    device: str,
+    log: Callable[[str], None],
+    mnist: MnistData | None = None,
+    hyper: dict[str, float] | None = None,
+) -> dict[str, Any]:
     from .mnist_runs import BASELINES, CHECKPOINTS, DECODER_EPOCHS, MnistTask, run_tasks
 
     exp = EXPERIMENTS["mnist"]
     mnist = mnist if mnist is not None else load_mnist(MnistConfig())
     if quick:
         q = MNIST_QUICK
-        mnist = MnistData(mnist.train_images[: q["mnist_train"]], mnist.train_labels[: q["mnist_train"]],
-                          mnist.eval_images[: q["mnist_eval"]], mnist.eval_labels[: q["mnist_eval"]], mnist.source)
+        mnist = MnistData(
+            mnist.train_images[: q["mnist_train"]],
+            mnist.train_labels[: q["mnist_train"]],
+            mnist.eval_images[: q["mnist_eval"]],
+            mnist.eval_labels[: q["mnist_eval"]],
+            mnist.source,
+        )
     num_steps = MNIST_QUICK["num_steps"] if quick else exp.train["num_steps"]
     probe_epochs = MNIST_QUICK["probe_epochs"] if quick else exp.probe_epochs
     decoder_epochs = MNIST_QUICK["decoder_epochs"] if quick else DECODER_EPOCHS
-    checkpoints = tuple(c for c in (MNIST_QUICK["checkpoints"] if quick else CHECKPOINTS) if 0 < c < num_steps)
+    checkpoints = tuple(
+        c
+        for c in (MNIST_QUICK["checkpoints"] if quick else CHECKPOINTS)
+        if 0 < c < num_steps
+    )
     dev = resolve_device(device)
     workers = 1 if dev.type != "cpu" else MNIST_WORKERS
     spec = metric_spec("mnist")
     n_train, batch = len(mnist.train_labels), exp.train["batch_size"]
     steps_per_epoch = math.ceil(n_train / batch)
     settings: dict[str, Any] = {
-        "num_steps": num_steps, "batch_size": batch, "epochs_equivalent": round(num_steps / steps_per_epoch, 2),
-        "budget": (f"the paper's optimisation budget: {num_steps} steps at batch {batch} (10 epochs of 60,000 images), "
-                   if num_steps == exp.train["num_steps"] else f"{num_steps} steps at batch {batch} (quick), ")
-                  + f"whatever the training-set size; here {n_train} training images, {num_steps / steps_per_epoch:.1f} epochs",
-        "probe_epochs": probe_epochs, "decoder_epochs": decoder_epochs, "n_train": n_train, "n_eval": len(mnist.eval_labels),
+        "num_steps": num_steps,
+        "batch_size": batch,
+        "epochs_equivalent": round(num_steps / steps_per_epoch, 2),
+        "budget": (
+            f"the paper's optimisation budget: {num_steps} steps at batch {batch} (10 epochs of 60,000 images), "
+            if num_steps == exp.train["num_steps"]
+            else f"{num_steps} steps at batch {batch} (quick), "
+        )
+        + f"whatever the training-set size; here {n_train} training images, {num_steps / steps_per_epoch:.1f} epochs",
+        "probe_epochs": probe_epochs,
+        "decoder_epochs": decoder_epochs,
+        "n_train": n_train,
+        "n_eval": len(mnist.eval_labels),
         "checkpoints": [0, *checkpoints, num_steps],
-        "workers": workers, "threads_per_worker": 1, "configs": {},
+        "workers": workers,
+        "threads_per_worker": 1,
+        "configs": {},
     }
-    hyper_items = {c: tuple(sorted(_overrides(c, hyper or {}).items())) for c in exp.table}
-    tasks = [MnistTask(c, s, num_steps, probe_epochs, checkpoints, decoder_epochs=decoder_epochs, hyper=hyper_items[c], device=dev.type)
-             for c in exp.table for s in seeds]
-    tasks += [MnistTask(BASELINES, s, num_steps, probe_epochs, decoder_epochs=decoder_epochs, device=dev.type) for s in seeds]
+    hyper_items = {
+        c: tuple(sorted(_overrides(c, hyper or {}).items())) for c in exp.table
+    }
+    tasks = [
+        MnistTask(
+            c,
+            s,
+            num_steps,
+            probe_epochs,
+            checkpoints,
+            decoder_epochs=decoder_epochs,
+            hyper=hyper_items[c],
+            device=dev.type,
+        )
+        for c in exp.table
+        for s in seeds
+    ]
+    tasks += [
+        MnistTask(
+            BASELINES,
+            s,
+            num_steps,
+            probe_epochs,
+            decoder_epochs=decoder_epochs,
+            device=dev.type,
+        )
+        for s in seeds
+    ]
     t0 = time.perf_counter()
     results = run_tasks(tasks, mnist, workers=workers, log=log)
     by = {(r["variant"], r["seed"]): r for r in results}
@@ -246,44 +462,97 @@ def _mnist_experiment(seeds: list[int], quick: bool, device: str, log: Callable[
             row: dict[str, float | None] = {k: None for k in spec}
             div.append(r["diverged_at"])
             alpha = r["train_config"]["alpha"]
-            settings["configs"][config] = {"model": r["model_config"], "train": r["train_config"]}
+            settings["configs"][config] = {
+                "model": r["model_config"],
+                "train": r["train_config"],
+            }
             if r["diverged_at"] is None:
                 row.update(_history_metrics(r["history"]))
                 row.update({k: v for k, v in r["final"].items() if k in spec})
             for k in spec:
                 per_seed[k].append(row[k])
-            step0 = by[(BASELINES, s)]["random_encoder"]  # step 0 = the random encoder of this seed
+            step0 = by[(BASELINES, s)][
+                "random_encoder"
+            ]  # step 0 = the random encoder of this seed
             for k in ck_keys:
-                ck[k].append([step0[k]] + r["checkpoints"][k] if r["diverged_at"] is None else None)
-        configs[config] = {"label": LABELS[config], "mode": VARIANTS[config].mode, "alpha": alpha, "diverged_at": div, "per_seed": per_seed}
+                ck[k].append(
+                    [step0[k]] + r["checkpoints"][k]
+                    if r["diverged_at"] is None
+                    else None
+                )
+        configs[config] = {
+            "label": LABELS[config],
+            "mode": VARIANTS[config].mode,
+            "alpha": alpha,
+            "diverged_at": div,
+            "per_seed": per_seed,
+        }
         ck_out[config] = ck
         acc = [v for v in per_seed["probe_acc_heldout"] if v is not None]
-        log(f"mnist {config:14s}: held-out probe accuracy mean {np.mean(acc) if acc else float('nan'):.4f} over {len(acc)} seeds")
-    settings["task_seconds"] = {f"{r['variant']}/{r['seed']}": round(r.get("seconds_train", r.get("seconds", 0.0)) + r.get("seconds_probes", 0.0), 1)
-                                for r in results}
+        log(
+            f"mnist {config:14s}: held-out probe accuracy mean {np.mean(acc) if acc else float('nan'):.4f} over {len(acc)} seeds"
+        )
+    settings["task_seconds"] = {
+        f"{r['variant']}/{r['seed']}": round(
+            r.get("seconds_train", r.get("seconds", 0.0))
+            + r.get("seconds_probes", 0.0),
+            1,
+        )
+        for r in results
+    }
     settings["supervised_epochs"] = by[(BASELINES, seeds[0])]["supervised_epochs"]
-    right_tr, right_ev = right_half_pixels(mnist.train_images), right_half_pixels(mnist.eval_images)
-    mean_mse = float(torch.mean((right_ev - right_tr.mean(0)) ** 2))  # the same for every seed
+    right_tr, right_ev = (
+        right_half_pixels(mnist.train_images),
+        right_half_pixels(mnist.eval_images),
+    )
+    mean_mse = float(
+        torch.mean((right_ev - right_tr.mean(0)) ** 2)
+    )  # the same for every seed
     chance = chance_accuracy(mnist.train_labels, mnist.eval_labels)
     rows: dict[str, list[float]] = {}
     for s in seeds:
-        vals = {**by[(BASELINES, s)]["values"], "mean_right_half_mse": mean_mse, "chance_acc": chance}
+        vals = {
+            **by[(BASELINES, s)]["values"],
+            "mean_right_half_mse": mean_mse,
+            "chance_acc": chance,
+        }
         for k, v in vals.items():
             rows.setdefault(k, []).append(v)
-    log(f"mnist: {len(tasks)} tasks on {workers} worker(s) in {time.perf_counter() - t0:.1f} s")
+    log(
+        f"mnist: {len(tasks)} tasks on {workers} worker(s) in {time.perf_counter() - t0:.1f} s"
+    )
+
     def unit(k: str) -> str:
         if k.endswith("acc"):
             return "accuracy (fraction)"
         if k.endswith("mse"):
             return "MSE of right-half pixels in [0, 1]"
         return MNIST_DIAGNOSTICS[k.replace("random_encoder_", "") + "_heldout"][0]
-    baselines = {k: {"unit": unit(k), "split": "held-out", "description": BASELINE_TEXT[k], "per_seed": v} for k, v in rows.items()}
-    checkpoint_block = {"steps": settings["checkpoints"], "metrics": ck_keys,
-                        "description": "per config, per metric: one list per seed of the value at each checkpoint step "
-                                       "(step 0 is the random init; the last is the final model); null where a seed diverged",
-                        "configs": ck_out}
-    return {"metrics": spec, "configs": configs, "baselines": baselines, "settings": settings, "checkpoints": checkpoint_block,
-            "mnist_source": mnist.source}
+
+    baselines = {
+        k: {
+            "unit": unit(k),
+            "split": "held-out",
+            "description": BASELINE_TEXT[k],
+            "per_seed": v,
+        }
+        for k, v in rows.items()
+    }
+    checkpoint_block = {
+        "steps": settings["checkpoints"],
+        "metrics": ck_keys,
+        "description": "per config, per metric: one list per seed of the value at each checkpoint step "
+        "(step 0 is the random init; the last is the final model); null where a seed diverged",
+        "configs": ck_out,
+    }
+    return {
+        "metrics": spec,
+        "configs": configs,
+        "baselines": baselines,
+        "settings": settings,
+        "checkpoints": checkpoint_block,
+        "mnist_source": mnist.source,
+    }
 
 
 def _clean(x: Any, digits: int | None = None) -> Any:
@@ -308,13 +577,24 @@ def check_metrics(metrics: dict[str, Any], need: Callable[[bool, str], None]) ->
     """Every described metric has a unit and one of SPLITS (shared by the reproduce and sweep schemas)."""
     need(bool(metrics), "metrics must describe at least one key")
     for k, m in metrics.items():
-        need(isinstance(m.get("unit"), str) and m["unit"] != "", f"metrics[{k!r}] needs a unit")
+        need(
+            isinstance(m.get("unit"), str) and m["unit"] != "",
+            f"metrics[{k!r}] needs a unit",
+        )
         need(m.get("split") in SPLITS, f"metrics[{k!r}].split must be one of {SPLITS}")
 
 
-def reproduce(experiment: str, seeds: list[int], quick: bool = False, device: str = "auto", threads: int = 2,
-              log: Callable[[str], None] = print, mnist: MnistData | None = None, alpha: float | None = None,
-              ema_momentum: float | None = None) -> dict[str, Any]:
+def reproduce(
+    experiment: str,
+    seeds: list[int],
+    quick: bool = False,
+    device: str = "auto",
+    threads: int = 2,
+    log: Callable[[str], None] = print,
+    mnist: MnistData | None = None,
+    alpha: float | None = None,
+    ema_momentum: float | None = None,
+) -> dict[str, Any]:
     """Run the reproduction of ``experiment`` for ``seeds``; returns the JSON-ready dict (see the module docstring).
 
     ``alpha`` replaces the paper's 0.5 of the BiJEPA variants (classic JEPA keeps 1);
@@ -340,13 +620,30 @@ def reproduce(experiment: str, seeds: list[int], quick: bool = False, device: st
     if EXPERIMENTS[experiment].kind == "halves":
         body = _mnist_experiment(list(seeds), quick, device, log, mnist, hyper)
     else:
-        body = _forecast_experiment(experiment, list(seeds), quick, device, threads, log, hyper)
-    env = {"torch": torch.__version__, "python": platform.python_version(), "device": str(dev), "threads": threads}
+        body = _forecast_experiment(
+            experiment, list(seeds), quick, device, threads, log, hyper
+        )
+    env = {
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "device": str(dev),
+        "threads": threads,
+    }
     if "mnist_source" in body:
         env["mnist_source"] = body.pop("mnist_source")
-    out = {"schema": SCHEMA_VERSION, "experiment": experiment, "seeds": list(seeds), "quick": quick,
-           "command": "python -m bijepa_nb.reproduce " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("reproduce.py") else "bijepa_nb.reproduce.reproduce()",
-           "seconds": round(time.perf_counter() - t0, 1), "environment": env, "paper": PAPER[experiment], **body}
+    out = {
+        "schema": SCHEMA_VERSION,
+        "experiment": experiment,
+        "seeds": list(seeds),
+        "quick": quick,
+        "command": "python -m bijepa_nb.reproduce " + " ".join(sys.argv[1:])
+        if sys.argv and sys.argv[0].endswith("reproduce.py")
+        else "bijepa_nb.reproduce.reproduce()",
+        "seconds": round(time.perf_counter() - t0, 1),
+        "environment": env,
+        "paper": PAPER[experiment],
+        **body,
+    }
     out = _clean(out)
     validate(out)
     return out
@@ -354,47 +651,110 @@ def reproduce(experiment: str, seeds: list[int], quick: bool = False, device: st
 
 def validate(result: dict[str, Any]) -> None:
     """Raise ValueError naming the first field that does not follow the schema."""
+
     def need(cond: bool, what: str) -> None:
         if not cond:
             raise ValueError(f"reproduce JSON: {what}")
 
     need(result.get("schema") == SCHEMA_VERSION, f"schema must be {SCHEMA_VERSION!r}")
-    need(result.get("experiment") in EXPERIMENTS, f"experiment must be one of {tuple(EXPERIMENTS)}")
+    need(
+        result.get("experiment") in EXPERIMENTS,
+        f"experiment must be one of {tuple(EXPERIMENTS)}",
+    )
     seeds = result.get("seeds")
     need(isinstance(seeds, list) and len(seeds) > 0, "seeds must be a non-empty list")
     n = len(seeds)  # type: ignore[arg-type]
     metrics = result.get("metrics", {})
     check_metrics(metrics, need)
-    need(set(result.get("configs", {})) == set(EXPERIMENTS[result["experiment"]].table), "configs must hold exactly the paper table's configurations")
+    need(
+        set(result.get("configs", {})) == set(EXPERIMENTS[result["experiment"]].table),
+        "configs must hold exactly the paper table's configurations",
+    )
     for name, c in result["configs"].items():
-        need(len(c.get("diverged_at", [])) == n, f"configs[{name!r}].diverged_at needs one entry per seed")
-        need(set(c.get("per_seed", {})) == set(metrics), f"configs[{name!r}].per_seed must hold exactly the described metrics")
+        need(
+            len(c.get("diverged_at", [])) == n,
+            f"configs[{name!r}].diverged_at needs one entry per seed",
+        )
+        need(
+            set(c.get("per_seed", {})) == set(metrics),
+            f"configs[{name!r}].per_seed must hold exactly the described metrics",
+        )
         for k, v in c["per_seed"].items():
-            need(isinstance(v, list) and len(v) == n, f"configs[{name!r}].per_seed[{k!r}] needs one value per seed")
-            need(all(x is None or isinstance(x, (int, float)) for x in v), f"configs[{name!r}].per_seed[{k!r}] holds numbers or null")
+            need(
+                isinstance(v, list) and len(v) == n,
+                f"configs[{name!r}].per_seed[{k!r}] needs one value per seed",
+            )
+            need(
+                all(x is None or isinstance(x, (int, float)) for x in v),
+                f"configs[{name!r}].per_seed[{k!r}] holds numbers or null",
+            )
     for name, b in result.get("baselines", {}).items():
-        need(isinstance(b.get("unit"), str) and b["unit"] != "", f"baselines[{name!r}] needs a unit")
-        need(str(b.get("split", "")).startswith("held-out"), f"baselines[{name!r}] must be scored held-out")
-        need(isinstance(b.get("per_seed"), list) and len(b["per_seed"]) == n, f"baselines[{name!r}].per_seed needs one value per seed")
+        need(
+            isinstance(b.get("unit"), str) and b["unit"] != "",
+            f"baselines[{name!r}] needs a unit",
+        )
+        need(
+            str(b.get("split", "")).startswith("held-out"),
+            f"baselines[{name!r}] must be scored held-out",
+        )
+        need(
+            isinstance(b.get("per_seed"), list) and len(b["per_seed"]) == n,
+            f"baselines[{name!r}].per_seed needs one value per seed",
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("experiment", choices=tuple(EXPERIMENTS))
-    ap.add_argument("--seeds", type=int, default=10, help="number of seeds, first-seed .. first-seed + seeds - 1 (default 10)")
+    ap.add_argument(
+        "--seeds",
+        type=int,
+        default=10,
+        help="number of seeds, first-seed .. first-seed + seeds - 1 (default 10)",
+    )
     ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--out", required=True, help="the JSON file to write")
-    ap.add_argument("--quick", action="store_true", help="a fast smoke run (few steps, small probes)")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="a fast smoke run (few steps, small probes)",
+    )
     ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
-    ap.add_argument("--threads", type=int, default=2, help="CPU threads of the batched runs (default 2)")
-    ap.add_argument("--alpha", type=float, default=None, help="alpha of the BiJEPA variants (default: the paper's 0.5)")
-    ap.add_argument("--ema-momentum", type=float, default=None, help="EMA momentum of every variant (default: the paper's)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=2,
+        help="CPU threads of the batched runs (default 2)",
+    )
+    ap.add_argument(
+        "--alpha",
+        type=float,
+        default=None,
+        help="alpha of the BiJEPA variants (default: the paper's 0.5)",
+    )
+    ap.add_argument(
+        "--ema-momentum",
+        type=float,
+        default=None,
+        help="EMA momentum of every variant (default: the paper's)",
+    )
     args = ap.parse_args(argv)
     if args.seeds < 1 or args.first_seed < 0:
-        raise SystemExit(f"--seeds must be >= 1 and --first-seed >= 0, got {args.seeds} and {args.first_seed}")
+        raise SystemExit(
+            f"--seeds must be >= 1 and --first-seed >= 0, got {args.seeds} and {args.first_seed}"
+        )
     try:
-        out = reproduce(args.experiment, list(range(args.first_seed, args.first_seed + args.seeds)), args.quick, args.device,
-                        args.threads, alpha=args.alpha, ema_momentum=args.ema_momentum)
+        out = reproduce(
+            args.experiment,
+            list(range(args.first_seed, args.first_seed + args.seeds)),
+            args.quick,
+            args.device,
+            args.threads,
+            alpha=args.alpha,
+            ema_momentum=args.ema_momentum,
+        )
     except ValueError as err:
         ap.error(str(err))
     from pathlib import Path

@@ -1,9 +1,10 @@
 """Statistics over seeds: means with 95% intervals, paired ratios, p-values with Holm's
 correction, the book's verdict rule, and loss roughness."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -36,9 +37,13 @@ def mean_ci(values: Sequence[float], level: float = 0.95) -> Interval:
     check_float("level", level, 0.0, 1.0, low_open=True)
     v = np.asarray(values, dtype=float)
     if v.ndim != 1 or len(v) == 0:
-        raise ValueError(f"values must be a non-empty 1-D sequence, got shape {v.shape}")
+        raise ValueError(
+            f"values must be a non-empty 1-D sequence, got shape {v.shape}"
+        )
     if not np.all(np.isfinite(v)):
-        raise ValueError("values must be finite (a diverged seed has no score: drop it and say so)")
+        raise ValueError(
+            "values must be finite (a diverged seed has no score: drop it and say so)"
+        )
     m = float(v.mean())
     if len(v) == 1:
         return Interval(m, float("nan"), float("nan"), float("nan"), 1, level)
@@ -47,13 +52,24 @@ def mean_ci(values: Sequence[float], level: float = 0.95) -> Interval:
     return Interval(m, s, m - half, m + half, len(v), level)
 
 
-def paired_ratio_ci(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> Interval:
+def paired_ratio_ci(
+    a: Sequence[float], b: Sequence[float], level: float = 0.95
+) -> Interval:
     """Interval of the geometric-mean ratio a / b over paired seeds (t-interval on log a - log b)."""
     la, lb = np.log(np.asarray(a, dtype=float)), np.log(np.asarray(b, dtype=float))
     if la.shape != lb.shape:
-        raise ValueError(f"a and b must pair up seed by seed, got {la.shape} and {lb.shape}")
+        raise ValueError(
+            f"a and b must pair up seed by seed, got {la.shape} and {lb.shape}"
+        )
     d = mean_ci(la - lb, level)
-    return Interval(float(np.exp(d.mean)), d.std, float(np.exp(d.low)), float(np.exp(d.high)), d.n, level)
+    return Interval(
+        float(np.exp(d.mean)),
+        d.std,
+        float(np.exp(d.low)),
+        float(np.exp(d.high)),
+        d.n,
+        level,
+    )
 
 
 def roughness(loss: np.ndarray, window: int = 51, start: float = 0.5) -> float:
@@ -66,8 +82,12 @@ def roughness(loss: np.ndarray, window: int = 51, start: float = 0.5) -> float:
     check_float("start", start, 0.0, 1.0)
     y = np.log(np.asarray(loss, dtype=float))
     if len(y) < window + 2:
-        raise ValueError(f"loss must have more than window + 1 = {window + 1} steps, got {len(y)}")
-    trend = np.convolve(y, np.ones(window) / window, mode="valid")  # aligned with y[window//2 : -window//2]
+        raise ValueError(
+            f"loss must have more than window + 1 = {window + 1} steps, got {len(y)}"
+        )
+    trend = np.convolve(
+        y, np.ones(window) / window, mode="valid"
+    )  # aligned with y[window//2 : -window//2]
     h = window // 2
     resid = y[h : len(y) - h] - trend
     return float(resid[int(start * len(resid)) :].std())
@@ -97,7 +117,9 @@ def paired_ratio_pvalue(a: Sequence[float], b: Sequence[float]) -> float:
     """p-value of "geometric-mean ratio a / b = 1" over paired seeds (the test of ``paired_ratio_ci``)."""
     la, lb = np.log(np.asarray(a, dtype=float)), np.log(np.asarray(b, dtype=float))
     if la.shape != lb.shape:
-        raise ValueError(f"a and b must pair up seed by seed, got {la.shape} and {lb.shape}")
+        raise ValueError(
+            f"a and b must pair up seed by seed, got {la.shape} and {lb.shape}"
+        )
     return t_pvalue(la - lb, 0.0)
 
 
@@ -110,7 +132,9 @@ def holm(pvalues: Sequence[float]) -> np.ndarray:
     """
     p = np.asarray(pvalues, dtype=float)
     if p.ndim != 1 or len(p) == 0 or not np.all((p >= 0) & (p <= 1)):
-        raise ValueError("pvalues must be a non-empty 1-D sequence of numbers in [0, 1]")
+        raise ValueError(
+            "pvalues must be a non-empty 1-D sequence of numbers in [0, 1]"
+        )
     order = np.argsort(p, kind="mergesort")
     m = len(p)
     adj = np.maximum.accumulate((m - np.arange(m)) * p[order])

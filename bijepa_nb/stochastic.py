@@ -14,6 +14,7 @@ Raftery 2007) estimated from ``num_samples`` samples per context:
 which is minimised in expectation by the true conditional distribution (and reduces to the
 absolute error for a point forecast). The backward predictor stays deterministic (MSE).
 """
+
 from __future__ import annotations
 
 import torch
@@ -24,17 +25,21 @@ from .data import stream_seed
 from .models import JEPA, build_model, run_sequential
 
 
-def energy_score(samples: torch.Tensor, truth: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+def energy_score(
+    samples: torch.Tensor, truth: torch.Tensor, eps: float = 1e-12
+) -> torch.Tensor:
     """Energy score per item: samples [M, N, D], truth [N, D] -> [N] (lower is better).
 
     Uses the unbiased pairwise term (i != j); needs M >= 2. With D = 1 it is the CRPS.
     """
     if samples.dim() != 3 or truth.dim() != 2 or samples.shape[1:] != truth.shape:
-        raise ValueError(f"samples must be [M, N, D] and truth [N, D], got {tuple(samples.shape)} and {tuple(truth.shape)}")
+        raise ValueError(
+            f"samples must be [M, N, D] and truth [N, D], got {tuple(samples.shape)} and {tuple(truth.shape)}"
+        )
     m = samples.shape[0]
     if m < 2:
         raise ValueError(f"energy_score needs at least 2 samples, got {m}")
-    dist = lambda a: (a.square().sum(-1) + eps).sqrt()  # noqa: E731  (smooth at 0)
+    dist = lambda a: (a.square().sum(-1) + eps).sqrt()
     to_truth = dist(samples - truth).mean(0)  # [N]
     pair = dist(samples.unsqueeze(0) - samples.unsqueeze(1))  # [M, M, N]
     spread = (pair.sum((0, 1)) - m * eps**0.5) / (m * (m - 1))  # drop the i == j terms
@@ -65,11 +70,26 @@ class StochasticPredictor(nn.Module):
             z = s.new_zeros(s.shape[0], self.noise_dim)
         return run_sequential(self.net, torch.cat((s, z), dim=-1))
 
-    def sample(self, s: torch.Tensor, num_samples: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(
+        self,
+        s: torch.Tensor,
+        num_samples: int,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """``num_samples`` futures per context: s [B, embed] -> [M, B, embed]."""
         check_int("num_samples", num_samples, 1)
-        z = torch.randn(num_samples, s.shape[0], self.noise_dim, device=s.device, dtype=s.dtype, generator=generator)
-        out = self(s.unsqueeze(0).expand(num_samples, -1, -1).reshape(-1, s.shape[-1]), z.reshape(-1, self.noise_dim))
+        z = torch.randn(
+            num_samples,
+            s.shape[0],
+            self.noise_dim,
+            device=s.device,
+            dtype=s.dtype,
+            generator=generator,
+        )
+        out = self(
+            s.unsqueeze(0).expand(num_samples, -1, -1).reshape(-1, s.shape[-1]),
+            z.reshape(-1, self.noise_dim),
+        )
         return out.reshape(num_samples, s.shape[0], -1)
 
 
@@ -81,7 +101,14 @@ class StochasticJEPA(JEPA):
     run is a pure function of its seeds. ``predict_forward`` returns the z = 0 prediction.
     """
 
-    def __init__(self, cfg: ModelConfig, alpha: float = 0.5, noise_dim: int = 4, num_samples: int = 8, z_seed: int = 0):
+    def __init__(
+        self,
+        cfg: ModelConfig,
+        alpha: float = 0.5,
+        noise_dim: int = 4,
+        num_samples: int = 8,
+        z_seed: int = 0,
+    ):
         super().__init__(cfg, alpha)
         check_int("num_samples", num_samples, 2)
         self.fwd_predictor = StochasticPredictor(cfg, noise_dim)
@@ -96,20 +123,46 @@ class StochasticJEPA(JEPA):
     def forward_loss(self, emb: dict[str, torch.Tensor]) -> torch.Tensor:
         """The energy score of ``num_samples`` forward predictions (z drawn from the model's generator)
         against the target embedding; ``emb["pred_y"]`` becomes the mean of the samples."""
-        samples = self.fwd_predictor.sample(emb["online_x"], self.num_samples, self._generator(emb["online_x"].device))  # type: ignore[operator]
+        samples = self.fwd_predictor.sample(
+            emb["online_x"], self.num_samples, self._generator(emb["online_x"].device)
+        )  # type: ignore[operator]
         emb["pred_y"] = samples.mean(0)
         return energy_score(samples, emb["target_y"]).mean()
 
     @torch.no_grad()
-    def sample_forward(self, x: torch.Tensor, num_samples: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample_forward(
+        self,
+        x: torch.Tensor,
+        num_samples: int,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """``num_samples`` predicted target embeddings per context in eval mode: x [N, ...] -> [M, N, embed]."""
-        return self._frozen(lambda: self.fwd_predictor.sample(self.online_encoder(x), num_samples, generator))  # type: ignore[operator]
+        return self._frozen(
+            lambda: self.fwd_predictor.sample(
+                self.online_encoder(x), num_samples, generator
+            )
+        )  # type: ignore[operator]
 
 
-def build_stochastic(cfg: ModelConfig, alpha: float, seed: int, device: torch.device | str = "cpu", noise_dim: int = 4, num_samples: int = 8) -> StochasticJEPA:
+def build_stochastic(
+    cfg: ModelConfig,
+    alpha: float,
+    seed: int,
+    device: torch.device | str = "cpu",
+    noise_dim: int = 4,
+    num_samples: int = 8,
+) -> StochasticJEPA:
     """A StochasticJEPA whose encoders and backward predictor start exactly as ``build_model(cfg, alpha, seed)``'s."""
-    return build_model(cfg, alpha, seed, device, StochasticJEPA, noise_dim=noise_dim, num_samples=num_samples,  # type: ignore[return-value]
-                       z_seed=stream_seed(seed, "extra"))
+    return build_model(
+        cfg,
+        alpha,
+        seed,
+        device,
+        StochasticJEPA,
+        noise_dim=noise_dim,
+        num_samples=num_samples,  # type: ignore[return-value]
+        z_seed=stream_seed(seed, "extra"),
+    )
 
 
 # ------------------------------------------------- the fair baseline: point + calibrated noise
@@ -126,8 +179,12 @@ def residual_covariance(residuals: torch.Tensor, num_features: int = 0) -> torch
     return (r.T @ r / (n - num_features - 1)).to(residuals.dtype)
 
 
-def gaussian_samples(point: torch.Tensor, cov: torch.Tensor, num_samples: int,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
+def gaussian_samples(
+    point: torch.Tensor,
+    cov: torch.Tensor,
+    num_samples: int,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Samples of N(point, cov): point [N, D], cov [D, D] or [N, D, D] -> [M, N, D].
 
     The "point forecast plus calibrated noise" forecaster: a deterministic forecast made
@@ -137,6 +194,18 @@ def gaussian_samples(point: torch.Tensor, cov: torch.Tensor, num_samples: int,
     check_int("num_samples", num_samples, 2)
     d = point.shape[-1]
     jitter = 1e-12 * torch.eye(d, dtype=torch.float64, device=cov.device)
-    chol = torch.linalg.cholesky(cov.double() + jitter).to(point.dtype)  # [D, D] or [N, D, D]
-    z = torch.randn(num_samples, *point.shape, generator=generator, device=point.device, dtype=point.dtype)
-    return point + (chol @ z.unsqueeze(-1)).squeeze(-1) if chol.dim() == 3 else point + z @ chol.T
+    chol = torch.linalg.cholesky(cov.double() + jitter).to(
+        point.dtype
+    )  # [D, D] or [N, D, D]
+    z = torch.randn(
+        num_samples,
+        *point.shape,
+        generator=generator,
+        device=point.device,
+        dtype=point.dtype,
+    )
+    return (
+        point + (chol @ z.unsqueeze(-1)).squeeze(-1)
+        if chol.dim() == 3
+        else point + z @ chol.T
+    )

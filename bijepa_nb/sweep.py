@@ -31,6 +31,7 @@ JSON schema (``SCHEMA_VERSION``; ``validate`` checks it):
   step of ``n_show`` test sequences and its least-squares Protocol A/B predictions
   (null when the seed diverged).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,13 +40,20 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
-from .config import STABILITY_MODES, check_choice, check_float, check_int, resolve_device
+from .config import (
+    STABILITY_MODES,
+    check_choice,
+    check_float,
+    check_int,
+    resolve_device,
+)
 from .paper import EXPERIMENTS
 from .paper import experiment as lookup
 from .pipeline import Run, downsample, forecast_scores, history_metrics, train_runs
@@ -55,7 +63,13 @@ SCHEMA_VERSION = "bijepa-sweep/1"
 CURVE_POINTS = 100
 ALPHAS = tuple(round(0.1 * i, 1) for i in range(11))
 EMA_MOMENTA = (0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 1.0)
-QUICK = {"alpha": (0.0, 0.5, 1.0), "ema_momentum": (0.9, 0.995), "seeds": 2, "num_steps": 100, "probe_epochs": 10}
+QUICK = {
+    "alpha": (0.0, 0.5, 1.0),
+    "ema_momentum": (0.9, 0.995),
+    "seeds": 2,
+    "num_steps": 100,
+    "probe_epochs": 10,
+}
 
 
 def metric_spec(experiment: str) -> dict[str, dict[str, str]]:
@@ -63,24 +77,76 @@ def metric_spec(experiment: str) -> dict[str, dict[str, str]]:
     unit = lookup(experiment).unit
     loss = "embedding MSE (mean over batch and embedding dims)"
     spec = {
-        "A_lstsq_heldout": (unit, "held-out", "Protocol A: least squares on f(x) -> first target step, fitted on the probe set"),
-        "B_lstsq_heldout": (unit, "held-out", "Protocol B: least squares on P_fwd(f(x)) -> first target step, fitted on the probe set"),
-        "B_adam_probeset": (unit, "probe set", "Protocol B with the paper's Adam probe, scored on its own training data"),
-        "B_adam_heldout": (unit, "held-out", "Protocol B with the paper's Adam probe, scored on the held-out test set"),
+        "A_lstsq_heldout": (
+            unit,
+            "held-out",
+            "Protocol A: least squares on f(x) -> first target step, fitted on the probe set",
+        ),
+        "B_lstsq_heldout": (
+            unit,
+            "held-out",
+            "Protocol B: least squares on P_fwd(f(x)) -> first target step, fitted on the probe set",
+        ),
+        "B_adam_probeset": (
+            unit,
+            "probe set",
+            "Protocol B with the paper's Adam probe, scored on its own training data",
+        ),
+        "B_adam_heldout": (
+            unit,
+            "held-out",
+            "Protocol B with the paper's Adam probe, scored on the held-out test set",
+        ),
         "loss_final_total": (loss, "train", "total loss (Eq. 8) at the last step"),
-        "loss_last100_total": (loss, "train", "mean total loss over the last 100 steps"),
-        "loss_last100_fwd": (loss, "train", "mean forward loss over the last 100 steps"),
-        "loss_last100_bwd": (loss, "train", "mean backward loss over the last 100 steps (0 for alpha = 1)"),
-        "norm_final": ("L2 norm", "train", "mean norm of the online context embedding f(x) at the last logged step"),
-        "norm_growth_first_half": ("ratio", "train", "online embedding norm at mid-training / at the start"),
-        "norm_growth_second_half": ("ratio", "train", "online embedding norm at the end / at mid-training"),
+        "loss_last100_total": (
+            loss,
+            "train",
+            "mean total loss over the last 100 steps",
+        ),
+        "loss_last100_fwd": (
+            loss,
+            "train",
+            "mean forward loss over the last 100 steps",
+        ),
+        "loss_last100_bwd": (
+            loss,
+            "train",
+            "mean backward loss over the last 100 steps (0 for alpha = 1)",
+        ),
+        "norm_final": (
+            "L2 norm",
+            "train",
+            "mean norm of the online context embedding f(x) at the last logged step",
+        ),
+        "norm_growth_first_half": (
+            "ratio",
+            "train",
+            "online embedding norm at mid-training / at the start",
+        ),
+        "norm_growth_second_half": (
+            "ratio",
+            "train",
+            "online embedding norm at the end / at mid-training",
+        ),
     }
-    return {k: {"unit": u, "split": s, "description": d} for k, (u, s, d) in spec.items()}
+    return {
+        k: {"unit": u, "split": s, "description": d} for k, (u, s, d) in spec.items()
+    }
 
 
-def check_grid(modes: Sequence[str], alphas: Sequence[float], taus: Sequence[float], seeds: Sequence[int]) -> None:
+def check_grid(
+    modes: Sequence[str],
+    alphas: Sequence[float],
+    taus: Sequence[float],
+    seeds: Sequence[int],
+) -> None:
     """Raise ValueError naming the parameter when a grid axis is empty, repeats, is unsorted or out of range."""
-    for name, values in (("modes", modes), ("alpha", alphas), ("ema_momentum", taus), ("seeds", seeds)):
+    for name, values in (
+        ("modes", modes),
+        ("alpha", alphas),
+        ("ema_momentum", taus),
+        ("seeds", seeds),
+    ):
         if not isinstance(values, (list, tuple)) or len(values) == 0:
             raise ValueError(f"{name} must be a non-empty list, got {values!r}")
         if len(set(values)) != len(values):
@@ -105,7 +171,9 @@ def estimate_bytes(experiment: str, members: int, num_steps: int) -> int:
 
     n_params = sum(p.numel() for p in JEPA(mc, 0.5).parameters())
     width = max(mc.hidden_dim, mc.pred_hidden_dim)
-    acts = 2 * tc.batch_size * (mc.input_dim + 12 * width + 8 * mc.embed_dim)  # two views, both encoders + predictors
+    acts = (
+        2 * tc.batch_size * (mc.input_dim + 12 * width + 8 * mc.embed_dim)
+    )  # two views, both encoders + predictors
     per_member = 4 * (6 * n_params + 4 * acts) + 8 * 3 * num_steps
     return members * per_member
 
@@ -141,8 +209,14 @@ def sweep(
     """
     exp = lookup(experiment)
     if exp.data is None or not exp.batched:
-        raise ValueError(f"experiment must be one with batched per-seed data (sine, lorenz), got {experiment!r}")
-    modes = [m for m in STABILITY_MODES if m in modes] if set(modes) <= set(STABILITY_MODES) else list(modes)
+        raise ValueError(
+            f"experiment must be one with batched per-seed data (sine, lorenz), got {experiment!r}"
+        )
+    modes = (
+        [m for m in STABILITY_MODES if m in modes]
+        if set(modes) <= set(STABILITY_MODES)
+        else list(modes)
+    )
     check_grid(modes, list(alphas), list(taus), list(seeds))
     alphas, taus, seeds = sorted(alphas), sorted(taus), sorted(seeds)
     check_int("n_show", n_show, 1, 1000)
@@ -157,15 +231,23 @@ def sweep(
     need = estimate_bytes(experiment, min(per_mode, max_batch), num_steps)
     limit = max_bytes if max_bytes is not None else int(0.75 * available_bytes())
     if need > limit:
-        raise MemoryError(f"the grid needs about {need / 2**30:.1f} GiB per batch of {min(per_mode, max_batch)} runs, "
-                          f"more than the {limit / 2**30:.1f} GiB allowed; lower max_batch (--max-batch) or the grid")
+        raise MemoryError(
+            f"the grid needs about {need / 2**30:.1f} GiB per batch of {min(per_mode, max_batch)} runs, "
+            f"more than the {limit / 2**30:.1f} GiB allowed; lower max_batch (--max-batch) or the grid"
+        )
     dev = resolve_device(device)
     t0 = time.perf_counter()
     data = {s: exp.seed_data(s) for s in seeds}
     spec = metric_spec(experiment)
     points: list[dict[str, Any]] = []
-    settings: dict[str, Any] = {"probe_epochs": probe_epochs, "n_show": n_show, "curve_points": CURVE_POINTS,
-                                "max_batch": max_batch, "compiled": compile, "modes": {}}
+    settings: dict[str, Any] = {
+        "probe_epochs": probe_epochs,
+        "n_show": n_show,
+        "curve_points": CURVE_POINTS,
+        "max_batch": max_batch,
+        "compiled": compile,
+        "modes": {},
+    }
     member_steps = 0
     for mode in modes:
         t_mode = time.perf_counter()
@@ -173,16 +255,43 @@ def sweep(
         for a in alphas:
             for t in taus:
                 for s in seeds:
-                    _, tc = exp.mode_configs(mode, alpha=float(a), ema_momentum=float(t), seed=s, num_steps=num_steps,
-                                             device=dev.type, num_threads=threads, progress=False)
+                    _, tc = exp.mode_configs(
+                        mode,
+                        alpha=float(a),
+                        ema_momentum=float(t),
+                        seed=s,
+                        num_steps=num_steps,
+                        device=dev.type,
+                        num_threads=threads,
+                        progress=False,
+                    )
                     runs.append(Run(mode, tc))
-        mc, tc0 = exp.mode_configs(mode, num_steps=num_steps, device=dev.type, num_threads=threads, progress=False)
-        settings["modes"][mode] = {"model": mc.to_dict(), "train": {k: v for k, v in tc0.to_dict().items()
-                                                                    if k not in ("alpha", "ema_momentum", "seed")}}
+        mc, tc0 = exp.mode_configs(
+            mode,
+            num_steps=num_steps,
+            device=dev.type,
+            num_threads=threads,
+            progress=False,
+        )
+        settings["modes"][mode] = {
+            "model": mc.to_dict(),
+            "train": {
+                k: v
+                for k, v in tc0.to_dict().items()
+                if k not in ("alpha", "ema_momentum", "seed")
+            },
+        }
         trained = train_runs(exp, runs, data, max_batch=max_batch, compile=compile)
         t_train = time.perf_counter() - t_mode
         member_steps += len(runs) * num_steps
-        scores = forecast_scores(trained, data, protocols=("A", "B"), adam=("B",), adam_epochs=probe_epochs, n_show=n_show)
+        scores = forecast_scores(
+            trained,
+            data,
+            protocols=("A", "B"),
+            adam=("B",),
+            adam_epochs=probe_epochs,
+            n_show=n_show,
+        )
         ns = len(seeds)
         for p in range(len(alphas) * len(taus)):
             rows = range(p * ns, (p + 1) * ns)
@@ -197,33 +306,65 @@ def sweep(
             h = first.history
             steps = np.arange(len(h))
             show = {
-                "seed": seeds[0], "diverged_at": first.diverged_at,
+                "seed": seeds[0],
+                "diverged_at": first.diverged_at,
                 "steps": downsample(steps, CURVE_POINTS).round().astype(int).tolist(),
-                "loss_total": downsample(h.total, CURVE_POINTS), "loss_fwd": downsample(h.fwd, CURVE_POINTS),
+                "loss_total": downsample(h.total, CURVE_POINTS),
+                "loss_fwd": downsample(h.fwd, CURVE_POINTS),
                 "loss_bwd": downsample(h.bwd, CURVE_POINTS),
-                "norm_steps": downsample(h.norm_steps, CURVE_POINTS).round().astype(int).tolist(),
-                "online_norm": downsample(h.online_norm, CURVE_POINTS), "target_norm": downsample(h.target_norm, CURVE_POINTS),
-                "forecast": None if first.model is None else {
-                    "truth": scores.show["truth"][rows[0]], "pred_A": scores.show["A_pred"][rows[0]],
-                    "pred_B": scores.show["B_pred"][rows[0]]},
+                "norm_steps": downsample(h.norm_steps, CURVE_POINTS)
+                .round()
+                .astype(int)
+                .tolist(),
+                "online_norm": downsample(h.online_norm, CURVE_POINTS),
+                "target_norm": downsample(h.target_norm, CURVE_POINTS),
+                "forecast": None
+                if first.model is None
+                else {
+                    "truth": scores.show["truth"][rows[0]],
+                    "pred_A": scores.show["A_pred"][rows[0]],
+                    "pred_B": scores.show["B_pred"][rows[0]],
+                },
             }
-            points.append({"mode": mode, "alpha": float(alphas[p // len(taus)]), "ema_momentum": float(taus[p % len(taus)]),
-                           "diverged_at": [trained[i].diverged_at for i in rows], "per_seed": per_seed, "show": show})
+            points.append(
+                {
+                    "mode": mode,
+                    "alpha": float(alphas[p // len(taus)]),
+                    "ema_momentum": float(taus[p % len(taus)]),
+                    "diverged_at": [trained[i].diverged_at for i in rows],
+                    "per_seed": per_seed,
+                    "show": show,
+                }
+            )
         n_div = sum(t.diverged_at is not None for t in trained)
-        log(f"{experiment} {mode}: {len(runs)} runs x {num_steps} steps trained in {t_train:.1f} s "
+        log(
+            f"{experiment} {mode}: {len(runs)} runs x {num_steps} steps trained in {t_train:.1f} s "
             f"({len(runs) * num_steps / t_train:,.0f} member-steps/s), scored in "
-            f"{time.perf_counter() - t_mode - t_train:.1f} s; {n_div} diverged")
+            f"{time.perf_counter() - t_mode - t_train:.1f} s; {n_div} diverged"
+        )
     seconds = time.perf_counter() - t0
     out = {
-        "schema": SCHEMA_VERSION, "experiment": experiment, "quick": quick,
-        "command": "python -m bijepa_nb.sweep " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("sweep.py")
+        "schema": SCHEMA_VERSION,
+        "experiment": experiment,
+        "quick": quick,
+        "command": "python -m bijepa_nb.sweep " + " ".join(sys.argv[1:])
+        if sys.argv and sys.argv[0].endswith("sweep.py")
         else "bijepa_nb.sweep.sweep()",
         "seconds": round(seconds, 1),
         "member_steps_per_second": round(member_steps / seconds),
-        "environment": {"torch": torch.__version__, "python": platform.python_version(), "device": str(dev), "threads": threads},
+        "environment": {
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "device": str(dev),
+            "threads": threads,
+        },
         "settings": settings,
-        "grid": {"modes": list(modes), "alpha": [float(a) for a in alphas], "ema_momentum": [float(t) for t in taus],
-                 "seeds": list(seeds)},
+        "grid": {
+            "modes": list(modes),
+            "alpha": [float(a) for a in alphas],
+            "ema_momentum": [float(t) for t in taus],
+            "seeds": list(seeds),
+        },
         "metrics": spec,
         "points": points,
     }
@@ -234,6 +375,7 @@ def sweep(
 
 def validate(result: dict[str, Any]) -> None:
     """Raise ValueError naming the first field that does not follow the schema."""
+
     def need(cond: bool, what: str) -> None:
         if not cond:
             raise ValueError(f"sweep JSON: {what}")
@@ -244,39 +386,97 @@ def validate(result: dict[str, Any]) -> None:
     grid = result.get("grid", {})
     for key in ("modes", "alpha", "ema_momentum", "seeds"):
         v = grid.get(key)
-        need(isinstance(v, list) and len(v) > 0 and len(set(v)) == len(v), f"grid.{key} must be a non-empty list without repeats")
-    need(grid["alpha"] == sorted(grid["alpha"]) and grid["ema_momentum"] == sorted(grid["ema_momentum"]), "grid axes must be sorted")
+        need(
+            isinstance(v, list) and len(v) > 0 and len(set(v)) == len(v),
+            f"grid.{key} must be a non-empty list without repeats",
+        )
+    need(
+        grid["alpha"] == sorted(grid["alpha"])
+        and grid["ema_momentum"] == sorted(grid["ema_momentum"]),
+        "grid axes must be sorted",
+    )
     metrics = result.get("metrics", {})
     check_metrics(metrics, need)
     n = len(grid["seeds"])
     points = result.get("points", [])
-    expected = [(m, a, t) for m in grid["modes"] for a in grid["alpha"] for t in grid["ema_momentum"]]
-    need(len(points) == len(expected), f"points must hold one entry per grid point ({len(expected)}), got {len(points)}")
+    expected = [
+        (m, a, t)
+        for m in grid["modes"]
+        for a in grid["alpha"]
+        for t in grid["ema_momentum"]
+    ]
+    need(
+        len(points) == len(expected),
+        f"points must hold one entry per grid point ({len(expected)}), got {len(points)}",
+    )
     for i, (p, (m, a, t)) in enumerate(zip(points, expected)):
-        need((p.get("mode"), p.get("alpha"), p.get("ema_momentum")) == (m, a, t), f"points[{i}] must be ({m}, {a}, {t})")
-        need(isinstance(p.get("diverged_at"), list) and len(p["diverged_at"]) == n, f"points[{i}].diverged_at needs one entry per seed")
-        need(set(p.get("per_seed", {})) == set(metrics), f"points[{i}].per_seed must hold exactly the described metrics")
+        need(
+            (p.get("mode"), p.get("alpha"), p.get("ema_momentum")) == (m, a, t),
+            f"points[{i}] must be ({m}, {a}, {t})",
+        )
+        need(
+            isinstance(p.get("diverged_at"), list) and len(p["diverged_at"]) == n,
+            f"points[{i}].diverged_at needs one entry per seed",
+        )
+        need(
+            set(p.get("per_seed", {})) == set(metrics),
+            f"points[{i}].per_seed must hold exactly the described metrics",
+        )
         for k, v in p["per_seed"].items():
-            need(isinstance(v, list) and len(v) == n and all(x is None or isinstance(x, (int, float)) for x in v),
-                 f"points[{i}].per_seed[{k!r}] needs one number or null per seed")
+            need(
+                isinstance(v, list)
+                and len(v) == n
+                and all(x is None or isinstance(x, (int, float)) for x in v),
+                f"points[{i}].per_seed[{k!r}] needs one number or null per seed",
+            )
         show = p.get("show", {})
-        for k in ("steps", "loss_total", "loss_fwd", "loss_bwd", "norm_steps", "online_norm", "target_norm"):
-            need(isinstance(show.get(k), list) and len(show[k]) <= CURVE_POINTS, f"points[{i}].show.{k} must be a list of <= {CURVE_POINTS}")
-        need(len(show["steps"]) == len(show["loss_total"]) and len(show["norm_steps"]) == len(show["online_norm"]),
-             f"points[{i}].show curves and their steps must have equal lengths")
+        for k in (
+            "steps",
+            "loss_total",
+            "loss_fwd",
+            "loss_bwd",
+            "norm_steps",
+            "online_norm",
+            "target_norm",
+        ):
+            need(
+                isinstance(show.get(k), list) and len(show[k]) <= CURVE_POINTS,
+                f"points[{i}].show.{k} must be a list of <= {CURVE_POINTS}",
+            )
+        need(
+            len(show["steps"]) == len(show["loss_total"])
+            and len(show["norm_steps"]) == len(show["online_norm"]),
+            f"points[{i}].show curves and their steps must have equal lengths",
+        )
         fc = show.get("forecast")
-        need(fc is None or all(isinstance(fc.get(k), list) for k in ("truth", "pred_A", "pred_B")),
-             f"points[{i}].show.forecast must be null or hold truth, pred_A, pred_B")
-        need((fc is None) == (show.get("diverged_at") is not None), f"points[{i}].show.forecast is null exactly when its seed diverged")
+        need(
+            fc is None
+            or all(isinstance(fc.get(k), list) for k in ("truth", "pred_A", "pred_B")),
+            f"points[{i}].show.forecast must be null or hold truth, pred_A, pred_B",
+        )
+        need(
+            (fc is None) == (show.get("diverged_at") is not None),
+            f"points[{i}].show.forecast is null exactly when its seed diverged",
+        )
 
 
-def point(result: dict[str, Any], mode: str, alpha: float, ema_momentum: float) -> dict[str, Any]:
+def point(
+    result: dict[str, Any], mode: str, alpha: float, ema_momentum: float
+) -> dict[str, Any]:
     """The entry of one grid point; an error names the parameter and the grid's values."""
     g = result["grid"]
-    for name, v, axis in (("mode", mode, g["modes"]), ("alpha", alpha, g["alpha"]), ("ema_momentum", ema_momentum, g["ema_momentum"])):
+    for name, v, axis in (
+        ("mode", mode, g["modes"]),
+        ("alpha", alpha, g["alpha"]),
+        ("ema_momentum", ema_momentum, g["ema_momentum"]),
+    ):
         if v not in axis:
-            raise ValueError(f"{name} must be one of the grid's values {axis}, got {v!r}")
-    i = (g["modes"].index(mode) * len(g["alpha"]) + g["alpha"].index(alpha)) * len(g["ema_momentum"]) + g["ema_momentum"].index(ema_momentum)
+            raise ValueError(
+                f"{name} must be one of the grid's values {axis}, got {v!r}"
+            )
+    i = (g["modes"].index(mode) * len(g["alpha"]) + g["alpha"].index(alpha)) * len(
+        g["ema_momentum"]
+    ) + g["ema_momentum"].index(ema_momentum)
     return result["points"][i]
 
 
@@ -292,10 +492,14 @@ def merge(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
     for i, r in enumerate(parts):
         for key in ("experiment", "quick"):
             if r[key] != first[key]:
-                raise ValueError(f"parts[{i}].{key} is {r[key]!r}, parts[0] has {first[key]!r}")
+                raise ValueError(
+                    f"parts[{i}].{key} is {r[key]!r}, parts[0] has {first[key]!r}"
+                )
         for key in ("alpha", "ema_momentum", "seeds"):
             if r["grid"][key] != first["grid"][key]:
-                raise ValueError(f"parts[{i}].grid.{key} differs from parts[0]: merge needs one grid")
+                raise ValueError(
+                    f"parts[{i}].grid.{key} differs from parts[0]: merge needs one grid"
+                )
     modes = [m for r in parts for m in r["grid"]["modes"]]
     if len(set(modes)) != len(modes):
         raise ValueError(f"the parts repeat a stability mode: {modes}")
@@ -306,9 +510,15 @@ def merge(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
     out["points"] = [p for m in order for p in by_mode[m]["points"] if p["mode"] == m]
     out["settings"]["modes"] = {m: by_mode[m]["settings"]["modes"][m] for m in order}
     out["seconds"] = round(sum(r["seconds"] for r in parts), 1)
-    steps = sum(len(r["points"]) * len(r["grid"]["seeds"]) * next(iter(r["settings"]["modes"].values()))["train"]["num_steps"]
-                for r in parts)
-    out["member_steps_per_second"] = round(steps / out["seconds"]) if out["seconds"] else None
+    steps = sum(
+        len(r["points"])
+        * len(r["grid"]["seeds"])
+        * next(iter(r["settings"]["modes"].values()))["train"]["num_steps"]
+        for r in parts
+    )
+    out["member_steps_per_second"] = (
+        round(steps / out["seconds"]) if out["seconds"] else None
+    )
     out["command"] = "; ".join(r["command"] for r in parts)
     validate(out)
     return out
@@ -318,10 +528,15 @@ def grid_values(result: dict[str, Any], metric: str) -> np.ndarray:
     """Per-seed values of ``metric`` as an array [modes, alpha, ema_momentum, seeds]; NaN where
     a seed diverged (or the metric does not exist)."""
     if metric not in result["metrics"]:
-        raise ValueError(f"metric must be one of {sorted(result['metrics'])}, got {metric!r}")
+        raise ValueError(
+            f"metric must be one of {sorted(result['metrics'])}, got {metric!r}"
+        )
     g = result["grid"]
     shape = (len(g["modes"]), len(g["alpha"]), len(g["ema_momentum"]), len(g["seeds"]))
-    flat = [[np.nan if v is None else v for v in p["per_seed"][metric]] for p in result["points"]]
+    flat = [
+        [np.nan if v is None else v for v in p["per_seed"][metric]]
+        for p in result["points"]
+    ]
     return np.asarray(flat, dtype=float).reshape(shape)
 
 
@@ -329,7 +544,9 @@ def diverged_counts(result: dict[str, Any]) -> np.ndarray:
     """How many seeds of each grid point diverged: [modes, alpha, ema_momentum] integers."""
     g = result["grid"]
     counts = [sum(d is not None for d in p["diverged_at"]) for p in result["points"]]
-    return np.asarray(counts).reshape(len(g["modes"]), len(g["alpha"]), len(g["ema_momentum"]))
+    return np.asarray(counts).reshape(
+        len(g["modes"]), len(g["alpha"]), len(g["ema_momentum"])
+    )
 
 
 def _floats(text: str) -> list[float]:
@@ -338,8 +555,12 @@ def _floats(text: str) -> list[float]:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["merge"]:  # python -m bijepa_nb.sweep merge A.json B.json ... --out C.json
-        mp = argparse.ArgumentParser(prog="python -m bijepa_nb.sweep merge", description=merge.__doc__)
+    if argv[:1] == [
+        "merge"
+    ]:  # python -m bijepa_nb.sweep merge A.json B.json ... --out C.json
+        mp = argparse.ArgumentParser(
+            prog="python -m bijepa_nb.sweep merge", description=merge.__doc__
+        )
         mp.add_argument("parts", nargs="+")
         mp.add_argument("--out", required=True)
         margs = mp.parse_args(argv[1:])
@@ -349,27 +570,64 @@ def main(argv: list[str] | None = None) -> None:
             mp.error(str(err))
         _write(Path(margs.out), out)
         return
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("experiment", choices=("sine", "lorenz"))
     ap.add_argument("--out", required=True, help="the JSON file to write")
-    ap.add_argument("--modes", nargs="+", default=list(STABILITY_MODES), help="stability modes (default: all three)")
-    ap.add_argument("--alpha", type=_floats, default=None, help="comma-separated alphas (default 0,0.1,...,1)")
-    ap.add_argument("--ema-momentum", type=_floats, default=None,
-                    help="comma-separated EMA momenta (default 0.9,0.95,0.98,0.99,0.995,0.999,1)")
-    ap.add_argument("--seeds", type=int, default=5, help="number of seeds 0..N-1 (default 5)")
-    ap.add_argument("--steps", type=int, default=None, help="training steps (default: the paper's)")
-    ap.add_argument("--quick", action="store_true", help="a smoke run: 3 alphas x 2 momenta, 2 seeds, 100 steps")
+    ap.add_argument(
+        "--modes",
+        nargs="+",
+        default=list(STABILITY_MODES),
+        help="stability modes (default: all three)",
+    )
+    ap.add_argument(
+        "--alpha",
+        type=_floats,
+        default=None,
+        help="comma-separated alphas (default 0,0.1,...,1)",
+    )
+    ap.add_argument(
+        "--ema-momentum",
+        type=_floats,
+        default=None,
+        help="comma-separated EMA momenta (default 0.9,0.95,0.98,0.99,0.995,0.999,1)",
+    )
+    ap.add_argument(
+        "--seeds", type=int, default=5, help="number of seeds 0..N-1 (default 5)"
+    )
+    ap.add_argument(
+        "--steps", type=int, default=None, help="training steps (default: the paper's)"
+    )
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run: 3 alphas x 2 momenta, 2 seeds, 100 steps",
+    )
     ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--max-batch", type=int, default=128, help="most runs trained as one batch (default 128)")
-    ap.add_argument("--no-compile", action="store_true", help="train eagerly (default: torch.compile for >= 1000 steps)")
+    ap.add_argument(
+        "--max-batch",
+        type=int,
+        default=128,
+        help="most runs trained as one batch (default 128)",
+    )
+    ap.add_argument(
+        "--no-compile",
+        action="store_true",
+        help="train eagerly (default: torch.compile for >= 1000 steps)",
+    )
     args = ap.parse_args(argv)
     if args.seeds < 1:
         ap.error(f"--seeds must be >= 1, got {args.seeds}")
     kw: dict[str, Any] = {}
     if args.quick:
-        kw = {"alphas": QUICK["alpha"], "taus": QUICK["ema_momentum"], "num_steps": QUICK["num_steps"],
-              "probe_epochs": QUICK["probe_epochs"]}
+        kw = {
+            "alphas": QUICK["alpha"],
+            "taus": QUICK["ema_momentum"],
+            "num_steps": QUICK["num_steps"],
+            "probe_epochs": QUICK["probe_epochs"],
+        }
         args.seeds = min(args.seeds, QUICK["seeds"])
     if args.alpha is not None:
         kw["alphas"] = args.alpha
@@ -378,9 +636,17 @@ def main(argv: list[str] | None = None) -> None:
     if args.steps is not None:
         kw["num_steps"] = args.steps
     try:
-        out = sweep(args.experiment, modes=args.modes, seeds=list(range(args.seeds)), quick=args.quick,
-                    device=args.device, threads=args.threads, max_batch=args.max_batch,
-                    compile=False if args.no_compile else None, **kw)
+        out = sweep(
+            args.experiment,
+            modes=args.modes,
+            seeds=list(range(args.seeds)),
+            quick=args.quick,
+            device=args.device,
+            threads=args.threads,
+            max_batch=args.max_batch,
+            compile=False if args.no_compile else None,
+            **kw,
+        )
     except (ValueError, MemoryError) as err:
         ap.error(str(err))
     _write(Path(args.out), out)
@@ -392,8 +658,10 @@ def _write(path: Path, out: dict[str, Any]) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(out, separators=(",", ":")) + "\n")
     os.replace(tmp, path)
-    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): {len(out['points'])} points x {len(out['grid']['seeds'])} seeds "
-          f"in {out['seconds']:.1f} s, {out['member_steps_per_second']:,} member-steps/s")
+    print(
+        f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): {len(out['points'])} points x {len(out['grid']['seeds'])} seeds "
+        f"in {out['seconds']:.1f} s, {out['member_steps_per_second']:,} member-steps/s"
+    )
 
 
 if __name__ == "__main__":

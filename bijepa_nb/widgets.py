@@ -6,6 +6,7 @@ a mode menu and alpha / EMA-momentum sliders whose ``index`` is ``jslink``ed to 
 (the saved widget state, no kernel). In a live kernel each change also retrains one model
 (``retrain``) into an ``Output`` below. ``playground`` is the live-only panel.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -13,24 +14,40 @@ import html
 import json
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
-import torch
 
-from .config import STABILITY_MODES, SineConfig, check_choice, check_float, check_int, paper_config, resolve_device
-from .data import Split, SineStream, sine_split
+from .config import (
+    STABILITY_MODES,
+    SineConfig,
+    check_choice,
+    check_float,
+    check_int,
+    paper_config,
+    resolve_device,
+)
+from .data import SineStream, Split, sine_split
 from .models import build_model
 from .plotting import batch_forecast, loss_curves, norm_curves, sweep_point_svg
-from .probes import adam_probe, lstsq_probe, protocol_features
+from .probes import lstsq_probe, protocol_features
 from .stats import mean_ci
 from .training import TrainingDiverged, train
 
 
-def retrain(alpha: float = 0.5, ema_momentum: float = 0.995, mode: str = "expressive", num_steps: int = 600,
-            seed: int = 0, device: str = "auto", n_probe: int = 500, n_show: int = 20) -> dict:
+def retrain(
+    alpha: float = 0.5,
+    ema_momentum: float = 0.995,
+    mode: str = "expressive",
+    num_steps: int = 600,
+    seed: int = 0,
+    device: str = "auto",
+    n_probe: int = 500,
+    n_show: int = 20,
+) -> dict:
     """Train one sine model with these settings and draw loss, norms and forecasts.
 
     Returns the held-out least-squares Protocol A/B errors and the seconds it took.
@@ -41,16 +58,30 @@ def retrain(alpha: float = 0.5, ema_momentum: float = 0.995, mode: str = "expres
     check_int("num_steps", num_steps, 10, 20000)
     t0 = time.perf_counter()
     dev = resolve_device(device)
-    mc, tc = paper_config("sine", mode, alpha, num_steps=num_steps, ema_momentum=ema_momentum, seed=seed, device=dev.type, progress=False)
+    mc, tc = paper_config(
+        "sine",
+        mode,
+        alpha,
+        num_steps=num_steps,
+        ema_momentum=ema_momentum,
+        seed=seed,
+        device=dev.type,
+        progress=False,
+    )
     model = build_model(mc, alpha, seed, dev)
     scfg = SineConfig(n_probe=n_probe, n_test=n_probe)
     title = f"alpha={alpha:g}, tau={ema_momentum:g}, {mode}, {num_steps} steps"
     try:
         hist = train(model, SineStream(scfg, seed, tc.batch_size, dev), tc)
-    except TrainingDiverged as err:  # show what happened up to the failure, never a NaN plot
+    except (
+        TrainingDiverged
+    ) as err:  # show what happened up to the failure, never a NaN plot
         hist = err.history
         title += f" — diverged at step {err.step}"
-    probe_set, test_set = sine_split(scfg, seed, "probe").to(dev), sine_split(scfg, seed, "test").to(dev)
+    probe_set, test_set = (
+        sine_split(scfg, seed, "probe").to(dev),
+        sine_split(scfg, seed, "test").to(dev),
+    )
     fig, axes = plt.subplots(1, 3, figsize=(16, 3.8))
     parts = ("total",) if alpha == 1.0 else ("fwd", "bwd")
     loss_curves({"model": hist}, ax=axes[0], parts=parts, title="training loss")
@@ -66,7 +97,13 @@ def retrain(alpha: float = 0.5, ema_momentum: float = 0.995, mode: str = "expres
             scores[p] = ls.mse(f_te, t_te)
             preds[p] = ls(protocol_features(model, sub, p)[0]).cpu()
         truth = protocol_features(model, sub, "A")[1].cpu()
-        batch_forecast(truth, preds["A"], preds["B"], ax=axes[2], title=f"held-out MSE: A {scores['A']:.4f}, B {scores['B']:.4f}")
+        batch_forecast(
+            truth,
+            preds["A"],
+            preds["B"],
+            ax=axes[2],
+            title=f"held-out MSE: A {scores['A']:.4f}, B {scores['B']:.4f}",
+        )
         axes[2].set_ylim(-1.3, 1.3)
     fig.suptitle(title)
     fig.tight_layout()
@@ -75,8 +112,14 @@ def retrain(alpha: float = 0.5, ema_momentum: float = 0.995, mode: str = "expres
     return scores
 
 
-def playground(device: str = "auto", alpha: float = 0.5, ema_momentum: float = 0.995,
-               mode: str = "expressive", num_steps: int = 600, seed: int = 0):
+def playground(
+    device: str = "auto",
+    alpha: float = 0.5,
+    ema_momentum: float = 0.995,
+    mode: str = "expressive",
+    num_steps: int = 600,
+    seed: int = 0,
+):
     """The live-only panel: sliders for alpha, EMA momentum, steps, seed and a stability-mode
     menu that retrain on every change (a kernel is needed; on a static page they do nothing).
     The keyword arguments are the initial slider values."""
@@ -85,11 +128,53 @@ def playground(device: str = "auto", alpha: float = 0.5, ema_momentum: float = 0
 
     style = {"description_width": "140px"}
     layout = W.Layout(width="460px")
-    alpha = W.FloatSlider(value=alpha, min=0.0, max=1.0, step=0.05, description="alpha (1 = classic)", continuous_update=False, style=style, layout=layout)
-    ema = W.FloatSlider(value=ema_momentum, min=min(0.9, ema_momentum), max=1.0, step=0.001, readout_format=".3f", description="EMA momentum τ", continuous_update=False, style=style, layout=layout)
-    steps = W.IntSlider(value=num_steps, min=min(100, num_steps), max=max(3000, num_steps), step=100, description="training steps", continuous_update=False, style=style, layout=layout)
-    mode = W.Dropdown(options=list(STABILITY_MODES), value=mode, description="stability mode", style=style, layout=layout)
-    seed = W.IntSlider(value=seed, min=0, max=max(9, seed), description="seed", continuous_update=False, style=style, layout=layout)
+    alpha = W.FloatSlider(
+        value=alpha,
+        min=0.0,
+        max=1.0,
+        step=0.05,
+        description="alpha (1 = classic)",
+        continuous_update=False,
+        style=style,
+        layout=layout,
+    )
+    ema = W.FloatSlider(
+        value=ema_momentum,
+        min=min(0.9, ema_momentum),
+        max=1.0,
+        step=0.001,
+        readout_format=".3f",
+        description="EMA momentum τ",
+        continuous_update=False,
+        style=style,
+        layout=layout,
+    )
+    steps = W.IntSlider(
+        value=num_steps,
+        min=min(100, num_steps),
+        max=max(3000, num_steps),
+        step=100,
+        description="training steps",
+        continuous_update=False,
+        style=style,
+        layout=layout,
+    )
+    mode = W.Dropdown(
+        options=list(STABILITY_MODES),
+        value=mode,
+        description="stability mode",
+        style=style,
+        layout=layout,
+    )
+    seed = W.IntSlider(
+        value=seed,
+        min=0,
+        max=max(9, seed),
+        description="seed",
+        continuous_update=False,
+        style=style,
+        layout=layout,
+    )
     status = W.HTML()
 
     def run(alpha, ema_momentum, mode, num_steps, seed):
@@ -97,8 +182,19 @@ def playground(device: str = "auto", alpha: float = 0.5, ema_momentum: float = 0
         scores = retrain(alpha, ema_momentum, mode, num_steps, seed, device)
         status.value = f"retrained in {scores['seconds']:.1f} s"
 
-    out = W.interactive_output(run, {"alpha": alpha, "ema_momentum": ema, "mode": mode, "num_steps": steps, "seed": seed})
-    panel = W.VBox([W.HBox([W.VBox([alpha, ema, steps]), W.VBox([mode, seed, status])]), out])
+    out = W.interactive_output(
+        run,
+        {
+            "alpha": alpha,
+            "ema_momentum": ema,
+            "mode": mode,
+            "num_steps": steps,
+            "seed": seed,
+        },
+    )
+    panel = W.VBox(
+        [W.HBox([W.VBox([alpha, ema, steps]), W.VBox([mode, seed, status])]), out]
+    )
     display(panel)
     return panel
 
@@ -110,8 +206,18 @@ POINT_METRICS: dict[str, str] = {
     "A_lstsq_heldout": "Protocol A",
     "B_adam_heldout": "paper-style Adam probe, Protocol B",
 }
-_SHOW_KEYS = ("seed", "diverged_at", "steps", "loss_total", "loss_fwd", "loss_bwd",
-              "norm_steps", "online_norm", "target_norm", "forecast")
+_SHOW_KEYS = (
+    "seed",
+    "diverged_at",
+    "steps",
+    "loss_total",
+    "loss_fwd",
+    "loss_bwd",
+    "norm_steps",
+    "online_norm",
+    "target_norm",
+    "forecast",
+)
 _TEXT_STYLE = "font-size:0.85em;line-height:1.4;margin:0.2em 0"
 MAKE_MAPS = "python -m bijepa_nb.sweep sine --out book/results/maps_sine.json"
 
@@ -144,6 +250,7 @@ def check_sweep(sweep: Any) -> None:
     and its ``show`` entry), with messages that say what is missing; then the whole
     schema (``bijepa_nb.sweep.validate``).
     """
+
     def need(ok: bool, msg: str) -> None:
         if not ok:
             raise ValueError(f"sweep: {msg} (schema: bijepa_nb.sweep docstring)")
@@ -154,32 +261,46 @@ def check_sweep(sweep: Any) -> None:
     grid = sweep["grid"]
     need(isinstance(grid, dict), "'grid' must be a dict")
     for key in ("modes", "alpha", "ema_momentum", "seeds"):
-        need(isinstance(grid.get(key), list) and len(grid[key]) > 0,
-             f"grid[{key!r}] must be a non-empty list")
+        need(
+            isinstance(grid.get(key), list) and len(grid[key]) > 0,
+            f"grid[{key!r}] must be a non-empty list",
+        )
     for key in POINT_METRICS:
         need(key in sweep["metrics"], f"metrics lacks {key!r}")
     modes, alphas, taus = grid["modes"], grid["alpha"], grid["ema_momentum"]
     n_seeds, points = len(grid["seeds"]), sweep["points"]
     n = len(modes) * len(alphas) * len(taus)
-    need(isinstance(points, list) and len(points) == n,
-         f"'points' must list {n} points (modes x alpha x ema_momentum), got "
-         f"{len(points) if isinstance(points, list) else type(points).__name__}")
+    need(
+        isinstance(points, list) and len(points) == n,
+        f"'points' must list {n} points (modes x alpha x ema_momentum), got "
+        f"{len(points) if isinstance(points, list) else type(points).__name__}",
+    )
     for i, p in enumerate(points):
         m, rest = divmod(i, len(alphas) * len(taus))
         a, t = divmod(rest, len(taus))
         for key in ("mode", "alpha", "ema_momentum", "diverged_at", "per_seed", "show"):
             need(isinstance(p, dict) and key in p, f"points[{i}] lacks {key!r}")
-        need((p["mode"], p["alpha"], p["ema_momentum"]) == (modes[m], alphas[a], taus[t]),
-             f"points[{i}] is ({p['mode']}, {p['alpha']}, {p['ema_momentum']}), expected "
-             f"({modes[m]}, {alphas[a]}, {taus[t]}) in the order modes > alpha > ema_momentum")
-        need(len(p["diverged_at"]) == n_seeds, f"points[{i}].diverged_at needs {n_seeds} values")
+        need(
+            (p["mode"], p["alpha"], p["ema_momentum"])
+            == (modes[m], alphas[a], taus[t]),
+            f"points[{i}] is ({p['mode']}, {p['alpha']}, {p['ema_momentum']}), expected "
+            f"({modes[m]}, {alphas[a]}, {taus[t]}) in the order modes > alpha > ema_momentum",
+        )
+        need(
+            len(p["diverged_at"]) == n_seeds,
+            f"points[{i}].diverged_at needs {n_seeds} values",
+        )
         for key in POINT_METRICS:
-            need(len(p["per_seed"].get(key, ())) == n_seeds,
-                 f"points[{i}].per_seed[{key!r}] needs {n_seeds} values")
+            need(
+                len(p["per_seed"].get(key, ())) == n_seeds,
+                f"points[{i}].per_seed[{key!r}] needs {n_seeds} values",
+            )
         need(isinstance(p["show"], dict), f"points[{i}].show must be a dict")
         for key in _SHOW_KEYS:
             need(key in p["show"], f"points[{i}].show lacks {key!r}")
-    from .sweep import validate  # the whole schema, as the sweep that writes it checks it
+    from .sweep import (
+        validate,  # the whole schema, as the sweep that writes it checks it
+    )
 
     validate(sweep)
 
@@ -195,9 +316,11 @@ def load_sweep(path: str | Path) -> dict | None:
 
 
 def missing_maps_message(path: str | Path) -> str:
-    return (f"No precomputed runs: {path} does not exist, so the panel below is the "
-            f"live-only one (on a static web page its sliders do nothing). Make the file "
-            f"with `{MAKE_MAPS}` and run this chapter again.")
+    return (
+        f"No precomputed runs: {path} does not exist, so the panel below is the "
+        f"live-only one (on a static web page its sliders do nothing). Make the file "
+        f"with `{MAKE_MAPS}` and run this chapter again."
+    )
 
 
 def _grid_index(name: str, value: Any, options: Sequence) -> int:
@@ -205,11 +328,16 @@ def _grid_index(name: str, value: Any, options: Sequence) -> int:
         if isinstance(option, str) or isinstance(value, str):
             if option == value:
                 return i
-        elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isclose(
-                float(value), float(option), rel_tol=0.0, abs_tol=1e-9):
+        elif (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and math.isclose(float(value), float(option), rel_tol=0.0, abs_tol=1e-9)
+        ):
             return i
     allowed = ", ".join(repr(o) if isinstance(o, str) else f"{o:g}" for o in options)
-    raise ValueError(f"{name} must be one of the sweep's grid values {allowed}; got {value!r}")
+    raise ValueError(
+        f"{name} must be one of the sweep's grid values {allowed}; got {value!r}"
+    )
 
 
 def _num_steps(sweep: dict) -> int | None:
@@ -241,7 +369,11 @@ def point_numbers(point: dict) -> dict[str, str]:
     Interval), the Adam probe's mean alone, and ``diverged`` as "k of n"."""
     out = {}
     for key in POINT_METRICS:
-        vals = [float(v) for v in point["per_seed"][key] if v is not None and math.isfinite(v)]
+        vals = [
+            float(v)
+            for v in point["per_seed"][key]
+            if v is not None and math.isfinite(v)
+        ]
         if not vals:
             out[key] = "n/a (no seed finished)"
             continue
@@ -263,16 +395,22 @@ def _leaf_html(point: dict, num_steps: int | None) -> str:
     m, a, t = point["mode"], point["alpha"], point["ema_momentum"]
     svg = sweep_point_svg(point["show"], a, num_steps)
     b, aa, adam = (_span(k, nums[k]) for k in POINT_METRICS)
-    over = (f"mean over the {n_ok} seeds that trained, 95% interval" if n_ok
-            else "every seed diverged")
+    over = (
+        f"mean over the {n_ok} seeds that trained, 95% interval"
+        if n_ok
+        else "every seed diverged"
+    )
     numbers = (
         f"<b>{html.escape(m)}, α = {a:g}, τ = {t:g}</b> · held-out MSE, least-squares "
         f"probes ({over}): Protocol B {b}, "
         f"Protocol A {aa} · {POINT_METRICS['B_adam_heldout']}: {adam} (mean) · "
-        f"diverged: {_span('diverged', nums['diverged'])} seeds")
-    return (f'<div class="bijepa-point" data-mode="{html.escape(m)}" data-alpha="{a:g}" '
-            f'data-tau="{t:g}">{svg}<div class="bijepa-numbers" '
-            f'style="{_TEXT_STYLE}">{numbers}</div></div>')
+        f"diverged: {_span('diverged', nums['diverged'])} seeds"
+    )
+    return (
+        f'<div class="bijepa-point" data-mode="{html.escape(m)}" data-alpha="{a:g}" '
+        f'data-tau="{t:g}">{svg}<div class="bijepa-numbers" '
+        f'style="{_TEXT_STYLE}">{numbers}</div></div>'
+    )
 
 
 def _precomputed_note(sweep: dict, source: str | None, digest: str, live: bool) -> str:
@@ -291,27 +429,51 @@ def _precomputed_note(sweep: dict, source: str | None, digest: str, live: bool) 
         + (f", {steps} training steps" if steps else "")
         + f". Curves and forecast show seed {first}; the numbers are over all seeds. "
         "Moving a control switches the view to another saved run, without a kernel."
-        + (" Only a live kernel (Jupyter, Colab) also retrains one model, below the view; "
-           "then this note says so." if live else "") + "</div>")
+        + (
+            " Only a live kernel (Jupyter, Colab) also retrains one model, below the view; "
+            "then this note says so."
+            if live
+            else ""
+        )
+        + "</div>"
+    )
 
 
-def _live_note(mode: str, alpha: float, tau: float, live: LiveRetrain, seconds: float | None,
-               error: str | None = None) -> str:
-    what = (f"mode {html.escape(mode)}, α = {alpha:g}, τ = {tau:g}, {live.num_steps} steps, "
-            f"seed {live.seed}")
+def _live_note(
+    mode: str,
+    alpha: float,
+    tau: float,
+    live: LiveRetrain,
+    seconds: float | None,
+    error: str | None = None,
+) -> str:
+    what = (
+        f"mode {html.escape(mode)}, α = {alpha:g}, τ = {tau:g}, {live.num_steps} steps, "
+        f"seed {live.seed}"
+    )
     if error:
         text = f"<b>Live kernel</b>: retraining {what} failed: {html.escape(error)}"
     elif seconds is None:
         text = f"<b>Live kernel</b>: retraining {what} …"
     else:
-        text = (f"<b>Retrained live</b> in this kernel ({what}) in {seconds:.1f} s: the "
-                "figure below the precomputed view. The precomputed view shows the same "
-                "setting from the saved sweep.")
-    return f'<div class="bijepa-live" data-view="live" style="{_TEXT_STYLE}">{text}</div>'
+        text = (
+            f"<b>Retrained live</b> in this kernel ({what}) in {seconds:.1f} s: the "
+            "figure below the precomputed view. The precomputed view shows the same "
+            "setting from the saved sweep."
+        )
+    return (
+        f'<div class="bijepa-live" data-view="live" style="{_TEXT_STYLE}">{text}</div>'
+    )
 
 
-def sweep_explorer(sweep: dict, alpha: float, ema_momentum: float, mode: str,
-                   live: LiveRetrain | None = None, source: str | None = None):
+def sweep_explorer(
+    sweep: dict,
+    alpha: float,
+    ema_momentum: float,
+    mode: str,
+    live: LiveRetrain | None = None,
+    source: str | None = None,
+):
     """The playground panel over a precomputed sweep; returns an ``ipywidgets.VBox``.
 
     A ``Dropdown`` (stability mode) and two ``SelectionSlider``s (alpha, EMA momentum τ)
@@ -328,7 +490,9 @@ def sweep_explorer(sweep: dict, alpha: float, ema_momentum: float, mode: str,
 
     check_sweep(sweep)
     if live is not None and not isinstance(live, LiveRetrain):
-        raise TypeError(f"live must be a LiveRetrain or None, got {type(live).__name__}")
+        raise TypeError(
+            f"live must be a LiveRetrain or None, got {type(live).__name__}"
+        )
     g = sweep["grid"]
     modes, alphas, taus = g["modes"], g["alpha"], g["ema_momentum"]
     i_mode = _grid_index("mode", mode, modes)
@@ -343,22 +507,47 @@ def sweep_explorer(sweep: dict, alpha: float, ema_momentum: float, mode: str,
     for _ in modes:
         alpha_stacks = []
         for _ in alphas:
-            leaves = [W.HTML(_leaf_html(next(points), steps), layout=leaf_layout,
-                             style=leaf_style) for _ in taus]
-            alpha_stacks.append(W.Stack(leaves, selected_index=i_tau, layout=box_layout))
-        mode_stacks.append(W.Stack(alpha_stacks, selected_index=i_alpha, layout=box_layout))
+            leaves = [
+                W.HTML(
+                    _leaf_html(next(points), steps),
+                    layout=leaf_layout,
+                    style=leaf_style,
+                )
+                for _ in taus
+            ]
+            alpha_stacks.append(
+                W.Stack(leaves, selected_index=i_tau, layout=box_layout)
+            )
+        mode_stacks.append(
+            W.Stack(alpha_stacks, selected_index=i_alpha, layout=box_layout)
+        )
     view = W.Stack(mode_stacks, selected_index=i_mode, layout=box_layout)
 
     style = {"description_width": "150px"}
     wide = W.Layout(width="520px")
-    mode_menu = W.Dropdown(options=list(modes), index=i_mode, description="stability mode",
-                           style=style, layout=W.Layout(width="330px"))
+    mode_menu = W.Dropdown(
+        options=list(modes),
+        index=i_mode,
+        description="stability mode",
+        style=style,
+        layout=W.Layout(width="330px"),
+    )
     alpha_slider = W.SelectionSlider(
-        options=[(f"{a:g}", a) for a in alphas], index=i_alpha,
-        description="alpha (1 = classic)", continuous_update=False, style=style, layout=wide)
+        options=[(f"{a:g}", a) for a in alphas],
+        index=i_alpha,
+        description="alpha (1 = classic)",
+        continuous_update=False,
+        style=style,
+        layout=wide,
+    )
     tau_slider = W.SelectionSlider(
-        options=[(f"{t:g}", t) for t in taus], index=i_tau, description="EMA momentum τ",
-        continuous_update=False, style=style, layout=wide)
+        options=[(f"{t:g}", t) for t in taus],
+        index=i_tau,
+        description="EMA momentum τ",
+        continuous_update=False,
+        style=style,
+        layout=wide,
+    )
     W.jslink((mode_menu, "index"), (view, "selected_index"))
     for ms in mode_stacks:
         W.jslink((alpha_slider, "index"), (ms, "selected_index"))
@@ -380,7 +569,7 @@ def sweep_explorer(sweep: dict, alpha: float, ema_momentum: float, mode: str,
                 with out:
                     out.clear_output(wait=True)
                     scores = retrain(a, t, m, live.num_steps, live.seed, live.device)
-            except Exception as err:  # noqa: BLE001 (shown in the note; the view still works)
+            except Exception as err:
                 error = f"{type(err).__name__}: {err}"
                 note.value = _live_note(m, a, t, live, None, error) + saved
                 return

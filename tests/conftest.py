@@ -44,8 +44,17 @@ def book_build(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("book")
     # Same interpreter as pytest (the `jupyter-book` script may belong to another one).
-    cmd = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()",
-           "build", str(REPO), "-W", "-n", "--path-output", str(out)]
+    cmd = [
+        sys.executable,
+        "-c",
+        "from jupyter_book.cli.main import main; main()",
+        "build",
+        str(REPO),
+        "-W",
+        "-n",
+        "--path-output",
+        str(out),
+    ]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
     build = types.SimpleNamespace(
         returncode=proc.returncode,
@@ -56,8 +65,10 @@ def book_build(tmp_path_factory):
 
     def require_html() -> Path:
         if build.returncode != 0:
-            pytest.fail(f"jupyter-book build failed (exit {build.returncode}):\n"
-                        f"{build.output[-6000:]}")
+            pytest.fail(
+                f"jupyter-book build failed (exit {build.returncode}):\n"
+                f"{build.output[-6000:]}"
+            )
         return build.html
 
     build.require_html = require_html
@@ -82,8 +93,11 @@ def serve_html(directory: Path):
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
-        yield types.SimpleNamespace(url=f"http://127.0.0.1:{httpd.server_address[1]}/",
-                                    html=Path(directory), requests=httpd.requests)
+        yield types.SimpleNamespace(
+            url=f"http://127.0.0.1:{httpd.server_address[1]}/",
+            html=Path(directory),
+            requests=httpd.requests,
+        )
     finally:
         httpd.shutdown()
         httpd.server_close()

@@ -1,4 +1,5 @@
 """Unit tests of the "beyond the paper" modules: beyond, invertible, stochastic."""
+
 import numpy as np
 import pytest
 import torch
@@ -7,15 +8,28 @@ import bijepa_nb as bj
 from bijepa_nb import beyond, data
 from bijepa_nb.config import LorenzConfig, SineConfig
 from bijepa_nb.ensemble import Ensemble, train_ensemble
-from bijepa_nb.invertible import AffineCoupling, InvertiblePredictor, hidden_for_budget, num_parameters, share_invertible_predictor
-from bijepa_nb.stochastic import StochasticJEPA, build_stochastic, energy_score, point_score
+from bijepa_nb.invertible import (
+    AffineCoupling,
+    InvertiblePredictor,
+    hidden_for_budget,
+    num_parameters,
+    share_invertible_predictor,
+)
+from bijepa_nb.stochastic import (
+    StochasticJEPA,
+    build_stochastic,
+    energy_score,
+    point_score,
+)
 
 
 # ------------------------------------------------------------------ invertible predictor
 def test_invertible_predictor_round_trip_is_exact_in_float64():
     torch.manual_seed(0)
     p = InvertiblePredictor(16, 20, num_layers=4, seed=3).double()
-    for layer in p.couplings:  # leave the identity init: random weights make the test meaningful
+    for layer in (
+        p.couplings
+    ):  # leave the identity init: random weights make the test meaningful
         torch.nn.init.normal_(layer.net[-1].weight, std=0.5)
         torch.nn.init.normal_(layer.net[-1].bias, std=0.5)
     s = 3 * torch.randn(256, 16, dtype=torch.float64)
@@ -47,7 +61,9 @@ def test_shared_predictor_halves_parameters_and_trains():
     before = model.fwd_predictor.couplings[0].net[-1].weight.clone()
     h = bj.train(model, data.SineStream(SineConfig(), 0, 64), tc)
     assert np.isfinite(h.total).all()
-    assert not torch.equal(before, model.fwd_predictor.couplings[0].net[-1].weight), "the shared predictor is trained"
+    assert not torch.equal(before, model.fwd_predictor.couplings[0].net[-1].weight), (
+        "the shared predictor is trained"
+    )
     s = model.predict_forward(torch.randn(5, 10))
     assert torch.allclose(model.bwd_predictor(model.fwd_predictor(s)), s, atol=1e-4)
 
@@ -93,7 +109,9 @@ def test_information_of_views():
     iy = beyond.information(sp.target)
     assert beyond.information(very_noisy, mask) < beyond.information(noisy, mask) < iy
     assert beyond.information(holey, hmask) < iy
-    assert beyond.information(holey) == beyond.information(holey, hmask)  # zeros are read as missing
+    assert beyond.information(holey) == beyond.information(
+        holey, hmask
+    )  # zeros are read as missing
     empty = torch.zeros_like(sp.target)
     assert beyond.information(empty) == 0.0
     assert beyond.alpha_from_views(sp.context, empty)[0] == 1.0
@@ -158,13 +176,17 @@ def test_energy_score_properties():
     torch.manual_seed(0)
     truth = torch.zeros(3, 2)
     point = torch.ones(2, 3, 2)  # two identical samples = a point forecast
-    assert torch.allclose(energy_score(point, truth), point_score(point[0], truth), atol=1e-5)
+    assert torch.allclose(
+        energy_score(point, truth), point_score(point[0], truth), atol=1e-5
+    )
     # 1-D: CRPS of N(0,1) at 0 is (sqrt(2) - 1) / sqrt(pi)
     s = torch.randn(4000, 1, 1)
-    assert float(energy_score(s, torch.zeros(1, 1))) == pytest.approx((2**0.5 - 1) / np.pi**0.5, abs=0.02)
+    assert float(energy_score(s, torch.zeros(1, 1))) == pytest.approx(
+        (2**0.5 - 1) / np.pi**0.5, abs=0.02
+    )
     # proper: the right spread scores better than a too narrow or too wide one
     y = torch.randn(2000, 1)
-    es = lambda sd: float(energy_score(sd * torch.randn(64, 2000, 1), y).mean())  # noqa: E731
+    es = lambda sd: float(energy_score(sd * torch.randn(64, 2000, 1), y).mean())
     assert es(1.0) < es(0.2) and es(1.0) < es(3.0)
     with pytest.raises(ValueError, match="at least 2"):
         energy_score(torch.zeros(1, 3, 2), truth)
@@ -186,9 +208,17 @@ def test_stochastic_jepa_shapes_init_and_training():
     assert model.predict_forward(x).shape == (7, 16)
     total, fwd, bwd = model.loss(x, torch.randn(7, 10))
     assert total.shape == () and float(fwd.detach()) > 0 and float(bwd.detach()) > 0
-    h = bj.train(build_stochastic(mc, 0.5, 1, noise_dim=3, num_samples=5), data.SineStream(SineConfig(), 1, 64), tc)
+    h = bj.train(
+        build_stochastic(mc, 0.5, 1, noise_dim=3, num_samples=5),
+        data.SineStream(SineConfig(), 1, 64),
+        tc,
+    )
     assert np.isfinite(h.total).all()
-    h2 = bj.train(build_stochastic(mc, 0.5, 1, noise_dim=3, num_samples=5), data.SineStream(SineConfig(), 1, 64), tc)
+    h2 = bj.train(
+        build_stochastic(mc, 0.5, 1, noise_dim=3, num_samples=5),
+        data.SineStream(SineConfig(), 1, 64),
+        tc,
+    )
     assert np.array_equal(h.total, h2.total), "a run is a pure function of its seeds"
 
 
@@ -196,17 +226,31 @@ def test_stochastic_jepa_shapes_init_and_training():
 def test_violations_change_only_the_target():
     ld = data.lorenz_data(LorenzConfig(n_train=20, n_probe=10, n_test=30), 0)
     same = beyond.rho_jump(ld.test, ld, 28.0)
-    assert torch.allclose(same.target, ld.test.target, atol=1e-5), "rho unchanged reproduces the data"
-    for bad in (beyond.rho_jump(ld.test, ld, 45.0), beyond.reverse_target(ld.test), beyond.spike(ld.test, 1.0, torch.Generator().manual_seed(0))):
+    assert torch.allclose(same.target, ld.test.target, atol=1e-5), (
+        "rho unchanged reproduces the data"
+    )
+    for bad in (
+        beyond.rho_jump(ld.test, ld, 45.0),
+        beyond.reverse_target(ld.test),
+        beyond.spike(ld.test, 1.0, torch.Generator().manual_seed(0)),
+    ):
         assert torch.equal(bad.context, ld.test.context)
-        assert bad.target.shape == ld.test.target.shape and not torch.allclose(bad.target, ld.test.target)
+        assert bad.target.shape == ld.test.target.shape and not torch.allclose(
+            bad.target, ld.test.target
+        )
     sp = beyond.spike(ld.test, 2.0, torch.Generator().manual_seed(0))
-    assert torch.allclose((sp.target - ld.test.target).abs().reshape(30, -1).sum(1), torch.full((30,), 2.0), atol=1e-5)
+    assert torch.allclose(
+        (sp.target - ld.test.target).abs().reshape(30, -1).sum(1),
+        torch.full((30,), 2.0),
+        atol=1e-5,
+    )
 
 
 def test_anomaly_scores_flag_injected_violations_in_a_tiny_run():
     ld = data.lorenz_data(LorenzConfig(n_train=500, n_probe=10, n_test=200), 0)
-    mc, tc = bj.paper_config("lorenz", "expressive", 0.5, num_steps=300, lr=2e-3, progress=False)
+    mc, tc = bj.paper_config(
+        "lorenz", "expressive", 0.5, num_steps=300, lr=2e-3, progress=False
+    )
     model = bj.build_model(mc, 0.5, 0)
     bj.train(model, data.PoolStream(ld.train, 0, 64), tc)
     normal = beyond.inconsistency_scores(model, ld.test)
@@ -214,29 +258,46 @@ def test_anomaly_scores_flag_injected_violations_in_a_tiny_run():
     rev = beyond.inconsistency_scores(model, beyond.reverse_target(ld.test))
     assert beyond.roc_auc(normal["total"], rev["total"]) > 0.8
     raw = beyond.OneStepLinear(ld.train)
-    assert beyond.roc_auc(raw.scores(ld.test), raw.scores(beyond.spike(ld.test, 1.0, torch.Generator().manual_seed(0)))) > 0.8
+    assert (
+        beyond.roc_auc(
+            raw.scores(ld.test),
+            raw.scores(beyond.spike(ld.test, 1.0, torch.Generator().manual_seed(0))),
+        )
+        > 0.8
+    )
 
 
 def test_monitored_ensemble_records_without_changing_training():
     mc, tc = bj.paper_config("sine", "unconstrained", 0.5, num_steps=40, progress=False)
     seeds = [0, 1]
     plain = Ensemble([bj.build_model(mc, 0.5, s) for s in seeds])
-    mon = beyond.MonitoredEnsemble([bj.build_model(mc, 0.5, s) for s in seeds], every=10)
-    h1 = train_ensemble(plain, [data.SineStream(SineConfig(), s, 64) for s in seeds], tc)
+    mon = beyond.MonitoredEnsemble(
+        [bj.build_model(mc, 0.5, s) for s in seeds], every=10
+    )
+    h1 = train_ensemble(
+        plain, [data.SineStream(SineConfig(), s, 64) for s in seeds], tc
+    )
     h2 = train_ensemble(mon, [data.SineStream(SineConfig(), s, 64) for s in seeds], tc)
-    assert all(np.array_equal(a.total, b.total) for a, b in zip(h1, h2)), "monitoring leaves the arithmetic alone"
+    assert all(np.array_equal(a.total, b.total) for a, b in zip(h1, h2)), (
+        "monitoring leaves the arithmetic alone"
+    )
     rec = mon.record_arrays()
     assert list(rec["step"]) == [0, 10, 20, 30]
     assert rec["rho_fwd"].shape == rec["rho_loop"].shape == (4, 2)
     assert np.all(rec["rho_loop"] > 0)
     # the Jacobian of a linear map is the map: its spectral radius is the largest |eigenvalue|
-    assert float(beyond.spectral_radius(torch.diag(torch.tensor([0.5, -2.0])))) == pytest.approx(2.0)
+    assert float(
+        beyond.spectral_radius(torch.diag(torch.tensor([0.5, -2.0])))
+    ) == pytest.approx(2.0)
 
 
 def test_horizon_data_extends_the_standard_contexts():
     cfg = LorenzConfig(n_train=20, n_probe=5, n_test=5)
     std, far = data.lorenz_data(cfg, 0), beyond.lorenz_horizon_data(0, 30, cfg)
-    raw_std, raw_far = std.denormalise(std.test.context.double()), far.denormalise(far.test.context.double())
+    raw_std, raw_far = (
+        std.denormalise(std.test.context.double()),
+        far.denormalise(far.test.context.double()),
+    )
     assert torch.allclose(raw_std, raw_far, atol=1e-4)
     assert far.test.target.shape == std.test.target.shape
     assert beyond.horizon_time(30, cfg) == pytest.approx(0.5)

@@ -3,6 +3,7 @@
 The build itself is the session fixture ``book_build`` (tests/conftest.py): it runs
 ``jupyter-book build <repo> -W -n --path-output <tmp>`` once per pytest session.
 """
+
 from __future__ import annotations
 
 import re
@@ -160,14 +161,21 @@ def test_no_css_file_imports_from_the_network(html):
 def test_mathjax_is_the_vendored_copy(pages, html):
     assert (html / MATHJAX).is_file()
     fonts = html / "_static/vendored/mathjax/output/chtml/fonts/woff-v2"
-    assert (fonts / "MathJax_Main-Regular.woff").is_file(), "MathJax CHTML fonts not vendored"
+    assert (fonts / "MathJax_Main-Regular.woff").is_file(), (
+        "MathJax CHTML fonts not vendored"
+    )
     loaded_on = []
     for page, p in pages.items():
         for s in p.scripts:
             src = s.get("src", "")
             name = urlsplit(src).path.rsplit("/", 1)[-1].lower()
-            if re.match(r"(tex|mml)-.*\.js$|mathjax(\.min)?\.js$", name) or "mathjax@" in src:
-                assert page_src(page, html, src) == MATHJAX, f"{page.name} loads MathJax from {src}"
+            if (
+                re.match(r"(tex|mml)-.*\.js$|mathjax(\.min)?\.js$", name)
+                or "mathjax@" in src
+            ):
+                assert page_src(page, html, src) == MATHJAX, (
+                    f"{page.name} loads MathJax from {src}"
+                )
                 loaded_on.append(page.name)
     # intro.md has math, so at least that page must load it.
     assert loaded_on, "no built page loads MathJax"
@@ -178,7 +186,9 @@ def test_widget_pages_load_the_vendored_embed_js(pages, html):
     assert embed.is_file(), f"{EMBED_JS} missing from the build"
     # The fonts embed.js's bundled CSS loads from its own folder (webpack publicPath):
     # browsers take the woff2 variant; all of them must be vendored next to it.
-    woff2 = set(re.findall(r'"([0-9a-f]{20}\.woff2)"', embed.read_text(encoding="utf-8")))
+    woff2 = set(
+        re.findall(r'"([0-9a-f]{20}\.woff2)"', embed.read_text(encoding="utf-8"))
+    )
     assert woff2, "no woff2 fonts referenced by embed.js?"
     missing = [f for f in woff2 if not (embed.parent / f).is_file()]
     assert not missing, f"fonts embed.js loads but not vendored: {missing}"
@@ -186,11 +196,15 @@ def test_widget_pages_load_the_vendored_embed_js(pages, html):
     for page, p in pages.items():
         srcs = [s.get("src", "") for s in p.scripts]
         for s in p.scripts:
-            assert "data-jupyter-widgets-cdn" not in s, f"{page.name}: widget CDN attribute"
+            assert "data-jupyter-widgets-cdn" not in s, (
+                f"{page.name}: widget CDN attribute"
+            )
             src = s.get("src", "").lower()
             assert "require.js" not in src and "require.min.js" not in src, page.name
             assert "embed-amd" not in src, page.name
         has_state = any(s.get("type") == WIDGET_STATE for s in p.scripts)
         local_embed = [s for s in srcs if s and page_src(page, html, s) == EMBED_JS]
         if has_state:
-            assert local_embed, f"{page.name} has widget state but does not load {EMBED_JS}"
+            assert local_embed, (
+                f"{page.name} has widget state but does not load {EMBED_JS}"
+            )

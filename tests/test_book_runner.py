@@ -48,7 +48,9 @@ def outputs_text(path: Path) -> str:
     parts: list[str] = []
     for cell in nbformat.read(path, as_version=4).cells:
         for out in cell.get("outputs", []):
-            parts.append(out.get("text", "") + out.get("ename", "") + out.get("evalue", ""))
+            parts.append(
+                out.get("text", "") + out.get("ename", "") + out.get("evalue", "")
+            )
     return "\n".join(parts)
 
 
@@ -60,7 +62,9 @@ def test_success_replaces_the_notebook_and_writes_timings(tmp_path: Path) -> Non
     assert "ok, quick = False" in outputs_text(paths["01_ok"])
     assert list((tmp_path / "_build" / "running").iterdir()) == []
     assert not (tmp_path / "_build" / "failed").exists()
-    assert list(json.loads((tmp_path / "_build" / "timings.json").read_text())) == ["01_ok.ipynb"]
+    assert list(json.loads((tmp_path / "_build" / "timings.json").read_text())) == [
+        "01_ok.ipynb"
+    ]
 
 
 def test_quick_mode_writes_only_build_quick(tmp_path: Path) -> None:
@@ -68,7 +72,9 @@ def test_quick_mode_writes_only_build_quick(tmp_path: Path) -> None:
     before = paths["01_ok"].read_bytes()
     assert book.main(["--root", str(tmp_path), "--quick", "--only", "01"]) == 0
     assert paths["01_ok"].read_bytes() == before
-    assert "ok, quick = True" in outputs_text(tmp_path / "_build" / "quick" / "01_ok.ipynb")
+    assert "ok, quick = True" in outputs_text(
+        tmp_path / "_build" / "quick" / "01_ok.ipynb"
+    )
     assert (tmp_path / "_build" / "timings-quick.json").exists()
 
 
@@ -107,7 +113,16 @@ def test_a_signal_during_a_chapter_leaves_its_notebook_untouched(
         dest.parent.mkdir(parents=True)
         dest.write_text("an earlier quick run")
     before = {p: p.read_bytes() for p in (paths["01_sleeps"], dest)}
-    cmd = [sys.executable, "-m", "bijepa_nb.book", "--root", "root", "--only", "01", "--no-html"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "bijepa_nb.book",
+        "--root",
+        "root",
+        "--only",
+        "01",
+        "--no-html",
+    ]
     proc = subprocess.Popen(
         cmd + ["--quick"] * quick,
         cwd=tmp_path,
@@ -175,4 +190,7 @@ def test_kernel_stderr_filter_drops_only_the_tcp_warning() -> None:
     ]
     sink = io.StringIO()
     book.forward_kernel_stderr(io.BytesIO(b"".join(lines)), sink)
-    assert sink.getvalue() == "[IPKernelApp] WARNING | something else\na C library wrote this\n"
+    assert (
+        sink.getvalue()
+        == "[IPKernelApp] WARNING | something else\na C library wrote this\n"
+    )

@@ -6,6 +6,7 @@ Serves the HTML built by the session fixture ``book_build`` (tests/conftest.py) 
 resolves to nothing, and chromium's own NetLog is checked for requests the page made
 elsewhere. Needs ``apt-get install -y chromium``; skipped without it unless ``CI`` is set.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,19 +49,30 @@ def _chromium(chromium: str, tmp: Path, url: str, *mode: str, budget_ms: int = 1
     tmp.mkdir(parents=True, exist_ok=True)
     netlog = tmp / "netlog.json"
     cmd = [
-        chromium, "--headless", "--no-sandbox", "--disable-gpu",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--no-first-run", "--disable-default-apps", "--disable-extensions",
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-default-apps",
+        "--disable-extensions",
         f"--user-data-dir={tmp / 'profile'}",
         # Offline on purpose: only the local server resolves.
         "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
         f"--log-net-log={netlog}",
-        "--enable-logging=stderr", "--v=0",
+        "--enable-logging=stderr",
+        "--v=0",
         f"--virtual-time-budget={budget_ms}",
-        *mode, url,
+        *mode,
+        url,
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp)
-    assert proc.returncode == 0, f"chromium exit {proc.returncode}:\n{proc.stderr[-3000:]}"
+    assert proc.returncode == 0, (
+        f"chromium exit {proc.returncode}:\n{proc.stderr[-3000:]}"
+    )
     console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
     return types.SimpleNamespace(
         stdout=proc.stdout, console=console, remote=_page_requests_elsewhere(netlog)
@@ -134,7 +146,9 @@ def _output_images(page: str, result, server) -> list[str]:
         if "/_images/" not in path:
             continue  # theme images (Colab logo, ...)
         f = server.html / path.lstrip("/")
-        assert f.is_file() and f.stat().st_size > 0, f"{page}: figure {src} not in the build"
+        assert f.is_file() and f.stat().st_size > 0, (
+            f"{page}: figure {src} not in the build"
+        )
         assert path in served, f"{page}: figure {src} was not loaded by the browser"
         found.append(src)
     return found
@@ -142,14 +156,19 @@ def _output_images(page: str, result, server) -> list[str]:
 
 def _assert_clean_console_and_network(page: str, result, server):
     errors = [
-        line for line in result.console
+        line
+        for line in result.console
         if ("Uncaught" in line or "MathJax" in line or "Error" in line)
         and not any(known in line for known in KNOWN_CONSOLE_ERRORS)
     ]
     assert not errors, f"{page}: console errors:\n" + "\n".join(errors)
     assert not result.remote, f"{page}: requested from the network: {result.remote}"
-    missing = sorted({p for p, status in server.requests if status >= 400} - {"/favicon.ico"})
-    assert not missing, f"local files the browser asked for but the build lacks: {missing}"
+    missing = sorted(
+        {p for p, status in server.requests if status >= 400} - {"/favicon.ico"}
+    )
+    assert not missing, (
+        f"local files the browser asked for but the build lacks: {missing}"
+    )
 
 
 def _assert_mathjax_ok(page: str, result):
@@ -165,7 +184,9 @@ def _assert_mathjax_ok(page: str, result):
 # ---------------------------------------------------------------------------- tests
 def test_sine_page_renders_its_figures(dom, server):
     result = dom(SINE)
-    assert _output_images(SINE, result, server), f"{SINE}: no figure in the notebook outputs"
+    assert _output_images(SINE, result, server), (
+        f"{SINE}: no figure in the notebook outputs"
+    )
     _assert_mathjax_ok(SINE, result)
     _assert_clean_console_and_network(SINE, result, server)
 
@@ -175,18 +196,33 @@ def test_playground_renders_widgets_figures_and_math(dom, server):
     classes = _class_tokens(result.stdout)
     # What @jupyter-widgets/html-manager 1.0.15 renders for an (Int|Float)Slider:
     # <div class="lm-Widget jupyter-widgets widget-inline-hbox widget-slider widget-hslider">
-    for cls in ("jupyter-widgets", "widget-slider", "widget-hslider", "slider-container"):
-        assert cls in classes, f"{PLAYGROUND}: no rendered widget element with class {cls!r}"
+    for cls in (
+        "jupyter-widgets",
+        "widget-slider",
+        "widget-hslider",
+        "slider-container",
+    ):
+        assert cls in classes, (
+            f"{PLAYGROUND}: no rendered widget element with class {cls!r}"
+        )
     assert 'type="application/vnd.jupyter.widget-state+json"' in result.stdout
-    assert _output_images(PLAYGROUND, result, server), f"{PLAYGROUND}: no figure rendered"
+    assert _output_images(PLAYGROUND, result, server), (
+        f"{PLAYGROUND}: no figure rendered"
+    )
     _assert_mathjax_ok(PLAYGROUND, result)
     _assert_clean_console_and_network(PLAYGROUND, result, server)
 
 
 def test_playground_screenshot_is_not_blank(chromium, server, tmp_path):
     png = tmp_path / "playground.png"
-    _chromium(chromium, tmp_path, server.url + PLAYGROUND,
-              f"--screenshot={png}", "--window-size=1280,1600", "--hide-scrollbars")
+    _chromium(
+        chromium,
+        tmp_path,
+        server.url + PLAYGROUND,
+        f"--screenshot={png}",
+        "--window-size=1280,1600",
+        "--hide-scrollbars",
+    )
     assert png.is_file(), "chromium wrote no screenshot"
     data = png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "screenshot is not a PNG"

@@ -2,6 +2,7 @@
 validated noise estimator of Eq. 13, the fair baselines (quadratic one-step residual,
 point forecast plus calibrated noise), the drift operator of §5.3 reading (b), and the
 statistics (p-values, Holm, the verdict rule)."""
+
 import math
 
 import numpy as np
@@ -24,33 +25,55 @@ def _reference(starts: torch.Tensor, cfg: LorenzConfig) -> np.ndarray:
     def field(_, s):
         return data.lorenz_derivative(torch.from_numpy(s)[None], cfg)[0].numpy()
 
-    return np.stack([solve_ivp(field, (0, times[-1]), s, method="DOP853", rtol=1e-10,
-                               atol=1e-10, t_eval=times).y.T for s in starts.numpy()])
+    return np.stack(
+        [
+            solve_ivp(
+                field,
+                (0, times[-1]),
+                s,
+                method="DOP853",
+                rtol=1e-10,
+                atol=1e-10,
+                t_eval=times,
+            ).y.T
+            for s in starts.numpy()
+        ]
+    )
 
 
 def test_rk4_follows_the_flow_and_euler_stays_the_default():
     cfg = LorenzConfig()
     g = torch.Generator().manual_seed(5)
-    starts = (torch.rand(20, 3, generator=g, dtype=torch.float64) * 2 - 1) * cfg.init_range
+    starts = (
+        torch.rand(20, 3, generator=g, dtype=torch.float64) * 2 - 1
+    ) * cfg.init_range
     ref = _reference(starts, cfg)
     paths = {}
     for name in ("euler", "rk4"):
         gen = torch.Generator().manual_seed(5)
         paths[name] = data.lorenz_trajectories(20, gen, cfg, name).numpy()
-    rel = {k: np.median(np.linalg.norm(v - ref, axis=-1) / np.linalg.norm(ref, axis=-1), 0)
-           for k, v in paths.items()}
+    rel = {
+        k: np.median(np.linalg.norm(v - ref, axis=-1) / np.linalg.norm(ref, axis=-1), 0)
+        for k, v in paths.items()
+    }
     assert rel["rk4"][-1] < 1e-4, "RK4 at dt = 0.01 is accurate"
     assert rel["euler"][-1] > 0.05, "Euler at dt = 0.01 is not the Lorenz flow"
     # the default (and the explicit "euler") is the paper's integrator, unchanged
-    default = data.lorenz_trajectories(20, torch.Generator().manual_seed(5), cfg).numpy()
+    default = data.lorenz_trajectories(
+        20, torch.Generator().manual_seed(5), cfg
+    ).numpy()
     assert np.array_equal(default, paths["euler"])
     one = data.lorenz_step(starts, cfg)
     assert torch.equal(one, starts + cfg.dt * data.lorenz_derivative(starts, cfg))
     small = LorenzConfig(n_train=10, n_probe=5, n_test=5)
-    assert torch.equal(data.lorenz_data(small, 0).train.context,
-                       data.lorenz_data(small, 0, "euler").train.context)
-    assert not torch.equal(data.lorenz_data(small, 0).train.context,
-                           data.lorenz_data(small, 0, "rk4").train.context)
+    assert torch.equal(
+        data.lorenz_data(small, 0).train.context,
+        data.lorenz_data(small, 0, "euler").train.context,
+    )
+    assert not torch.equal(
+        data.lorenz_data(small, 0).train.context,
+        data.lorenz_data(small, 0, "rk4").train.context,
+    )
     with pytest.raises(ValueError, match="integrator"):
         data.lorenz_trajectories(2, torch.Generator(), cfg, "midpoint")
 
@@ -71,7 +94,7 @@ def test_difference_noise_variance_is_unbiased_on_white_noise():
 def test_auto_order_removes_the_curvature_bias_of_second_differences():
     clean = data.sine_split(SineConfig(noise_std=0.0), 0, "probe").context.double()
     g = torch.Generator().manual_seed(1)
-    noisy = (clean + 0.05 * torch.randn(clean.shape, generator=g, dtype=clean.dtype))
+    noisy = clean + 0.05 * torch.randn(clean.shape, generator=g, dtype=clean.dtype)
     v, m = noisy.unsqueeze(-1), torch.ones_like(noisy).unsqueeze(-1)
     old = float(beyond.noise_variance(v, m, 2))
     new = float(beyond.noise_variance(v, m))
@@ -80,7 +103,9 @@ def test_auto_order_removes_the_curvature_bias_of_second_differences():
     # with half the steps missing, long runs are rare: auto falls back to order 2
     y, mask = beyond.corrupt(clean, 0.5, 0.5, g)
     y, mask = y.unsqueeze(-1), mask.unsqueeze(-1)
-    assert torch.equal(beyond.noise_variance(y, mask), beyond.noise_variance(y, mask, 2))
+    assert torch.equal(
+        beyond.noise_variance(y, mask), beyond.noise_variance(y, mask, 2)
+    )
     # information() takes the order; auto gives the clean context more bits
     assert beyond.information(noisy) > beyond.information(noisy, order=2)
 
@@ -121,7 +146,9 @@ def test_drift_operators_recover_a_known_linear_update():
     g = torch.Generator().manual_seed(0)
     w = torch.tensor([[1.1, 0.2], [0.0, 0.9]], dtype=torch.float64)
     s0 = torch.randn(50, 2, generator=g, dtype=torch.float64)
-    snaps = torch.stack([s0 @ torch.linalg.matrix_power(w, r) for r in range(4)])  # [R, n, D]
+    snaps = torch.stack(
+        [s0 @ torch.linalg.matrix_power(w, r) for r in range(4)]
+    )  # [R, n, D]
     d = beyond.drift_operators(snaps[:, None].numpy())  # K = 1
     assert d["rho"].shape == (3, 1)
     assert np.allclose(d["rho"], 1.1) and np.allclose(d["r2"], 1.0)
@@ -133,9 +160,12 @@ def test_monitored_snapshots_leave_training_alone():
     mc, tc = bj.paper_config("sine", "unconstrained", 0.5, num_steps=30, progress=False)
     fixed = data.sine_split(SineConfig(), 0, "test").context[:32]
     plain = Ensemble([bj.build_model(mc, 0.5, s) for s in (0, 1)])
-    mon = beyond.MonitoredEnsemble([bj.build_model(mc, 0.5, s) for s in (0, 1)], every=10,
-                                   fixed_context=fixed)
-    h1 = train_ensemble(plain, [data.SineStream(SineConfig(), s, 64) for s in (0, 1)], tc)
+    mon = beyond.MonitoredEnsemble(
+        [bj.build_model(mc, 0.5, s) for s in (0, 1)], every=10, fixed_context=fixed
+    )
+    h1 = train_ensemble(
+        plain, [data.SineStream(SineConfig(), s, 64) for s in (0, 1)], tc
+    )
     h2 = train_ensemble(mon, [data.SineStream(SineConfig(), s, 64) for s in (0, 1)], tc)
     assert all(np.array_equal(a.total, b.total) for a, b in zip(h1, h2))
     rec = mon.record_arrays()
@@ -150,7 +180,9 @@ def test_pvalues_match_the_intervals():
         iv, p = stats.mean_ci(v), stats.t_pvalue(v)
         assert iv.excludes(0.0) == (p < 0.05)
     a, b = rng.uniform(1, 2, 8), rng.uniform(1, 2, 8)
-    assert stats.paired_ratio_pvalue(a, b) == pytest.approx(stats.t_pvalue(np.log(a / b)))
+    assert stats.paired_ratio_pvalue(a, b) == pytest.approx(
+        stats.t_pvalue(np.log(a / b))
+    )
     assert math.isnan(stats.t_pvalue([1.0]))
 
 

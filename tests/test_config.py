@@ -1,8 +1,17 @@
+import dataclasses
 import math
 
 import pytest
 
-from bijepa_nb.config import LorenzConfig, MnistConfig, ModelConfig, SineConfig, TrainConfig, paper_config, resolve_device
+from bijepa_nb.config import (
+    LorenzConfig,
+    MnistConfig,
+    ModelConfig,
+    SineConfig,
+    TrainConfig,
+    paper_config,
+    resolve_device,
+)
 
 BAD_TRAIN = [
     ("alpha", -0.1, r"alpha must be in \[0, 1\]"),
@@ -28,7 +37,16 @@ def test_train_config_rejects(field, value, msg):
         TrainConfig(**{field: value})
 
 
-@pytest.mark.parametrize("field,value", [("num_steps", 2.5), ("num_steps", "100"), ("alpha", "0.5"), ("num_steps", True), ("progress", 1)])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("num_steps", 2.5),
+        ("num_steps", "100"),
+        ("alpha", "0.5"),
+        ("num_steps", True),
+        ("progress", 1),
+    ],
+)
 def test_train_config_rejects_types(field, value):
     with pytest.raises(TypeError, match=field):
         TrainConfig(**{field: value})
@@ -53,12 +71,20 @@ def test_model_config_rejects(kwargs, msg):
 @pytest.mark.parametrize(
     "cls,kwargs,msg",
     [
-        (SineConfig, dict(context_len=20), r"context_len must be an integer in \[1, 19\]"),
+        (
+            SineConfig,
+            dict(context_len=20),
+            r"context_len must be an integer in \[1, 19\]",
+        ),
         (SineConfig, dict(context_len=0), "context_len"),
         (SineConfig, dict(freq_high=0.5), "freq_high"),
         (SineConfig, dict(noise_std=-0.1), "noise_std"),
         (SineConfig, dict(n_probe=0), "n_probe"),
-        (LorenzConfig, dict(context_len=40), r"context_len must be an integer in \[1, 39\]"),
+        (
+            LorenzConfig,
+            dict(context_len=40),
+            r"context_len must be an integer in \[1, 39\]",
+        ),
         (LorenzConfig, dict(dt=0.0), "dt"),
         (LorenzConfig, dict(sigma=-1.0), "sigma"),
         (LorenzConfig, dict(n_train=1), "n_train"),
@@ -74,22 +100,44 @@ def test_data_configs_reject(cls, kwargs, msg):
 
 def test_configs_are_frozen():
     cfg = TrainConfig()
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.alpha = 0.3  # type: ignore[misc]
 
 
 def test_paper_config_matches_appendix_b():
     m, t = paper_config("sine", "expressive")
-    assert (m.input_dim, m.hidden_dim, m.embed_dim, m.pred_hidden_dim, m.norm) == (10, 64, 16, 64, "layernorm")
-    assert (t.num_steps, t.batch_size, t.lr, t.weight_decay, t.ema_momentum, t.alpha) == (2000, 64, 1e-3, 1e-4, 0.995, 0.5)
+    assert (m.input_dim, m.hidden_dim, m.embed_dim, m.pred_hidden_dim, m.norm) == (
+        10,
+        64,
+        16,
+        64,
+        "layernorm",
+    )
+    assert (
+        t.num_steps,
+        t.batch_size,
+        t.lr,
+        t.weight_decay,
+        t.ema_momentum,
+        t.alpha,
+    ) == (2000, 64, 1e-3, 1e-4, 0.995, 0.5)
     m, t = paper_config("lorenz", "expressive", alpha=1.0)
-    assert (m.input_dim, m.hidden_dim, m.embed_dim) == (60, 128, 32) and (t.num_steps, t.lr, t.alpha) == (3000, 5e-4, 1.0)
+    assert (m.input_dim, m.hidden_dim, m.embed_dim) == (60, 128, 32) and (
+        t.num_steps,
+        t.lr,
+        t.alpha,
+    ) == (3000, 5e-4, 1.0)
     m, t = paper_config("sine", "unconstrained")
     assert m.norm == "none" and t.weight_decay == 0.0
     m, t = paper_config("sine", "restrictive")
     assert m.norm == "sphere" and t.weight_decay == 1e-4
     m, t = paper_config("mnist")
-    assert m.arch == "conv" and m.embed_dim == 64 and t.batch_size == 256 and t.ema_momentum == 0.99
+    assert (
+        m.arch == "conv"
+        and m.embed_dim == 64
+        and t.batch_size == 256
+        and t.ema_momentum == 0.99
+    )
     with pytest.raises(ValueError, match="mode must be one of"):
         paper_config("sine", "explosive")
     with pytest.raises(ValueError, match="experiment must be one of"):

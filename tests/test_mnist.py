@@ -10,7 +10,9 @@ from bijepa_nb.config import MnistConfig
 
 
 def write_idx(path, arr: np.ndarray):
-    header = struct.pack(">HBB", 0, 0x08, arr.ndim) + struct.pack(">" + "I" * arr.ndim, *arr.shape)
+    header = struct.pack(">HBB", 0, 0x08, arr.ndim) + struct.pack(
+        ">" + "I" * arr.ndim, *arr.shape
+    )
     with gzip.open(path, "wb") as f:
         f.write(header + arr.astype(np.uint8).tobytes())
 
@@ -41,7 +43,11 @@ def test_idx_reader_on_a_file_the_test_writes(tmp_path):
 def test_tiny_offline_folder_split(tiny_mnist):
     root, imgs, labels = tiny_mnist
     m = D.load_mnist_folder(root, MnistConfig(offline_eval=10))
-    assert m.source == "offline-10k" and len(m.train_labels) == 40 and len(m.eval_labels) == 10
+    assert (
+        m.source == "offline-10k"
+        and len(m.train_labels) == 40
+        and len(m.eval_labels) == 10
+    )
     perm = np.random.default_rng(D.OFFLINE_SPLIT_SEED).permutation(50)
     np.testing.assert_array_equal(m.eval_images.numpy(), imgs[perm[40:]])
     np.testing.assert_array_equal(m.train_labels.numpy(), labels[perm[:40]])
@@ -86,8 +92,14 @@ def test_real_offline_mnist(shared_data_dir, monkeypatch):
     """The official 10k split from the shared folder, md5-checked."""
     monkeypatch.setenv(D.DATA_DIR_ENV, str(shared_data_dir))
     m = D.load_mnist()
-    assert m.source == "offline-10k" and len(m.train_labels) == 8000 and len(m.eval_labels) == 2000
-    assert m.train_images.shape == (8000, 28, 28) and m.train_images.dtype == torch.uint8
+    assert (
+        m.source == "offline-10k"
+        and len(m.train_labels) == 8000
+        and len(m.eval_labels) == 2000
+    )
+    assert (
+        m.train_images.shape == (8000, 28, 28) and m.train_images.dtype == torch.uint8
+    )
     assert set(m.eval_labels.tolist()) == set(range(10))
     assert D.mnist_num_steps(8000) == 10 * 32
 
@@ -95,21 +107,44 @@ def test_real_offline_mnist(shared_data_dir, monkeypatch):
 def test_mnist_pipeline_on_tiny_data(tiny_mnist):
     from bijepa_nb.config import paper_config
     from bijepa_nb.models import build_model
-    from bijepa_nb.probes import batched_encode, classification_probe, decoder_probe, right_half_pixels
+    from bijepa_nb.probes import (
+        batched_encode,
+        classification_probe,
+        decoder_probe,
+        right_half_pixels,
+    )
     from bijepa_nb.training import train
 
     root, _, _ = tiny_mnist
     m = D.load_mnist_folder(root, MnistConfig(offline_eval=10))
     train_split = D.mnist_split(m.train_images, m.train_labels)
     stream = D.EpochStream(train_split, 0, 16)
-    mc, tc = paper_config("mnist", "expressive", 0.5, num_steps=2 * stream.steps_per_epoch, batch_size=16, progress=False, device="cpu")
+    mc, tc = paper_config(
+        "mnist",
+        "expressive",
+        0.5,
+        num_steps=2 * stream.steps_per_epoch,
+        batch_size=16,
+        progress=False,
+        device="cpu",
+    )
     model = build_model(mc, 0.5, 0)
     hist = train(model, stream, tc)
     assert len(hist) == 6 and np.all(np.isfinite(hist.total))
     ev = D.mnist_split(m.eval_images, m.eval_labels)
-    f_tr, f_ev = batched_encode(model, train_split.context), batched_encode(model, ev.context)
+    f_tr, f_ev = (
+        batched_encode(model, train_split.context),
+        batched_encode(model, ev.context),
+    )
     assert f_tr.shape == (40, 64)
     acc = classification_probe(f_tr, m.train_labels, f_ev, m.eval_labels, epochs=2)
     assert 0.0 <= acc["eval_acc"] <= 1.0 and 0.0 <= acc["train_acc"] <= 1.0
-    dec, mse = decoder_probe(f_tr, right_half_pixels(m.train_images), f_ev, right_half_pixels(m.eval_images), epochs=2, batch_size=16)
+    dec, mse = decoder_probe(
+        f_tr,
+        right_half_pixels(m.train_images),
+        f_ev,
+        right_half_pixels(m.eval_images),
+        epochs=2,
+        batch_size=16,
+    )
     assert dec(f_ev).shape == (10, 1, 28, 14) and 0.0 < mse["eval_mse"] < 1.0

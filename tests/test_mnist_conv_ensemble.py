@@ -1,5 +1,6 @@
 """K MNIST conv encoders as one grouped-convolution module: the same arithmetic as K
 separate encoders (float64), in train mode with BatchNorm, over AdamW steps."""
+
 import copy
 
 import pytest
@@ -23,7 +24,9 @@ def test_grouped_encoders_train_like_separate_ones_in_float64():
     opt_g = torch.optim.AdamW(grouped.parameters(), lr=1e-3, weight_decay=1e-4)
     opts = [torch.optim.AdamW(e.parameters(), lr=1e-3, weight_decay=1e-4) for e in sep]
     for step in range(15):
-        x = torch.randn(k, b, 1, 28, 14, generator=gen, dtype=torch.float64)  # each member its own batch
+        x = torch.randn(
+            k, b, 1, 28, 14, generator=gen, dtype=torch.float64
+        )  # each member its own batch
         y = torch.randn(k, b, 64, generator=gen, dtype=torch.float64)
         out_g = grouped(x)
         loss_g = (out_g - y).square().mean(dim=(1, 2))  # [K]
@@ -35,16 +38,22 @@ def test_grouped_encoders_train_like_separate_ones_in_float64():
             o.zero_grad()
             loss.backward()
             o.step()
-            assert abs(float(loss) - float(loss_g[i])) < 1e-10, f"step {step}, member {i}"
+            assert abs(float(loss) - float(loss_g[i])) < 1e-10, (
+                f"step {step}, member {i}"
+            )
     back = encoders(k)
     for i in range(k):
         grouped.member(i, back[i])
-        for (name, a), bb in zip(sep[i].state_dict().items(), back[i].state_dict().values()):
+        for (name, a), bb in zip(
+            sep[i].state_dict().items(), back[i].state_dict().values()
+        ):
             if name.endswith("num_batches_tracked"):
                 continue
             # 1e-10, not 1e-16: a conv bias before BatchNorm gets a gradient of rounding noise
             # (~1e-17) that Adam normalises, so its tiny drift differs at the 1e-12 level
-            torch.testing.assert_close(a, bb, rtol=0, atol=1e-10, msg=f"member {i} {name}")
+            torch.testing.assert_close(
+                a, bb, rtol=0, atol=1e-10, msg=f"member {i} {name}"
+            )
     # eval mode (running statistics) agrees too
     grouped.eval()
     x = torch.randn(k, 5, 1, 28, 14, dtype=torch.float64)
@@ -63,4 +72,6 @@ def test_grouped_encoders_refuse_other_encoders():
 
 def test_bench_reports_both_timings():
     r = bench(ks=(2,), batch=8, steps=1, repeats=1)
-    assert set(r[2]) == {"grouped_ms", "separate_ms", "ratio"} and r[2]["grouped_ms"] > 0
+    assert (
+        set(r[2]) == {"grouped_ms", "separate_ms", "ratio"} and r[2]["grouped_ms"] > 0
+    )

@@ -1,4 +1,5 @@
 """The full-MNIST (torchvision layout) path and bad data folders, offline, on tiny IDX files."""
+
 import gzip
 import struct
 
@@ -11,12 +12,22 @@ from bijepa_nb.config import MnistConfig
 
 
 def write_idx(path, arr: np.ndarray):
-    header = struct.pack(">HBB", 0, 0x08, arr.ndim) + struct.pack(">" + "I" * arr.ndim, *arr.shape)
+    header = struct.pack(">HBB", 0, 0x08, arr.ndim) + struct.pack(
+        ">" + "I" * arr.ndim, *arr.shape
+    )
     with gzip.open(path, "wb") as f:
         f.write(header + arr.astype(np.uint8).tobytes())
 
 
-def make_folder(root, monkeypatch, n_train=60, n_test=20, splits=("train", "test"), files=None, overrides=None):
+def make_folder(
+    root,
+    monkeypatch,
+    n_train=60,
+    n_test=20,
+    splits=("train", "test"),
+    files=None,
+    overrides=None,
+):
     """A torchvision-layout folder root/MNIST/raw/ with tiny IDX files; md5 table patched.
 
     ``files``: the file names to write (default: both files of every split in ``splits``);
@@ -31,7 +42,9 @@ def make_folder(root, monkeypatch, n_train=60, n_test=20, splits=("train", "test
     content.update(overrides or {})
     raw = root / "MNIST" / "raw"
     raw.mkdir(parents=True)
-    names = files if files is not None else [n for s in splits for n in D.MNIST_SPLITS[s]]
+    names = (
+        files if files is not None else [n for s in splits for n in D.MNIST_SPLITS[s]]
+    )
     sums = dict(D.MNIST_FILES)
     for name in names:
         write_idx(raw / name, content[name])
@@ -44,16 +57,26 @@ def test_full_layout_gives_the_full_split(tmp_path, monkeypatch):
     raw, content = make_folder(tmp_path, monkeypatch)
     m = D.load_mnist_folder(tmp_path)
     assert m.source == "full" and len(m.train_labels) == 60 and len(m.eval_labels) == 20
-    np.testing.assert_array_equal(m.train_images.numpy(), content["train-images-idx3-ubyte.gz"])
-    np.testing.assert_array_equal(m.eval_labels.numpy(), content["t10k-labels-idx1-ubyte.gz"])
+    np.testing.assert_array_equal(
+        m.train_images.numpy(), content["train-images-idx3-ubyte.gz"]
+    )
+    np.testing.assert_array_equal(
+        m.eval_labels.numpy(), content["t10k-labels-idx1-ubyte.gz"]
+    )
     assert m.train_labels.dtype == torch.int64
     # through the environment variable, as on a machine with the full download
     monkeypatch.setenv(D.DATA_DIR_ENV, str(tmp_path))
     assert D.load_mnist().source == "full"
     # the chapter's data paragraph: no offline caveat for full MNIST
     text = m.caveat()
-    assert "full MNIST" in text and "offline" not in text and "not* directly comparable" not in text
-    off = D.MnistData(m.train_images, m.train_labels, m.eval_images, m.eval_labels, "offline-10k")
+    assert (
+        "full MNIST" in text
+        and "offline" not in text
+        and "not* directly comparable" not in text
+    )
+    off = D.MnistData(
+        m.train_images, m.train_labels, m.eval_images, m.eval_labels, "offline-10k"
+    )
     assert "offline" in off.caveat() and "not* directly comparable" in off.caveat()
 
 
@@ -63,7 +86,14 @@ def test_full_layout_is_reported_by_the_reproduction(tmp_path, monkeypatch):
     make_folder(tmp_path, monkeypatch, n_train=40, n_test=16)
     monkeypatch.setitem(MNIST_QUICK, "num_steps", 2)
     monkeypatch.setitem(MNIST_QUICK, "checkpoints", (0, 1, 5))  # 0 and 5 are left out
-    r = reproduce("mnist", [0, 1], quick=True, device="cpu", log=lambda s: None, mnist=D.load_mnist_folder(tmp_path))
+    r = reproduce(
+        "mnist",
+        [0, 1],
+        quick=True,
+        device="cpu",
+        log=lambda s: None,
+        mnist=D.load_mnist_folder(tmp_path),
+    )
     validate(r)
     assert r["environment"]["mnist_source"] == "full"
     assert r["settings"]["n_train"] == 40 and r["settings"]["num_steps"] == 2
@@ -72,17 +102,39 @@ def test_full_layout_is_reported_by_the_reproduction(tmp_path, monkeypatch):
     for config in ("classic", "expressive"):
         rows = ck["configs"][config]["probe_acc_heldout"]
         assert len(rows) == 2 and all(len(row) == 3 for row in rows)
-        assert [row[0] for row in rows] == r["baselines"]["random_encoder_acc"]["per_seed"]  # step 0
-        assert [row[-1] for row in rows] == r["configs"][config]["per_seed"]["probe_acc_heldout"]
+        assert [row[0] for row in rows] == r["baselines"]["random_encoder_acc"][
+            "per_seed"
+        ]  # step 0
+        assert [row[-1] for row in rows] == r["configs"][config]["per_seed"][
+            "probe_acc_heldout"
+        ]
 
 
-@pytest.mark.parametrize("files, missing", [
-    (["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"], "t10k-images-idx3-ubyte.gz"),  # only train
-    (["t10k-images-idx3-ubyte.gz"], "t10k-labels-idx1-ubyte.gz"),  # images without labels
-    (["t10k-labels-idx1-ubyte.gz"], "t10k-images-idx3-ubyte.gz"),
-    (["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz"], "train-labels-idx1-ubyte.gz"),
-])
-def test_incomplete_folders_name_the_missing_file(tmp_path, monkeypatch, files, missing):
+@pytest.mark.parametrize(
+    "files, missing",
+    [
+        (
+            ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"],
+            "t10k-images-idx3-ubyte.gz",
+        ),  # only train
+        (
+            ["t10k-images-idx3-ubyte.gz"],
+            "t10k-labels-idx1-ubyte.gz",
+        ),  # images without labels
+        (["t10k-labels-idx1-ubyte.gz"], "t10k-images-idx3-ubyte.gz"),
+        (
+            [
+                "t10k-images-idx3-ubyte.gz",
+                "t10k-labels-idx1-ubyte.gz",
+                "train-images-idx3-ubyte.gz",
+            ],
+            "train-labels-idx1-ubyte.gz",
+        ),
+    ],
+)
+def test_incomplete_folders_name_the_missing_file(
+    tmp_path, monkeypatch, files, missing
+):
     make_folder(tmp_path, monkeypatch, files=files)
     with pytest.raises(D.MnistNotFoundError, match=missing):
         D.load_mnist_folder(tmp_path)
@@ -96,14 +148,39 @@ def test_only_test_files_is_the_offline_split(tmp_path, monkeypatch):
         D.load_mnist_folder(tmp_path, MnistConfig(offline_eval=30))
 
 
-@pytest.mark.parametrize("name, array, problem", [
-    ("t10k-labels-idx1-ubyte.gz", (np.arange(19) % 10).astype(np.uint8), "holds 20 images but .* holds 19 labels"),
-    ("train-labels-idx1-ubyte.gz", np.full(60, 10, np.uint8), "labels must lie in 0-9, found 60 outside"),
-    ("t10k-images-idx3-ubyte.gz", np.zeros((20, 28, 27), np.uint8), r"shape \[N, 28, 28\], found \[20, 28, 27\]"),
-    ("train-images-idx3-ubyte.gz", np.zeros((60, 784), np.uint8), r"shape \[N, 28, 28\], found \[60, 784\]"),
-    ("t10k-labels-idx1-ubyte.gz", np.zeros((20, 1), np.uint8), r"labels must have shape \[N\]"),
-])
-def test_bad_content_names_the_file_and_the_problem(tmp_path, monkeypatch, name, array, problem):
+@pytest.mark.parametrize(
+    "name, array, problem",
+    [
+        (
+            "t10k-labels-idx1-ubyte.gz",
+            (np.arange(19) % 10).astype(np.uint8),
+            "holds 20 images but .* holds 19 labels",
+        ),
+        (
+            "train-labels-idx1-ubyte.gz",
+            np.full(60, 10, np.uint8),
+            "labels must lie in 0-9, found 60 outside",
+        ),
+        (
+            "t10k-images-idx3-ubyte.gz",
+            np.zeros((20, 28, 27), np.uint8),
+            r"shape \[N, 28, 28\], found \[20, 28, 27\]",
+        ),
+        (
+            "train-images-idx3-ubyte.gz",
+            np.zeros((60, 784), np.uint8),
+            r"shape \[N, 28, 28\], found \[60, 784\]",
+        ),
+        (
+            "t10k-labels-idx1-ubyte.gz",
+            np.zeros((20, 1), np.uint8),
+            r"labels must have shape \[N\]",
+        ),
+    ],
+)
+def test_bad_content_names_the_file_and_the_problem(
+    tmp_path, monkeypatch, name, array, problem
+):
     raw, _ = make_folder(tmp_path, monkeypatch, overrides={name: array})
     with pytest.raises(D.MnistFormatError, match=problem) as err:
         D.load_mnist_folder(tmp_path)

@@ -22,7 +22,13 @@ def test_alpha_one_is_classic_jepa():
     x, y = batch()
     total, fwd, bwd = model.loss(x, y)
     # Eq. 4 written out by hand
-    classic = ((model.fwd_predictor(model.online_encoder(x)) - model.target_encoder(y).detach()) ** 2).mean()
+    classic = (
+        (
+            model.fwd_predictor(model.online_encoder(x))
+            - model.target_encoder(y).detach()
+        )
+        ** 2
+    ).mean()
     torch.testing.assert_close(total, classic)
     assert float(bwd) == 0.0 and torch.equal(total, fwd)
 
@@ -31,8 +37,12 @@ def test_bijepa_loss_is_eq8():
     model = build_model(SINE, 0.3, seed=0)
     x, y = batch()
     total, fwd, bwd = model.loss(x, y)
-    f = ((model.fwd_predictor(model.online_encoder(x)) - model.target_encoder(y)) ** 2).mean()
-    b = ((model.bwd_predictor(model.online_encoder(y)) - model.target_encoder(x)) ** 2).mean()
+    f = (
+        (model.fwd_predictor(model.online_encoder(x)) - model.target_encoder(y)) ** 2
+    ).mean()
+    b = (
+        (model.bwd_predictor(model.online_encoder(y)) - model.target_encoder(x)) ** 2
+    ).mean()
     torch.testing.assert_close(fwd, f)
     torch.testing.assert_close(bwd, b)
     torch.testing.assert_close(total, 0.3 * f + 0.7 * b)
@@ -45,12 +55,17 @@ def test_same_seed_same_init_and_classic_shares_the_forward_part():
     c = build_model(SINE, 1.0, 7)
     assert torch.equal(c.online_encoder.net[0].weight, a.online_encoder.net[0].weight)
     assert torch.equal(c.fwd_predictor.net[0].weight, a.fwd_predictor.net[0].weight)
-    assert not torch.equal(build_model(SINE, 0.5, 8).online_encoder.net[0].weight, a.online_encoder.net[0].weight)
+    assert not torch.equal(
+        build_model(SINE, 0.5, 8).online_encoder.net[0].weight,
+        a.online_encoder.net[0].weight,
+    )
 
 
 def test_target_is_a_copy_and_gets_no_gradient():
     model = build_model(SINE, 0.5, 0)
-    for po, pt in zip(model.online_encoder.parameters(), model.target_encoder.parameters()):
+    for po, pt in zip(
+        model.online_encoder.parameters(), model.target_encoder.parameters()
+    ):
         assert torch.equal(po, pt) and po.data_ptr() != pt.data_ptr()
         assert not pt.requires_grad
     x, y = batch()
@@ -73,10 +88,15 @@ def test_ema_formula():
     for t0, o, t1 in zip(before, online, model.target_encoder.parameters()):
         torch.testing.assert_close(t1, 0.9 * t0 + 0.1 * o)
     model.ema_update(1.0)  # momentum 1 freezes the target
-    for t1, t2 in zip([p.clone() for p in model.target_encoder.parameters()], model.target_encoder.parameters()):
+    for t1, t2 in zip(
+        [p.clone() for p in model.target_encoder.parameters()],
+        model.target_encoder.parameters(),
+    ):
         assert torch.equal(t1, t2)
     model.ema_update(0.0)  # momentum 0 copies the online encoder
-    for o, t in zip(model.online_encoder.parameters(), model.target_encoder.parameters()):
+    for o, t in zip(
+        model.online_encoder.parameters(), model.target_encoder.parameters()
+    ):
         assert torch.equal(o, t)
 
 
@@ -87,7 +107,9 @@ def test_ema_after_optimiser_rehoming_still_tracks_online():
     model.loss(x, y)[0].backward()
     opt.step()
     model.ema_update(0.0)
-    for o, t in zip(model.online_encoder.parameters(), model.target_encoder.parameters()):
+    for o, t in zip(
+        model.online_encoder.parameters(), model.target_encoder.parameters()
+    ):
         assert torch.equal(o, t)
 
 
@@ -99,8 +121,15 @@ def test_sphere_mode_unit_norm_and_norm_modes():
     for k in ("online_x", "online_y", "target_x", "target_y"):
         torch.testing.assert_close(emb[k].norm(dim=-1), torch.ones(len(x)))
     none, _ = paper_config("sine", "unconstrained")
-    assert not any(isinstance(mod, nn.LayerNorm) for mod in build_model(none, 0.5, 0).modules())
-    assert sum(isinstance(mod, nn.LayerNorm) for mod in build_model(SINE, 0.5, 0).modules()) == 2 * 2 + 1 + 1
+    assert not any(
+        isinstance(mod, nn.LayerNorm) for mod in build_model(none, 0.5, 0).modules()
+    )
+    assert (
+        sum(
+            isinstance(mod, nn.LayerNorm) for mod in build_model(SINE, 0.5, 0).modules()
+        )
+        == 2 * 2 + 1 + 1
+    )
 
 
 def test_swapping_views_swaps_the_directions():
@@ -138,7 +167,9 @@ def test_conv_encoder_shapes_and_batchnorm_choice():
     bn_o = model.online_encoder.net[1]
     assert not torch.equal(bn_o.running_mean, torch.zeros(32))
     model.ema_update(0.0)
-    assert torch.equal(bn_t.running_mean, bn_o.running_mean) and torch.equal(bn_t.running_var, bn_o.running_var)
+    assert torch.equal(bn_t.running_mean, bn_o.running_mean) and torch.equal(
+        bn_t.running_var, bn_o.running_var
+    )
 
 
 def test_embedding_loss_is_mean_squared_error():
@@ -158,11 +189,15 @@ def test_predict_backward_needs_bijepa():
 
 def test_flat_adamw_equals_torch_adamw():
     torch.manual_seed(0)
-    net_a = nn.Sequential(nn.Linear(5, 7), nn.LayerNorm(7), nn.ReLU(), nn.Linear(7, 3)).double()
+    net_a = nn.Sequential(
+        nn.Linear(5, 7), nn.LayerNorm(7), nn.ReLU(), nn.Linear(7, 3)
+    ).double()
     net_b = copy.deepcopy(net_a)
-    opt_a = torch.optim.AdamW(net_a.parameters(), lr=1e-2, weight_decay=0.1, foreach=False)
+    opt_a = torch.optim.AdamW(
+        net_a.parameters(), lr=1e-2, weight_decay=0.1, foreach=False
+    )
     opt_b = FlatAdamW(net_b.parameters(), lr=1e-2, weight_decay=0.1)
-    for step in range(30):
+    for _ in range(30):
         x = torch.randn(16, 5, dtype=torch.float64)
         for net, opt in ((net_a, opt_a), (net_b, opt_b)):
             opt.zero_grad()
@@ -172,7 +207,9 @@ def test_flat_adamw_equals_torch_adamw():
         torch.testing.assert_close(pa, pb, rtol=0, atol=1e-12)
     # parameters really live in the flat buffer
     assert sum(p.numel() for p in net_b.parameters()) == opt_b.flat.numel()
-    assert all(p.grad.data_ptr() >= opt_b.flat_grad.data_ptr() for p in net_b.parameters())
+    assert all(
+        p.grad.data_ptr() >= opt_b.flat_grad.data_ptr() for p in net_b.parameters()
+    )
 
 
 def test_flat_adamw_rejects_bad_input():

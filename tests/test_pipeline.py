@@ -1,4 +1,5 @@
 """The shared pipeline: registry, batched training of many runs, batched probes."""
+
 import numpy as np
 import pytest
 import torch
@@ -6,7 +7,15 @@ import torch
 from bijepa_nb.config import paper_config
 from bijepa_nb.models import build_model
 from bijepa_nb.paper import EXPERIMENTS, VARIANTS, experiment
-from bijepa_nb.pipeline import Run, batched_adam_probe, batched_lstsq, downsample, forecast_scores, history_metrics, train_runs
+from bijepa_nb.pipeline import (
+    Run,
+    batched_adam_probe,
+    batched_lstsq,
+    downsample,
+    forecast_scores,
+    history_metrics,
+    train_runs,
+)
 from bijepa_nb.probes import adam_probe, evaluate, lstsq_probe
 from bijepa_nb.training import train
 
@@ -14,14 +23,25 @@ from bijepa_nb.training import train
 def test_registry_holds_the_papers_settings_and_numbers():
     sine = experiment("sine")
     mc, tc = sine.configs("classic", seed=3)
-    assert (mc.norm, tc.alpha, tc.weight_decay, tc.num_steps, tc.ema_momentum, tc.seed) == ("layernorm", 1.0, 1e-4, 2000, 0.995, 3)
+    assert (
+        mc.norm,
+        tc.alpha,
+        tc.weight_decay,
+        tc.num_steps,
+        tc.ema_momentum,
+        tc.seed,
+    ) == ("layernorm", 1.0, 1e-4, 2000, 0.995, 3)
     mc, tc = sine.configs("unconstrained")
     assert (mc.norm, tc.weight_decay, tc.alpha) == ("none", 0.0, 0.5)
     assert experiment("lorenz").configs("expressive")[0].input_dim == 60
     assert EXPERIMENTS["sine"].paper["classic"]["B"] == 0.0517  # Table 3
     for exp in EXPERIMENTS.values():
-        assert set(exp.paper) == set(exp.table) and all(v in VARIANTS for v in exp.table)
-    assert paper_config("lorenz", "expressive", 1.0) == experiment("lorenz").configs("classic")
+        assert set(exp.paper) == set(exp.table) and all(
+            v in VARIANTS for v in exp.table
+        )
+    assert paper_config("lorenz", "expressive", 1.0) == experiment("lorenz").configs(
+        "classic"
+    )
     with pytest.raises(ValueError, match="experiment must be one of"):
         experiment("cifar")
     with pytest.raises(ValueError, match="variant must be one of"):
@@ -32,7 +52,10 @@ def test_registry_holds_the_papers_settings_and_numbers():
 
 def test_batched_probes_equal_the_single_probes_in_float64():
     g = torch.Generator().manual_seed(0)
-    x, y = torch.randn(3, 200, 16, generator=g, dtype=torch.float64), torch.randn(3, 200, 1, generator=g, dtype=torch.float64)
+    x, y = (
+        torch.randn(3, 200, 16, generator=g, dtype=torch.float64),
+        torch.randn(3, 200, 1, generator=g, dtype=torch.float64),
+    )
     w, b = batched_lstsq(x, y)
     wa, ba = batched_adam_probe(x, y, [0, 1, 2], epochs=50)
     for k in range(3):
@@ -46,34 +69,84 @@ def test_batched_probes_equal_the_single_probes_in_float64():
 
 def test_train_runs_batches_a_grid_and_scores_it_like_single_runs():
     sine = experiment("sine")
-    runs = [Run(mode, sine.mode_configs(mode, alpha=a, ema_momentum=t, seed=s, num_steps=60, progress=False, device="cpu")[1])
-            for mode in ("expressive", "restrictive") for a, t in ((1.0, 0.995), (0.3, 0.9)) for s in (0, 1)]
+    runs = [
+        Run(
+            mode,
+            sine.mode_configs(
+                mode,
+                alpha=a,
+                ema_momentum=t,
+                seed=s,
+                num_steps=60,
+                progress=False,
+                device="cpu",
+            )[1],
+        )
+        for mode in ("expressive", "restrictive")
+        for a, t in ((1.0, 0.995), (0.3, 0.9))
+        for s in (0, 1)
+    ]
     data = {s: sine.seed_data(s) for s in (0, 1)}
     trained = train_runs("sine", runs, data)
-    assert [t.run for t in trained] == runs and all(t.diverged_at is None for t in trained)
-    scores = forecast_scores(trained, data, protocols=("A", "B"), adam=("B",), adam_epochs=100, n_show=5)
-    for i in (0, 3, 6):  # single runs of the same settings agree (float32: batched vs separate matmuls)
+    assert [t.run for t in trained] == runs and all(
+        t.diverged_at is None for t in trained
+    )
+    scores = forecast_scores(
+        trained, data, protocols=("A", "B"), adam=("B",), adam_epochs=100, n_show=5
+    )
+    for i in (
+        0,
+        3,
+        6,
+    ):  # single runs of the same settings agree (float32: batched vs separate matmuls)
         tc, mc = runs[i].train, trained[i].model_config
         ref = build_model(mc, tc.alpha, tc.seed)
         h = train(ref, data[tc.seed].stream(tc.batch_size, "cpu"), tc)
-        np.testing.assert_allclose(trained[i].history.total, h.total, rtol=1e-4, atol=1e-6)
-        ev = evaluate(ref, data[tc.seed].probe, data[tc.seed].test, epochs=100, seed=tc.seed)
-        np.testing.assert_allclose(scores.scores["B_lstsq_heldout"][i], ev["B"]["lstsq_test"], rtol=1e-3)
-        np.testing.assert_allclose(scores.scores["B_adam_heldout"][i], ev["B"]["test"], rtol=1e-3)
-        np.testing.assert_allclose(scores.scores["A_lstsq_heldout"][i], ev["A"]["lstsq_test"], rtol=1e-3)
-    assert scores.show["B_pred"].shape == (8, 5) and np.isfinite(scores.show["truth"]).all()
+        np.testing.assert_allclose(
+            trained[i].history.total, h.total, rtol=1e-4, atol=1e-6
+        )
+        ev = evaluate(
+            ref, data[tc.seed].probe, data[tc.seed].test, epochs=100, seed=tc.seed
+        )
+        np.testing.assert_allclose(
+            scores.scores["B_lstsq_heldout"][i], ev["B"]["lstsq_test"], rtol=1e-3
+        )
+        np.testing.assert_allclose(
+            scores.scores["B_adam_heldout"][i], ev["B"]["test"], rtol=1e-3
+        )
+        np.testing.assert_allclose(
+            scores.scores["A_lstsq_heldout"][i], ev["A"]["lstsq_test"], rtol=1e-3
+        )
+    assert (
+        scores.show["B_pred"].shape == (8, 5)
+        and np.isfinite(scores.show["truth"]).all()
+    )
 
 
 def test_a_diverging_batch_is_recorded_and_scored_as_missing():
     sine = experiment("sine")
-    ok = Run("expressive", sine.mode_configs("expressive", num_steps=30, progress=False, device="cpu")[1])
-    bad = Run("unconstrained", sine.mode_configs("unconstrained", num_steps=60, lr=1e30, progress=False, device="cpu")[1])
+    ok = Run(
+        "expressive",
+        sine.mode_configs("expressive", num_steps=30, progress=False, device="cpu")[1],
+    )
+    bad = Run(
+        "unconstrained",
+        sine.mode_configs(
+            "unconstrained", num_steps=60, lr=1e30, progress=False, device="cpu"
+        )[1],
+    )
     data = {0: sine.seed_data(0)}
     trained = train_runs("sine", [ok, bad], data)
-    assert trained[0].diverged_at is None and trained[1].diverged_at is not None and trained[1].model is None
+    assert (
+        trained[0].diverged_at is None
+        and trained[1].diverged_at is not None
+        and trained[1].model is None
+    )
     assert len(trained[1].history) == trained[1].diverged_at
     scores = forecast_scores(trained, data)
-    assert np.isfinite(scores.scores["B_lstsq_heldout"][0]) and np.isnan(scores.scores["B_lstsq_heldout"][1])
+    assert np.isfinite(scores.scores["B_lstsq_heldout"][0]) and np.isnan(
+        scores.scores["B_lstsq_heldout"][1]
+    )
     m = history_metrics(trained[1].history)
     assert set(m) >= {"loss_last100_total", "norm_growth_second_half"}
 

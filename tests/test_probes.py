@@ -27,7 +27,9 @@ def test_adam_probe_fits_a_linear_map():
 
 
 def test_protocols_score_probe_and_held_out_sets():
-    m, t = paper_config("sine", "expressive", 0.5, num_steps=200, progress=False, device="cpu")
+    m, t = paper_config(
+        "sine", "expressive", 0.5, num_steps=200, progress=False, device="cpu"
+    )
     model = build_model(m, 0.5, 0)
     train(model, SineStream(SineConfig(), 0, 64), t)
     cfg = SineConfig(n_probe=300, n_test=300)
@@ -35,10 +37,14 @@ def test_protocols_score_probe_and_held_out_sets():
     scores = evaluate(model, probe_set, test_set)
     assert set(scores) == {"A", "B", "A_bwd", "B_bwd"}
     for s in scores.values():
-        assert set(s) == {"probe", "test", "lstsq_test"} and all(0 <= v < 1.0 for v in s.values())
+        assert set(s) == {"probe", "test", "lstsq_test"} and all(
+            0 <= v < 1.0 for v in s.values()
+        )
     # a target of variance 0.5 predicted better than its mean: the probes learned something
     assert scores["A"]["lstsq_test"] < 0.1 and scores["B"]["lstsq_test"] < 0.1
     classic = build_model(m, 1.0, 0)
     assert "B_bwd" not in evaluate(classic, probe_set, test_set)
     # scores are deterministic
-    assert protocol_scores(model, probe_set, test_set, "B") == protocol_scores(model, probe_set, test_set, "B")
+    assert protocol_scores(model, probe_set, test_set, "B") == protocol_scores(
+        model, probe_set, test_set, "B"
+    )

@@ -1,4 +1,5 @@
 """Every chapter's parameter defaults agree with the registry of the paper (bijepa_nb.paper)."""
+
 import ast
 import json
 from pathlib import Path
@@ -29,14 +30,34 @@ def paper(experiment: str) -> dict:
 
 #: chapter -> {parameter: (experiment, registry field)}
 EXPECTED = {
-    "01_classic_jepa.ipynb": {k: ("sine", k) for k in ("num_steps", "batch_size", "lr", "weight_decay", "ema_momentum", "probe_epochs")},
-    "02_bijepa.ipynb": {k: ("sine", k) for k in ("num_steps", "alpha", "ema_momentum", "probe_epochs")},
-    "03_stability.ipynb": {k: ("sine", k) for k in ("num_steps", "alpha", "probe_epochs")},
+    "01_classic_jepa.ipynb": {
+        k: ("sine", k)
+        for k in (
+            "num_steps",
+            "batch_size",
+            "lr",
+            "weight_decay",
+            "ema_momentum",
+            "probe_epochs",
+        )
+    },
+    "02_bijepa.ipynb": {
+        k: ("sine", k) for k in ("num_steps", "alpha", "ema_momentum", "probe_epochs")
+    },
+    "03_stability.ipynb": {
+        k: ("sine", k) for k in ("num_steps", "alpha", "probe_epochs")
+    },
     "04_sine.ipynb": {k: ("sine", k) for k in ("num_steps", "probe_epochs")},
     "05_lorenz.ipynb": {k: ("lorenz", k) for k in ("num_steps", "probe_epochs")},
     "06_mnist.ipynb": {"probe_epochs": ("mnist", "probe_epochs")},
-    "07_playground.ipynb": {"alpha": ("sine", "alpha"), "ema_momentum": ("sine", "ema_momentum")},
-    "09_beyond.ipynb": {"sine_steps": ("sine", "num_steps"), "lorenz_steps": ("lorenz", "num_steps")},
+    "07_playground.ipynb": {
+        "alpha": ("sine", "alpha"),
+        "ema_momentum": ("sine", "ema_momentum"),
+    },
+    "09_beyond.ipynb": {
+        "sine_steps": ("sine", "num_steps"),
+        "lorenz_steps": ("lorenz", "num_steps"),
+    },
 }
 
 
@@ -45,10 +66,16 @@ def test_chapter_defaults_are_the_registrys(chapter):
     params = parameters(chapter)
     for name, (experiment, field) in EXPECTED[chapter].items():
         assert name in params, f"{chapter} has no parameter {name}"
-        assert params[name] == paper(experiment)[field], f"{chapter}: {name} = {params[name]}, the registry says {paper(experiment)[field]}"
+        assert params[name] == paper(experiment)[field], (
+            f"{chapter}: {name} = {params[name]}, the registry says {paper(experiment)[field]}"
+        )
 
 
 def test_every_chapter_is_checked():
     chapters = {p.name for p in BOOK.glob("[0-9][0-9]_*.ipynb")}
-    unchecked = chapters - set(EXPECTED) - {"08_verdict.ipynb"}  # the verdict chapter trains nothing itself
-    assert not unchecked - {p for p in chapters if "maps" in p}, f"chapters without a registry check: {sorted(unchecked)}"
+    unchecked = (
+        chapters - set(EXPECTED) - {"08_verdict.ipynb"}
+    )  # the verdict chapter trains nothing itself
+    assert not unchecked - {p for p in chapters if "maps" in p}, (
+        f"chapters without a registry check: {sorted(unchecked)}"
+    )

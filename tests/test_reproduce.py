@@ -1,4 +1,5 @@
 """The reproduction JSON, its baselines and its statistics."""
+
 import copy
 import json
 import math
@@ -23,16 +24,34 @@ def test_quick_sine_follows_the_schema(quick_sine):
     r = json.loads(json.dumps(quick_sine))  # strict JSON round trip (no NaN)
     validate(r)
     assert r["experiment"] == "sine" and r["seeds"] == [0, 1] and r["quick"] is True
-    assert set(r["configs"]) == {"classic", "unconstrained", "expressive", "restrictive"}
+    assert set(r["configs"]) == {
+        "classic",
+        "unconstrained",
+        "expressive",
+        "restrictive",
+    }
     assert r["paper"] == PAPER["sine"]
     for m in r["metrics"].values():
         assert m["split"] in SPLITS and m["unit"]
     ex = r["configs"]["expressive"]["per_seed"]
-    assert all(isinstance(v, float) and v > 0 for v in ex["B_adam_heldout"] + ex["B_bwd_lstsq_heldout"])
+    assert all(
+        isinstance(v, float) and v > 0
+        for v in ex["B_adam_heldout"] + ex["B_bwd_lstsq_heldout"]
+    )
     assert ex["A_adam_heldout"][0] != ex["A_adam_heldout"][1]  # seeds differ
-    assert r["configs"]["classic"]["per_seed"]["B_bwd_adam_heldout"] == [None, None]  # no backward predictor
+    assert r["configs"]["classic"]["per_seed"]["B_bwd_adam_heldout"] == [
+        None,
+        None,
+    ]  # no backward predictor
     assert r["configs"]["classic"]["per_seed"]["loss_final_bwd"] == [0.0, 0.0]
-    assert {"mean", "persistence", "linear_extrapolation", "lstsq_context", "sinusoid_fit", "noise_floor"} <= set(r["baselines"])
+    assert {
+        "mean",
+        "persistence",
+        "linear_extrapolation",
+        "lstsq_context",
+        "sinusoid_fit",
+        "noise_floor",
+    } <= set(r["baselines"])
     assert r["baselines"]["noise_floor"]["per_seed"] == pytest.approx([0.0025, 0.0025])
 
 
@@ -56,7 +75,9 @@ def test_metric_units_and_splits():
         spec = metric_spec(exp)
         assert all(v["split"] in SPLITS for v in spec.values())
     assert metric_spec("sine")["A_adam_probeset"]["split"] == "probe set"
-    assert metric_spec("lorenz")["B_lstsq_heldout"]["unit"].startswith("MSE, normalised")
+    assert metric_spec("lorenz")["B_lstsq_heldout"]["unit"].startswith(
+        "MSE, normalised"
+    )
     assert metric_spec("mnist")["probe_acc_heldout"]["unit"] == "accuracy (fraction)"
 
 
@@ -74,7 +95,10 @@ def test_quick_mnist_on_real_digits(shared_data_dir):
     validate(r)
     assert r["environment"]["mnist_source"] in ("offline-10k", "full")
     acc = r["baselines"]["supervised_acc"]["per_seed"][0]
-    assert 0.0 <= acc <= 1.0 and 0.0 <= r["configs"]["expressive"]["per_seed"]["probe_acc_heldout"][0] <= 1.0
+    assert (
+        0.0 <= acc <= 1.0
+        and 0.0 <= r["configs"]["expressive"]["per_seed"]["probe_acc_heldout"][0] <= 1.0
+    )
 
 
 # ----------------------------------------------------------------------- baselines
@@ -94,7 +118,11 @@ def test_persistence_and_linear_extrapolation():
 
 def test_forecast_baselines_order_on_sine():
     cfg = SineConfig()
-    mk = lambda s: Split(*split_context_target(sine_sequences(1000, make_generator(s, "probe"), cfg), cfg.context_len))  # noqa: E731
+    mk = lambda s: Split(
+        *split_context_target(
+            sine_sequences(1000, make_generator(s, "probe"), cfg), cfg.context_len
+        )
+    )
     b = B.forecast_baselines(mk(0), mk(1), "sine")
     assert b["noise_floor"] == pytest.approx(0.0025)
     assert b["noise_floor"] < b["sinusoid_fit"] < b["persistence"] < b["mean"]
@@ -103,7 +131,9 @@ def test_forecast_baselines_order_on_sine():
 
 
 def test_chance_accuracy():
-    assert B.chance_accuracy(torch.tensor([1, 1, 2]), torch.tensor([1, 2, 2, 2])) == 0.25
+    assert (
+        B.chance_accuracy(torch.tensor([1, 1, 2]), torch.tensor([1, 2, 2, 2])) == 0.25
+    )
     with pytest.raises(ValueError, match="empty"):
         B.chance_accuracy(torch.tensor([], dtype=torch.long), torch.tensor([1]))
 
@@ -123,7 +153,11 @@ def test_mean_ci_matches_the_t_interval():
 
 def test_paired_ratio_ci():
     ci = paired_ratio_ci([2.0, 4.0, 8.0], [1.0, 2.0, 4.0])
-    assert ci.mean == pytest.approx(2.0) and ci.low == pytest.approx(2.0) and ci.high == pytest.approx(2.0)
+    assert (
+        ci.mean == pytest.approx(2.0)
+        and ci.low == pytest.approx(2.0)
+        and ci.high == pytest.approx(2.0)
+    )
     with pytest.raises(ValueError, match="pair up"):
         paired_ratio_ci([1.0], [1.0, 2.0])
 
@@ -138,9 +172,14 @@ def test_roughness_separates_smooth_from_noisy():
 
 
 def test_alpha_and_ema_momentum_travel_to_every_variant_once():
-    r = reproduce("sine", [0], quick=True, log=lambda line: None, alpha=0.3, ema_momentum=0.99)
+    r = reproduce(
+        "sine", [0], quick=True, log=lambda line: None, alpha=0.3, ema_momentum=0.99
+    )
     validate(r)
-    assert r["configs"]["expressive"]["alpha"] == 0.3 and r["configs"]["classic"]["alpha"] == 1.0
+    assert (
+        r["configs"]["expressive"]["alpha"] == 0.3
+        and r["configs"]["classic"]["alpha"] == 1.0
+    )
     for name, c in r["settings"]["configs"].items():
         assert c["train"]["ema_momentum"] == 0.99
         assert c["train"]["alpha"] == (1.0 if name == "classic" else 0.3)

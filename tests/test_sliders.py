@@ -15,6 +15,7 @@ content hash (``data-digest``). Every request the page makes must stay on 127.0.
 the book (development: a scratch copy of the book whose chapter 7 was executed with
 ``-p maps_path <synthetic dev file>``). Skipped without chromium unless ``CI`` is set.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -39,15 +40,21 @@ HTML_ENV = "BIJEPA_BOOK_HTML"
 # emits its `const THEBE_JS_URL = ...` inline script twice on every page.
 # pydata-sphinx-theme logs "Got invalid theme mode" on a fresh profile; missing files
 # (console "Failed to load resource") are checked in the server's log instead.
-KNOWN_PAGE_ERRORS = ("Identifier 'THEBE_JS_URL' has already been declared",
-                     "Got invalid theme mode", "Failed to load resource")
+KNOWN_PAGE_ERRORS = (
+    "Identifier 'THEBE_JS_URL' has already been declared",
+    "Got invalid theme mode",
+    "Failed to load resource",
+)
 
 
 # ---------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
 def chromium_path() -> str:
-    for path in ("/usr/bin/chromium", shutil.which("chromium") or "",
-                 shutil.which("chromium-browser") or ""):
+    for path in (
+        "/usr/bin/chromium",
+        shutil.which("chromium") or "",
+        shutil.which("chromium-browser") or "",
+    ):
         if path and os.path.exists(path):
             return path
     msg = f"chromium not found; install it with: {INSTALL}"
@@ -126,7 +133,8 @@ def _load_sweep_of_page(page) -> tuple[dict, str]:
     sweep = json.loads(path.read_text())
     assert sweep_digest(sweep) == digest, (
         f"{path} is not the sweep the page embeds (digest {sweep_digest(sweep)} vs "
-        f"{digest}): re-execute chapter 7 with the current file")
+        f"{digest}): re-execute chapter 7 with the current file"
+    )
     return sweep, maps
 
 
@@ -137,9 +145,11 @@ def test_sliders_switch_precomputed_runs_offline(site, browser):
     t0 = time.perf_counter()
     html = (site.html / PAGE).read_text(encoding="utf-8")
     if "bijepa-point" not in html:
-        pytest.fail(f"{PAGE} has no precomputed panel: chapter 7 was executed without its "
-                    f"maps file. Make it with `{MAKE_MAPS}`, then execute chapter 7 again "
-                    "(python -m bijepa_nb.book --only 07).")
+        pytest.fail(
+            f"{PAGE} has no precomputed panel: chapter 7 was executed without its "
+            f"maps file. Make it with `{MAKE_MAPS}`, then execute chapter 7 again "
+            "(python -m bijepa_nb.book --only 07)."
+        )
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
@@ -152,39 +162,53 @@ def test_sliders_switch_precomputed_runs_offline(site, browser):
     sweep, maps = _load_sweep_of_page(page)
     grid = sweep["grid"]
     modes, alphas, taus = grid["modes"], grid["alpha"], grid["ema_momentum"]
-    points = {(p["mode"], f"{p['alpha']:g}", f"{p['ema_momentum']:g}"): p
-              for p in sweep["points"]}
+    points = {
+        (p["mode"], f"{p['alpha']:g}", f"{p['ema_momentum']:g}"): p
+        for p in sweep["points"]
+    }
     note = page.locator(".bijepa-note").inner_text()
     assert "Precomputed runs" in note and f"{len(grid['seeds'])} seeds" in note
-    assert page.locator("[data-view='live']").count() == 0, "static page claims a live view"
+    assert page.locator("[data-view='live']").count() == 0, (
+        "static page claims a live view"
+    )
 
     menu = page.locator(".widget-dropdown select")
-    sliders = {name: page.locator(".widget-slider", has_text=label)
-               for name, label in (("alpha", "alpha (1 = classic)"),
-                                   ("tau", "EMA momentum τ"))}
+    sliders = {
+        name: page.locator(".widget-slider", has_text=label)
+        for name, label in (("alpha", "alpha (1 = classic)"), ("tau", "EMA momentum τ"))
+    }
     assert menu.count() == 1 and all(s.count() == 1 for s in sliders.values())
 
     def readout(name: str) -> str:
         return sliders[name].locator(".widget-readout").inner_text().strip()
 
     # The initial view is the point the controls show (the chapter's parameters).
-    state = [modes.index(menu.input_value()),
-             [f"{a:g}" for a in alphas].index(readout("alpha")),
-             [f"{t:g}" for t in taus].index(readout("tau"))]
+    state = [
+        modes.index(menu.input_value()),
+        [f"{a:g}" for a in alphas].index(readout("alpha")),
+        [f"{t:g}" for t in taus].index(readout("tau")),
+    ]
 
     def check(step: str) -> None:
         want = (modes[state[0]], f"{alphas[state[1]]:g}", f"{taus[state[2]]:g}")
-        with contextlib.suppress(PlaywrightTimeout):  # the asserts below say what is shown
+        with contextlib.suppress(
+            PlaywrightTimeout
+        ):  # the asserts below say what is shown
             page.wait_for_function(
                 """w => [...document.querySelectorAll('.bijepa-point')]
                     .some(e => e.offsetParent !== null && e.dataset.mode === w[0]
                           && e.dataset.alpha === w[1] && e.dataset.tau === w[2])""",
-                arg=list(want), timeout=5_000)
+                arg=list(want),
+                timeout=5_000,
+            )
         shown = [tuple(p) for p in _visible_points(page)]
-        assert shown == [want], f"after {step}: visible leaves {shown}, expected [{want}]"
+        assert shown == [want], (
+            f"after {step}: visible leaves {shown}, expected [{want}]"
+        )
         assert (menu.input_value(), readout("alpha"), readout("tau")) == want, step
         assert _printed_numbers(page) == _expected_numbers(points[want]), (
-            f"after {step}: printed numbers differ from {maps} at {want}")
+            f"after {step}: printed numbers differ from {maps} at {want}"
+        )
 
     def press(name: str, key: str, times: int = 1) -> None:
         axis, n = (1, len(alphas)) if name == "alpha" else (2, len(taus))
@@ -192,7 +216,9 @@ def test_sliders_switch_precomputed_runs_offline(site, browser):
         for _ in range(times):
             handle.focus()
             page.keyboard.press(key)
-            state[axis] = min(max(state[axis] + (1 if key == "ArrowRight" else -1), 0), n - 1)
+            state[axis] = min(
+                max(state[axis] + (1 if key == "ArrowRight" else -1), 0), n - 1
+            )
             check(f"{key} on the {name} slider")
 
     def pick(mode: str) -> None:
@@ -206,15 +232,20 @@ def test_sliders_switch_precomputed_runs_offline(site, browser):
     for m in [*modes[::-1], modes[0]]:
         if m != modes[state[0]]:
             pick(m)
-    press("alpha", "ArrowLeft", len(alphas))  # runs into alpha = grid minimum (and stays)
+    press(
+        "alpha", "ArrowLeft", len(alphas)
+    )  # runs into alpha = grid minimum (and stays)
     press("tau", "ArrowRight", len(taus))  # runs into the largest tau
     pick(modes[-1])
     press("alpha", "ArrowRight", len(alphas))  # to alpha = grid maximum (classic at 1)
     press("tau", "ArrowLeft", 1)
 
-    elsewhere = [u for u in requests
-                 if urlsplit(u).scheme not in ("data", "blob", "about")
-                 and urlsplit(u).hostname != "127.0.0.1"]
+    elsewhere = [
+        u
+        for u in requests
+        if urlsplit(u).scheme not in ("data", "blob", "about")
+        and urlsplit(u).hostname != "127.0.0.1"
+    ]
     assert not elsewhere, f"the page requested from the network: {elsewhere}"
     assert requests, "no request recorded"
     errors = [e for e in errors if not any(k in e for k in KNOWN_PAGE_ERRORS)]
@@ -222,5 +253,7 @@ def test_sliders_switch_precomputed_runs_offline(site, browser):
     missing = sorted({p for p, s in site.requests if s >= 400} - {"/favicon.ico"})
     assert not missing, f"local files the page asked for but the build lacks: {missing}"
     page.close()
-    print(f"\nslider test: {time.perf_counter() - t0:.1f} s, {len(requests)} requests, "
-          f"page {len(html.encode())} bytes")
+    print(
+        f"\nslider test: {time.perf_counter() - t0:.1f} s, {len(requests)} requests, "
+        f"page {len(html.encode())} bytes"
+    )

@@ -1,4 +1,5 @@
 """The maps sweep: grid checks, schema, one batched run per mode, bad input."""
+
 import json
 
 import numpy as np
@@ -9,14 +10,28 @@ from bijepa_nb import sweep as sw
 
 @pytest.fixture(scope="module")
 def tiny():
-    return sw.sweep("sine", modes=["unconstrained", "expressive"], alphas=[0.0, 1.0, 0.5], taus=[0.9, 1.0], seeds=[1, 0],
-                    num_steps=30, probe_epochs=5, n_show=4, log=lambda line: None)
+    return sw.sweep(
+        "sine",
+        modes=["unconstrained", "expressive"],
+        alphas=[0.0, 1.0, 0.5],
+        taus=[0.9, 1.0],
+        seeds=[1, 0],
+        num_steps=30,
+        probe_epochs=5,
+        n_show=4,
+        log=lambda line: None,
+    )
 
 
 def test_a_tiny_sweep_follows_the_schema(tiny):
     sw.validate(tiny)
     g = tiny["grid"]
-    assert g == {"modes": ["unconstrained", "expressive"], "alpha": [0.0, 0.5, 1.0], "ema_momentum": [0.9, 1.0], "seeds": [0, 1]}
+    assert g == {
+        "modes": ["unconstrained", "expressive"],
+        "alpha": [0.0, 0.5, 1.0],
+        "ema_momentum": [0.9, 1.0],
+        "seeds": [0, 1],
+    }
     assert len(tiny["points"]) == 2 * 3 * 2
     p = sw.point(tiny, "expressive", 0.5, 1.0)
     assert (p["mode"], p["alpha"], p["ema_momentum"]) == ("expressive", 0.5, 1.0)
@@ -24,27 +39,44 @@ def test_a_tiny_sweep_follows_the_schema(tiny):
     for q in tiny["points"]:
         assert all(v is not None and v > 0 for v in q["per_seed"]["B_lstsq_heldout"])
         bwd = q["per_seed"]["loss_last100_bwd"]
-        assert (q["alpha"] == 1.0) == all(v == 0.0 for v in bwd)  # classic members report no backward loss
+        assert (q["alpha"] == 1.0) == all(
+            v == 0.0 for v in bwd
+        )  # classic members report no backward loss
     json.dumps(tiny, allow_nan=False)  # strict JSON
 
 
 def test_grid_points_are_the_runs_they_name(tiny):
     """A point's numbers are those of an ensemble of just that point: members never mix."""
-    one = sw.sweep("sine", modes=["expressive"], alphas=[0.5], taus=[1.0], seeds=[0, 1], num_steps=30, probe_epochs=5,
-                   n_show=4, log=lambda line: None)
-    a, b = one["points"][0]["per_seed"], sw.point(tiny, "expressive", 0.5, 1.0)["per_seed"]
+    one = sw.sweep(
+        "sine",
+        modes=["expressive"],
+        alphas=[0.5],
+        taus=[1.0],
+        seeds=[0, 1],
+        num_steps=30,
+        probe_epochs=5,
+        n_show=4,
+        log=lambda line: None,
+    )
+    a, b = (
+        one["points"][0]["per_seed"],
+        sw.point(tiny, "expressive", 0.5, 1.0)["per_seed"],
+    )
     for k in ("loss_final_total", "B_lstsq_heldout", "norm_final"):
         np.testing.assert_allclose(a[k], b[k], rtol=1e-3)
 
 
-@pytest.mark.parametrize("kw,match", [
-    ({"alphas": [0.5, 1.2]}, r"alpha\[\.\.\.\] must be in \[0, 1\]"),
-    ({"taus": [-0.1]}, r"ema_momentum\[\.\.\.\] must be in \[0, 1\]"),
-    ({"modes": ["explosive"]}, "modes"),
-    ({"alphas": []}, "alpha must be a non-empty list"),
-    ({"taus": [0.9, 0.9]}, "ema_momentum must not repeat"),
-    ({"seeds": [0, -1]}, r"seeds\[\.\.\.\]"),
-])
+@pytest.mark.parametrize(
+    "kw,match",
+    [
+        ({"alphas": [0.5, 1.2]}, r"alpha\[\.\.\.\] must be in \[0, 1\]"),
+        ({"taus": [-0.1]}, r"ema_momentum\[\.\.\.\] must be in \[0, 1\]"),
+        ({"modes": ["explosive"]}, "modes"),
+        ({"alphas": []}, "alpha must be a non-empty list"),
+        ({"taus": [0.9, 0.9]}, "ema_momentum must not repeat"),
+        ({"seeds": [0, -1]}, r"seeds\[\.\.\.\]"),
+    ],
+)
 def test_bad_grids_are_refused_naming_the_parameter(kw, match):
     with pytest.raises(ValueError, match=match):
         sw.sweep("sine", **{"num_steps": 5, "log": lambda line: None, **kw})
@@ -58,7 +90,9 @@ def test_a_grid_too_large_for_memory_is_refused_before_training():
 
 
 def test_point_lookup_names_off_grid_values(tiny):
-    with pytest.raises(ValueError, match=r"alpha must be one of the grid's values \[0.0, 0.5, 1.0\]"):
+    with pytest.raises(
+        ValueError, match=r"alpha must be one of the grid's values \[0.0, 0.5, 1.0\]"
+    ):
         sw.point(tiny, "expressive", 0.3, 1.0)
 
 
@@ -75,23 +109,44 @@ def test_validate_rejects_broken_files(tiny):
 
 def test_the_command_writes_a_quick_sweep(tmp_path, capsys):
     out = tmp_path / "m.json"
-    sw.main(["sine", "--quick", "--modes", "expressive", "--seeds", "1", "--out", str(out)])
+    sw.main(
+        ["sine", "--quick", "--modes", "expressive", "--seeds", "1", "--out", str(out)]
+    )
     r = json.loads(out.read_text())
     sw.validate(r)
-    assert r["quick"] and r["grid"]["alpha"] == [0.0, 0.5, 1.0] and "member-steps/s" in capsys.readouterr().out
+    assert (
+        r["quick"]
+        and r["grid"]["alpha"] == [0.0, 0.5, 1.0]
+        and "member-steps/s" in capsys.readouterr().out
+    )
     with pytest.raises(SystemExit):
         sw.main(["sine", "--alpha", "0.5,2", "--out", str(out)])
 
 
 def test_sweeps_of_single_modes_merge_into_the_grid(tiny):
-    kw = dict(alphas=[0.0, 0.5, 1.0], taus=[0.9, 1.0], seeds=[0, 1], num_steps=30, probe_epochs=5, n_show=4,
-              log=lambda line: None)
+    kw = dict(
+        alphas=[0.0, 0.5, 1.0],
+        taus=[0.9, 1.0],
+        seeds=[0, 1],
+        num_steps=30,
+        probe_epochs=5,
+        n_show=4,
+        log=lambda line: None,
+    )
     parts = [sw.sweep("sine", modes=[m], **kw) for m in ("expressive", "unconstrained")]
     merged = sw.merge(parts)
     assert merged["grid"]["modes"] == ["unconstrained", "expressive"]
     for a, b in zip(merged["points"], tiny["points"]):
-        assert (a["mode"], a["alpha"], a["ema_momentum"]) == (b["mode"], b["alpha"], b["ema_momentum"])
-        np.testing.assert_allclose(a["per_seed"]["loss_final_total"], b["per_seed"]["loss_final_total"], rtol=1e-3)
+        assert (a["mode"], a["alpha"], a["ema_momentum"]) == (
+            b["mode"],
+            b["alpha"],
+            b["ema_momentum"],
+        )
+        np.testing.assert_allclose(
+            a["per_seed"]["loss_final_total"],
+            b["per_seed"]["loss_final_total"],
+            rtol=1e-3,
+        )
     with pytest.raises(ValueError, match="repeat a stability mode"):
         sw.merge([parts[0], parts[0]])
     other = sw.sweep("sine", modes=["restrictive"], **{**kw, "seeds": [0, 2]})

@@ -9,9 +9,20 @@ from bijepa_nb.training import TrainingDiverged, train
 
 
 def run(steps=150, alpha=0.5, mode="expressive", seed=0, fault_step=None, **kw):
-    m, t = paper_config("sine", mode, alpha, num_steps=steps, progress=False, device="cpu", seed=seed, **kw)
+    m, t = paper_config(
+        "sine",
+        mode,
+        alpha,
+        num_steps=steps,
+        progress=False,
+        device="cpu",
+        seed=seed,
+        **kw,
+    )
     model = build_model(m, alpha, seed)
-    return model, train(model, SineStream(SineConfig(), seed, t.batch_size), t, fault_step=fault_step)
+    return model, train(
+        model, SineStream(SineConfig(), seed, t.batch_size), t, fault_step=fault_step
+    )
 
 
 def test_short_sine_run_lowers_the_loss():
@@ -31,7 +42,9 @@ def test_seeded_runs_are_identical():
     _, a = run(120, seed=3)
     _, b = run(120, seed=3)
     _, c = run(120, seed=4)
-    assert np.array_equal(a.total, b.total) and np.array_equal(a.online_norm, b.online_norm)
+    assert np.array_equal(a.total, b.total) and np.array_equal(
+        a.online_norm, b.online_norm
+    )
     assert not np.array_equal(a.total, c.total)
 
 
@@ -44,7 +57,9 @@ def test_injected_nan_stops_training_with_the_step():
 
 
 def test_model_and_config_alpha_must_agree():
-    m, t = paper_config("sine", "expressive", 0.5, num_steps=5, progress=False, device="cpu")
+    m, t = paper_config(
+        "sine", "expressive", 0.5, num_steps=5, progress=False, device="cpu"
+    )
     with pytest.raises(ValueError, match="alpha"):
         train(build_model(m, 1.0, 0), SineStream(SineConfig(), 0, 64), t)
 
@@ -56,12 +71,22 @@ def test_training_restores_thread_count():
 
 
 def test_target_encoder_moves_only_by_ema():
-    m, t = paper_config("sine", "expressive", 0.5, num_steps=20, progress=False, device="cpu", ema_momentum=1.0)
+    m, t = paper_config(
+        "sine",
+        "expressive",
+        0.5,
+        num_steps=20,
+        progress=False,
+        device="cpu",
+        ema_momentum=1.0,
+    )
     model = build_model(m, 0.5, 0)
     before = [p.clone() for p in model.target_encoder.parameters()]
     train(model, SineStream(SineConfig(), 0, 64), t)
     for b, p in zip(before, model.target_encoder.parameters()):
-        assert torch.equal(b, p)  # momentum 1: the target never changes, gradients never reach it
+        assert torch.equal(
+            b, p
+        )  # momentum 1: the target never changes, gradients never reach it
 
 
 def test_nan_at_the_first_step_gives_an_empty_history():

@@ -5,6 +5,7 @@ tests and development; never commit its output under book/results/. To write a d
 
     python tests/test_widgets.py _build/dev/maps_sine_fake.json
 """
+
 from __future__ import annotations
 
 import json
@@ -43,8 +44,16 @@ def _curve(rng, n_steps: int, start: float, end: float, spike: bool) -> list[flo
     return [float(v) for v in y]
 
 
-def fake_sweep(modes=MODES, alphas=ALPHAS, taus=TAUS, seeds=(0, 1, 2, 3, 4), num_steps=2000,
-               n_show=N_SHOW, curve_points=CURVE_POINTS, seed=0) -> dict:
+def fake_sweep(
+    modes=MODES,
+    alphas=ALPHAS,
+    taus=TAUS,
+    seeds=(0, 1, 2, 3, 4),
+    num_steps=2000,
+    n_show=N_SHOW,
+    curve_points=CURVE_POINTS,
+    seed=0,
+) -> dict:
     """A SYNTHETIC sweep in ``bijepa_nb.sweep``'s schema (made-up numbers, not results).
 
     Divergences, deterministic in ``seed``: unconstrained with tau = 0.9 diverges in every
@@ -65,23 +74,37 @@ def fake_sweep(modes=MODES, alphas=ALPHAS, taus=TAUS, seeds=(0, 1, 2, 3, 4), num
                     div[0] = 1230
                 elif mode == "restrictive" and a == 0.0:
                     div[-1] = 1500
-                base = 0.005 + 0.03 * abs(a - 0.5) + 0.02 * (1 - t) + 0.01 * MODES.index(mode)
+                base = (
+                    0.005
+                    + 0.03 * abs(a - 0.5)
+                    + 0.02 * (1 - t)
+                    + 0.01 * MODES.index(mode)
+                )
                 per_seed = {}
                 for k in metric_keys:
-                    scale = {"A": 1.3, "B": 1.0, "l": 0.5}[k[0]] * (2.0 if "adam" in k else 1.0)
-                    per_seed[k] = [None if d is not None else
-                                   float(base * scale * math.exp(rng.normal(0, 0.15)))
-                                   for d in div]
+                    scale = {"A": 1.3, "B": 1.0, "l": 0.5}[k[0]] * (
+                        2.0 if "adam" in k else 1.0
+                    )
+                    per_seed[k] = [
+                        None
+                        if d is not None
+                        else float(base * scale * math.exp(rng.normal(0, 0.15)))
+                        for d in div
+                    ]
                 steps = np.linspace(0, num_steps - 1, curve_points).round().astype(int)
                 d0 = div[0]
-                keep = steps <= d0 if d0 is not None else np.ones_like(steps, dtype=bool)
+                keep = (
+                    steps <= d0 if d0 is not None else np.ones_like(steps, dtype=bool)
+                )
                 steps = steps[keep]
                 n = len(steps)
                 spike = mode == "unconstrained"
                 fwd = _curve(rng, n, 0.5, base, spike)
                 bwd = [0.0] * n if a == 1.0 else _curve(rng, n, 0.4, base * 1.2, spike)
                 total = [a * f + (1 - a) * b for f, b in zip(fwd, bwd)]
-                norm_steps = [int(s) for s in steps]  # logged every 10 steps, down-sampled
+                norm_steps = [
+                    int(s) for s in steps
+                ]  # logged every 10 steps, down-sampled
                 grow = 50.0 if spike else 1.0
                 online = [float(4 * (1 + grow * s / num_steps)) for s in norm_steps]
                 target = [float(v * 0.97) for v in online]
@@ -90,27 +113,69 @@ def fake_sweep(modes=MODES, alphas=ALPHAS, taus=TAUS, seeds=(0, 1, 2, 3, 4), num
                     truth = np.sin(rng.uniform(0, 2 * math.pi, n_show))
                     forecast = {
                         "truth": [float(v) for v in truth],
-                        "pred_A": [float(v + rng.normal(0, math.sqrt(base) * 1.2)) for v in truth],
-                        "pred_B": [float(v + rng.normal(0, math.sqrt(base))) for v in truth],
+                        "pred_A": [
+                            float(v + rng.normal(0, math.sqrt(base) * 1.2))
+                            for v in truth
+                        ],
+                        "pred_B": [
+                            float(v + rng.normal(0, math.sqrt(base))) for v in truth
+                        ],
                     }
-                show = {"seed": seeds[0], "diverged_at": d0, "steps": [int(s) for s in steps],
-                        "loss_total": total, "loss_fwd": fwd, "loss_bwd": bwd,
-                        "norm_steps": norm_steps, "online_norm": online,
-                        "target_norm": target, "forecast": forecast}
-                points.append({"mode": mode, "alpha": a, "ema_momentum": t, "diverged_at": div,
-                               "per_seed": per_seed, "show": show})
-    metric = {"unit": "MSE, signal units", "split": "held-out", "description": "SYNTHETIC"}
+                show = {
+                    "seed": seeds[0],
+                    "diverged_at": d0,
+                    "steps": [int(s) for s in steps],
+                    "loss_total": total,
+                    "loss_fwd": fwd,
+                    "loss_bwd": bwd,
+                    "norm_steps": norm_steps,
+                    "online_norm": online,
+                    "target_norm": target,
+                    "forecast": forecast,
+                }
+                points.append(
+                    {
+                        "mode": mode,
+                        "alpha": a,
+                        "ema_momentum": t,
+                        "diverged_at": div,
+                        "per_seed": per_seed,
+                        "show": show,
+                    }
+                )
+    metric = {
+        "unit": "MSE, signal units",
+        "split": "held-out",
+        "description": "SYNTHETIC",
+    }
     return {
-        "schema": SCHEMA_VERSION, "experiment": "sine", "quick": False,
-        "command": "SYNTHETIC: tests/test_widgets.py fake_sweep", "seconds": 0.0,
-        "environment": {"torch": "none", "python": sys.version.split()[0], "device": "cpu",
-                        "threads": 1},
-        "settings": {"probe_epochs": 100, "n_show": n_show, "curve_points": curve_points,
-                     "max_batch": 128, "compiled": False,
-                     "modes": {m: {"model": {}, "train": {"num_steps": num_steps}}
-                               for m in modes}},
-        "grid": {"modes": list(modes), "alpha": list(alphas), "ema_momentum": list(taus),
-                 "seeds": seeds},
+        "schema": SCHEMA_VERSION,
+        "experiment": "sine",
+        "quick": False,
+        "command": "SYNTHETIC: tests/test_widgets.py fake_sweep",
+        "seconds": 0.0,
+        "environment": {
+            "torch": "none",
+            "python": sys.version.split()[0],
+            "device": "cpu",
+            "threads": 1,
+        },
+        "settings": {
+            "probe_epochs": 100,
+            "n_show": n_show,
+            "curve_points": curve_points,
+            "max_batch": 128,
+            "compiled": False,
+            "modes": {
+                m: {"model": {}, "train": {"num_steps": num_steps}} for m in modes
+            },
+        },
+        "grid": {
+            "modes": list(modes),
+            "alpha": list(alphas),
+            "ema_momentum": list(taus),
+            "seeds": seeds,
+        },
         "metrics": {k: dict(metric) for k in metric_keys},
         "points": points,
     }
@@ -122,8 +187,11 @@ def sweep() -> dict:
 
 
 def _point(sweep: dict, mode: str, alpha: float, tau: float) -> dict:
-    return next(p for p in sweep["points"]
-                if (p["mode"], p["alpha"], p["ema_momentum"]) == (mode, alpha, tau))
+    return next(
+        p
+        for p in sweep["points"]
+        if (p["mode"], p["alpha"], p["ema_momentum"]) == (mode, alpha, tau)
+    )
 
 
 # ------------------------------------------------------------------------------ the SVG
@@ -137,8 +205,20 @@ def test_svg_is_small_self_contained_and_readable(sweep):
         sizes.append(len(svg.encode()))
     assert max(sizes) <= 6000, f"largest point SVG {max(sizes)} bytes > 6 KB"
     svg = sweep_point_svg(_point(sweep, "expressive", 0.5, 0.995)["show"], 0.5, 2000)
-    for text in ("training loss", "embedding norms", "held-out forecast", "training step",
-                 "fwd", "bwd", "online", "target", "truth", "× A", "▲ B", "2000"):
+    for text in (
+        "training loss",
+        "embedding norms",
+        "held-out forecast",
+        "training step",
+        "fwd",
+        "bwd",
+        "online",
+        "target",
+        "truth",
+        "× A",
+        "▲ B",
+        "2000",
+    ):
         assert text in svg, f"SVG lacks {text!r}"
     # the SVG parses as XML
     import xml.etree.ElementTree as ET
@@ -161,8 +241,11 @@ def test_svg_diverged_point_says_so_instead_of_forecast(sweep):
     # curves stop at the divergence step: no x coordinate right of it in the loss panel
     import re
 
-    xs = [float(x) for pts in re.findall(r'points="([^"]+)"', svg)
-          for x in re.findall(r"(-?[\d.]+),", pts)]
+    xs = [
+        float(x)
+        for pts in re.findall(r'points="([^"]+)"', svg)
+        for x in re.findall(r"(-?[\d.]+),", pts)
+    ]
     assert xs and max(xs) < 240 + 44 + 186 * 1231 / 2000 + 2
 
 
@@ -180,16 +263,24 @@ def test_panel_structure_links_and_markers(sweep):
     panel = sweep_explorer(sweep, 0.3, 0.99, "restrictive", live=None, source="x.json")
     menu, a_slider, t_slider, note, view = panel.children
     assert isinstance(menu, W.Dropdown) and isinstance(view, W.Stack)
-    assert isinstance(a_slider, W.SelectionSlider) and isinstance(t_slider, W.SelectionSlider)
+    assert isinstance(a_slider, W.SelectionSlider) and isinstance(
+        t_slider, W.SelectionSlider
+    )
     assert t_slider.description == "EMA momentum τ"
     assert (menu.value, a_slider.value, t_slider.value) == ("restrictive", 0.3, 0.99)
     assert view.selected_index == MODES.index("restrictive")
-    leaves = [leaf for ms in view.children for st in ms.children for leaf in st.children]
-    assert len(view.children) == 3 and all(len(ms.children) == 11 for ms in view.children)
+    leaves = [
+        leaf for ms in view.children for st in ms.children for leaf in st.children
+    ]
+    assert len(view.children) == 3 and all(
+        len(ms.children) == 11 for ms in view.children
+    )
     assert len(leaves) == 3 * 11 * 7 == len(sweep["points"])
     for leaf, p in zip(leaves, sweep["points"]):
-        marker = (f'<div class="bijepa-point" data-mode="{p["mode"]}" '
-                  f'data-alpha="{p["alpha"]:g}" data-tau="{p["ema_momentum"]:g}">')
+        marker = (
+            f'<div class="bijepa-point" data-mode="{p["mode"]}" '
+            f'data-alpha="{p["alpha"]:g}" data-tau="{p["ema_momentum"]:g}">'
+        )
         assert leaf.value.startswith(marker)
     # initial selection everywhere is the arguments' grid point
     assert all(ms.selected_index == 3 for ms in view.children)
@@ -200,17 +291,31 @@ def test_panel_structure_links_and_markers(sweep):
     state = W.Widget.get_manager_state()["state"]
     ids = {w: "IPY_MODEL_" + w.model_id for w in (menu, a_slider, t_slider)}
     links = [s["state"] for s in state.values() if s["model_name"] == "LinkModel"]
+
     def linked(w, attr="index"):
         return [lk["target"][0] for lk in links if lk["source"] == [ids[w], attr]]
+
     assert linked(menu) == ["IPY_MODEL_" + view.model_id]
-    assert sorted(linked(a_slider)) == sorted("IPY_MODEL_" + m.model_id for m in view.children)
+    assert sorted(linked(a_slider)) == sorted(
+        "IPY_MODEL_" + m.model_id for m in view.children
+    )
     assert len(set(linked(t_slider))) == 33
-    assert all(lk["target"][1] == "selected_index" for lk in links
-               if lk["source"][0] in ids.values())
+    assert all(
+        lk["target"][1] == "selected_index"
+        for lk in links
+        if lk["source"][0] in ids.values()
+    )
     # the note: precomputed, names the grid, seeds, steps and the file
     assert 'data-view="precomputed"' in note.value and "x.json" in note.value
-    for text in ("3 stability modes", "11 alpha values", "7 EMA momenta", "5 seeds",
-                 "seeds 0, 1, 2, 3, 4", "2000 training steps", sweep_digest(sweep)):
+    for text in (
+        "3 stability modes",
+        "11 alpha values",
+        "7 EMA momenta",
+        "5 seeds",
+        "seeds 0, 1, 2, 3, 4",
+        "2000 training steps",
+        sweep_digest(sweep),
+    ):
         assert text in note.value, text
 
 
@@ -236,28 +341,45 @@ def test_widget_count_is_bounded(sweep):
     assert created < 231 + 37 + 37 + 30, created
 
 
-@pytest.mark.parametrize("name, kwargs, allowed", [
-    ("alpha", {"alpha": 0.55}, "0, 0.1, 0.2"),
-    ("ema_momentum", {"ema_momentum": 0.97}, "0.9, 0.95, 0.98"),
-    ("mode", {"mode": "classic"}, "'unconstrained', 'expressive', 'restrictive'"),
-])
-def test_off_grid_value_names_parameter_and_allowed_values(sweep, name, kwargs, allowed):
+@pytest.mark.parametrize(
+    "name, kwargs, allowed",
+    [
+        ("alpha", {"alpha": 0.55}, "0, 0.1, 0.2"),
+        ("ema_momentum", {"ema_momentum": 0.97}, "0.9, 0.95, 0.98"),
+        ("mode", {"mode": "classic"}, "'unconstrained', 'expressive', 'restrictive'"),
+    ],
+)
+def test_off_grid_value_names_parameter_and_allowed_values(
+    sweep, name, kwargs, allowed
+):
     args = {"alpha": 0.5, "ema_momentum": 0.995, "mode": "expressive", **kwargs}
     with pytest.raises(ValueError, match=name) as err:
         sweep_explorer(sweep, **args)
     assert allowed in str(err.value)
 
 
-@pytest.mark.parametrize("breakage, message", [
-    (lambda s: s.pop("grid"), "missing key 'grid'"),
-    (lambda s: s["grid"].pop("seeds"), "grid\\['seeds'\\]"),
-    (lambda s: s["metrics"].pop("B_adam_heldout"), "metrics lacks 'B_adam_heldout'"),
-    (lambda s: s["points"].pop(), "must list 231 points"),
-    (lambda s: s["points"][5]["show"].pop("forecast"), "points\\[5\\].show lacks 'forecast'"),
-    (lambda s: s["points"][7].pop("per_seed"), "points\\[7\\] lacks 'per_seed'"),
-    (lambda s: s["points"].reverse(), "points\\[0\\] is"),
-    (lambda s: s.update(schema="bijepa-sweep/0"), "schema must be"),  # sweep.validate
-])
+@pytest.mark.parametrize(
+    "breakage, message",
+    [
+        (lambda s: s.pop("grid"), "missing key 'grid'"),
+        (lambda s: s["grid"].pop("seeds"), "grid\\['seeds'\\]"),
+        (
+            lambda s: s["metrics"].pop("B_adam_heldout"),
+            "metrics lacks 'B_adam_heldout'",
+        ),
+        (lambda s: s["points"].pop(), "must list 231 points"),
+        (
+            lambda s: s["points"][5]["show"].pop("forecast"),
+            "points\\[5\\].show lacks 'forecast'",
+        ),
+        (lambda s: s["points"][7].pop("per_seed"), "points\\[7\\] lacks 'per_seed'"),
+        (lambda s: s["points"].reverse(), "points\\[0\\] is"),
+        (
+            lambda s: s.update(schema="bijepa-sweep/0"),
+            "schema must be",
+        ),  # sweep.validate
+    ],
+)
 def test_broken_sweep_gives_clear_error(breakage, message):
     s = fake_sweep()
     breakage(s)
@@ -292,8 +414,13 @@ def test_live_change_retrains_and_updates_note(sweep, monkeypatch):
         return {"seconds": 1.25}
 
     monkeypatch.setattr(widgets, "retrain", fake_retrain)
-    panel = sweep_explorer(sweep, 0.5, 0.995, "expressive",
-                           live=LiveRetrain(num_steps=120, seed=3, device="cpu"))
+    panel = sweep_explorer(
+        sweep,
+        0.5,
+        0.995,
+        "expressive",
+        live=LiveRetrain(num_steps=120, seed=3, device="cpu"),
+    )
     menu, a_slider, _, note = panel.children[:4]
     assert 'data-view="live"' not in note.value
     a_slider.value = 0.7
