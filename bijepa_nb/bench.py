@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import copy
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -105,7 +106,7 @@ def _library_run(num_steps: int, seed: int) -> float:
         device="cpu",
         seed=seed,
     )
-    model = build_model(mc, tc.alpha, seed)
+    model = build_model(mc, tc)
     return float(
         train(model, SineStream(SineConfig(), seed, tc.batch_size), tc).total[-1]
     )
@@ -123,7 +124,7 @@ def _ensemble_run(
         device="cpu",
         num_threads=threads,
     )
-    ens = Ensemble([build_model(mc, tc.alpha, s) for s in seeds])
+    ens = Ensemble([build_model(mc, replace(tc, seed=s)) for s in seeds])
     if compile:
         ens.compile()
     hs = train_ensemble(

@@ -146,6 +146,7 @@ def bench(
     """Per-member milliseconds of the encoder work of a BiJEPA step (``_encoder_step``):
     K grouped encoders vs K separate encoders run one after the other, interleaved,
     median of ``repeats``. Returns {K: {"grouped_ms", "separate_ms", "ratio"}}."""
+    from .config import TrainConfig
     from .models import build_model
     from .paper import EXPERIMENTS
 
@@ -155,7 +156,10 @@ def bench(
     out: dict[int, dict[str, float]] = {}
     try:
         for k in ks:
-            encs = [build_model(mc, 0.5, s).online_encoder for s in range(k)]
+            encs = [
+                build_model(mc, TrainConfig(seed=s), "cpu").online_encoder
+                for s in range(k)
+            ]
             grouped = GroupedConvEncoders(encs)
             x = torch.randn(k, 2 * batch, 1, 28, 14)
             times: dict[str, list[float]] = {"grouped_ms": [], "separate_ms": []}

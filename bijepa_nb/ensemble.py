@@ -8,7 +8,7 @@ gradient is exactly the gradient it would get alone. AdamW and the EMA are eleme
 so the whole run is the same arithmetic as K separate runs of ``training.train``
 (tested: float64 per-step losses agree to 1e-10 over 200 steps).
 
-    models = [build_model(mc, tc.alpha, seed) for seed in seeds]
+    models = [build_model(mc, replace(tc, seed=s)) for s in seeds]
     ens = Ensemble(models)
     histories = train_ensemble(ens, [SineStream(SineConfig(), s, 64) for s in seeds], tc)
     trained = ens.unstack()          # K ordinary JEPA models, for the probes

@@ -91,7 +91,7 @@ def run_experiment(
         )  # the conv encoder likes 2 threads (measured)
     mc, tc = exp.configs(v, alpha=alpha, seed=seed, **train_overrides)
     device = resolve_device(tc.device)
-    model = build_model(mc, tc.alpha, seed, device)
+    model = build_model(mc, tc, device)
     if exp.kind == "forecast":
         if data is None:
             sd = exp.seed_data(seed)

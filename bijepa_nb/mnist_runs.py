@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import check_int
+from .config import TrainConfig, check_int
 from .data import EpochStream, MnistData, Split, mnist_split
 from .models import JEPA, build_model
 from .paper import EXPERIMENTS
@@ -221,7 +221,7 @@ def _run_variant(task: MnistTask, sets: MnistSets) -> dict[str, Any]:
         **dict(task.hyper),
     )
     dev = torch.device(task.device)
-    model = build_model(mc, tc.alpha, task.seed, dev)
+    model = build_model(mc, tc, dev)
     steps = [s for s in task.checkpoints if s < task.num_steps]
     stream = CheckpointStream(
         EpochStream(sets.train, task.seed, tc.batch_size, dev), model, steps
@@ -335,8 +335,9 @@ def _run_baselines(task: MnistTask, sets: MnistSets) -> dict[str, Any]:
         task.decoder_epochs,
     )
     # the random encoder is every JEPA's step 0: build_model gives the same online encoder
+    init = TrainConfig(seed=task.seed)  # only the seed matters for the encoder's init
     rand = encoder_scores(
-        build_model(mc, 0.5, task.seed, dev),
+        build_model(mc, init, dev),
         sets,
         task.probe_epochs,
         task.seed,
@@ -345,7 +346,7 @@ def _run_baselines(task: MnistTask, sets: MnistSets) -> dict[str, Any]:
     )
     steps_per_epoch = math.ceil(len(sets.train) / exp.train["batch_size"])
     sup_epochs = max(1, round(task.num_steps / steps_per_epoch))
-    fresh = build_model(mc, 0.5, task.seed, dev).online_encoder
+    fresh = build_model(mc, init, dev).online_encoder
     sup = supervised_baseline(
         fresh, mc.embed_dim, sets.train, sets.eval, epochs=sup_epochs, seed=task.seed
     )

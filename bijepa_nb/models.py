@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import ModelConfig, check_float
+from .config import ModelConfig, TrainConfig, check_float, resolve_device
 
 
 def hidden_layer(d_in: int, d_out: int, layernorm: bool) -> list[nn.Module]:
@@ -232,19 +232,20 @@ class JEPAStep(nn.Module):
         return tp, op
 
     @torch.no_grad()
-    def ema_update(self, momentum: float | torch.Tensor) -> None:
-        """target <- momentum * target + (1 - momentum) * online (Eq. 5), one foreach call.
+    def ema_update(self, ema_momentum: float | torch.Tensor) -> None:
+        """target <- m * target + (1 - m) * online with m = ``ema_momentum`` (Eq. 5, τ in
+        the paper), one foreach call.
 
-        momentum: a float, or a [K] tensor giving each of K batched models its own.
+        ema_momentum: a float, or a [K] tensor giving each of K batched models its own.
         """
         tp, op = self._ema_pairs()
-        if isinstance(momentum, torch.Tensor):
-            w = (1.0 - momentum).to(tp[0])
+        if isinstance(ema_momentum, torch.Tensor):
+            w = (1.0 - ema_momentum).to(tp[0])
             torch._foreach_lerp_(
                 tp, op, [w.view(-1, *[1] * (t.dim() - 1)).expand_as(t) for t in tp]
             )
         else:
-            torch._foreach_lerp_(tp, op, 1.0 - momentum)
+            torch._foreach_lerp_(tp, op, 1.0 - ema_momentum)
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         """Online encoder and predictor parameters (the target encoder is excluded)."""
@@ -333,14 +334,15 @@ class JEPA(JEPAStep):
 
 
 def build_model(
-    cfg: ModelConfig,
-    alpha: float,
-    seed: int,
-    device: torch.device | str = "cpu",
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    device: torch.device | str | None = None,
     cls: type[JEPA] | None = None,
     **kwargs,
 ) -> JEPA:
-    """A freshly initialised JEPA; the init depends only on ``seed`` (and the config).
+    """A freshly initialised JEPA for ``train_cfg``: its alpha and seed come from the
+    TrainConfig (the one place they are declared); the init depends only on the seed (and
+    the model config). ``device`` defaults to ``train_cfg.device`` ("auto": CUDA if present).
 
     ``cls`` (default ``JEPA``) and ``kwargs`` build a subclass instead, e.g. the
     stochastic model of ``bijepa_nb.stochastic``, from the same random stream, so the
@@ -348,6 +350,12 @@ def build_model(
     """
     from .data import stream_seed
 
-    with seeded(stream_seed(seed, "model")):
-        model = (cls or JEPA)(cfg, alpha, **kwargs)
-    return model.to(device)
+    if not isinstance(train_cfg, TrainConfig):
+        raise TypeError(
+            "train_cfg must be a TrainConfig (it carries alpha and seed), "
+            f"got {type(train_cfg).__name__} {train_cfg!r}"
+        )
+    dev = resolve_device(train_cfg.device) if device is None else device
+    with seeded(stream_seed(train_cfg.seed, "model")):
+        model = (cls or JEPA)(model_cfg, train_cfg.alpha, **kwargs)
+    return model.to(dev)

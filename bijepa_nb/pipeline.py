@@ -51,6 +51,8 @@ class Trained:
     history: History
     model_config: ModelConfig
     seconds: float = 0.0  # wall time of its batch divided by the batch size
+    batch: Ensemble | None = None  # the ensemble it trained in (None: trained alone)
+    member: int = 0  # its index in ``batch``
 
     @property
     def diverged_at(self) -> int | None:
@@ -73,6 +75,8 @@ def train_runs(
     max_batch: int = 512,
     log: Callable[[str], None] | None = None,
     compile: bool = False,
+    build: Callable[[ModelConfig, TrainConfig, torch.device], JEPA] | None = None,
+    ensemble: Callable[[list[JEPA]], Ensemble] = Ensemble,
 ) -> list[Trained]:
     """Train every run of ``experiment``; returns one ``Trained`` per run, in order.
 
@@ -80,6 +84,10 @@ def train_runs(
     ``seed_data``. Runs that can share a batch are split into equal batches of at most
     ``max_batch`` members (``batch_sizes``). ``compile``: ``torch.compile`` each batch's
     loss and backward (faster for long runs; float rounding then differs from eager).
+    ``build(model_config, train_config, device)``: a model other than ``build_model``'s
+    (e.g. a shared invertible or a stochastic predictor); such models train one at a
+    time. ``ensemble(models)``: the batch class, e.g. a ``beyond.MonitoredEnsemble`` that
+    records while it trains (``Trained.batch`` and ``.member`` lead back to it).
     """
     exp = lookup(experiment) if isinstance(experiment, str) else experiment
     if not runs:
@@ -100,16 +108,18 @@ def train_runs(
         groups.setdefault(_batch_key(r, mc), []).append(i)
     out: list[Trained | None] = [None] * len(runs)
     for idx_all in groups.values():
-        sizes = batch_sizes(len(idx_all), max_batch if exp.batched else 1)
+        batched = exp.batched and build is None
+        sizes = batch_sizes(len(idx_all), max_batch if batched else 1)
         for start, size in zip(np.cumsum([0] + sizes[:-1]), sizes):
             idx = idx_all[start : start + size]
             t0 = time.perf_counter()
             cfgs = [runs[i].train for i in idx]
             mc = mcs[idx[0]]
             dev = resolve_device(cfgs[0].device)
-            if exp.batched:
+            ens = None
+            if batched:
                 seeds = sorted({c.seed for c in cfgs})
-                ens = Ensemble([build_model(mc, c.alpha, c.seed, dev) for c in cfgs])
+                ens = ensemble([build_model(mc, c, dev) for c in cfgs])
                 if compile:
                     ens.compile()
                 streams = [seed_data(s).stream(cfgs[0].batch_size, dev) for s in seeds]
@@ -120,20 +130,34 @@ def train_runs(
                 models: list[JEPA | None] = list(ens.unstack())
             else:
                 c = cfgs[0]
-                m = build_model(mc, c.alpha, c.seed, dev)
+                m = (build or build_model)(mc, c, dev)
                 try:
                     hists = [train(m, seed_data(c.seed).stream(c.batch_size, dev), c)]
                     models = [m]
                 except TrainingDiverged as err:
                     hists, models = [replace(err.history, diverged_at=err.step)], [None]
             per = (time.perf_counter() - t0) / len(idx)
-            for i, h, m in zip(idx, hists, models):
-                out[i] = Trained(
-                    runs[i], None if h.diverged_at is not None else m, h, mc, per
-                )
+            for j, (i, h, m) in enumerate(zip(idx, hists, models)):
+                alive = None if h.diverged_at is not None else m
+                out[i] = Trained(runs[i], alive, h, mc, per, ens, j)
             if log is not None:
                 log(f"{exp.name}: trained {len(idx)} runs in {per * len(idx):.1f} s")
     return out  # type: ignore[return-value]
+
+
+def seed_runs(
+    experiment: str | Experiment,
+    seeds: Sequence[int],
+    mode: str = "expressive",
+    name: str = "",
+    **overrides,
+) -> list[Run]:
+    """One ``Run`` per seed with the registry's settings of ``experiment`` in ``mode``;
+    ``overrides`` go to the TrainConfig (``alpha``, ``num_steps``, ``device``, ...)."""
+    exp = lookup(experiment) if isinstance(experiment, str) else experiment
+    return [
+        Run(mode, exp.mode_configs(mode, **overrides, seed=s)[1], name) for s in seeds
+    ]
 
 
 def batch_sizes(n: int, max_batch: int) -> list[int]:
@@ -311,6 +335,7 @@ __all__ = [
     "Run",
     "Trained",
     "train_runs",
+    "seed_runs",
     "forecast_scores",
     "ProbeScores",
     "batched_lstsq",

@@ -20,9 +20,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .config import ModelConfig, check_int
+from .config import ModelConfig, TrainConfig, check_int
 from .data import stream_seed
 from .models import JEPA, build_model, run_sequential
+from .probes import lstsq_probe
 
 
 def energy_score(
@@ -146,22 +147,22 @@ class StochasticJEPA(JEPA):
 
 def build_stochastic(
     cfg: ModelConfig,
-    alpha: float,
-    seed: int,
-    device: torch.device | str = "cpu",
+    train_cfg: TrainConfig,
+    device: torch.device | str | None = None,
     noise_dim: int = 4,
     num_samples: int = 8,
 ) -> StochasticJEPA:
-    """A StochasticJEPA whose encoders and backward predictor start exactly as ``build_model(cfg, alpha, seed)``'s."""
+    """A StochasticJEPA whose encoders and backward predictor start exactly as
+    ``build_model(cfg, train_cfg)``'s (alpha and seed from ``train_cfg``); its z are drawn
+    from the seed's "extra" stream. Fits ``pipeline.train_runs(..., build=...)``."""
     return build_model(
         cfg,
-        alpha,
-        seed,
+        train_cfg,
         device,
         StochasticJEPA,
         noise_dim=noise_dim,
         num_samples=num_samples,  # type: ignore[return-value]
-        z_seed=stream_seed(seed, "extra"),
+        z_seed=stream_seed(train_cfg.seed, "extra"),
     )
 
 
@@ -209,3 +210,92 @@ def gaussian_samples(
         if chol.dim() == 3
         else point + z @ chol.T
     )
+
+
+# ------------------------------------------- scoring forecasts of the far Lorenz state
+#: The forecasters of the last target state compared in chapter 9, Section 4.
+FORECASTERS = (
+    "deterministic, point",
+    "deterministic + calibrated noise",
+    "deterministic + noise calibrated by region",
+    "stochastic, samples",
+    "stochastic, mean of samples (point)",
+)
+
+
+def near_switch(data, split, frac: float = 0.2) -> torch.Tensor:
+    """Mask [N] of the ``frac`` of sequences with the smallest |x| (raw units) at the last
+    context step: those closest to the Lorenz lobe switch. data: a ``LorenzData``."""
+    x = data.denormalise(split.context[:, -1, 0]).abs()
+    return x <= torch.quantile(x, frac)
+
+
+def sample_scores(
+    samples: torch.Tensor, truth: torch.Tensor, near: torch.Tensor
+) -> dict[str, float]:
+    """Mean energy score over all and over ``near`` items, mean CRPS of the first
+    coordinate near, and mean sample spread near and far. samples [M, N, D], truth
+    [N, D], near [N] bool. A point forecast is samples [1, N, D] (ES = Euclidean
+    error, CRPS = |error|, no spread)."""
+    if samples.shape[0] == 1:
+        es = point_score(samples[0], truth)
+        crps = (samples[0, :, 0] - truth[:, 0]).abs()
+        spread = torch.zeros_like(es)
+    else:
+        es = energy_score(samples, truth)
+        crps = energy_score(samples[..., :1], truth[:, :1])  # the 1-D ES is the CRPS
+        spread = samples.std(0).norm(dim=-1)
+    return {
+        "all": float(es.mean()),
+        "near": float(es[near].mean()),
+        "crps_near": float(crps[near].mean()),
+        "spread_near": float(spread[near].mean()),
+        "spread_far": float(spread[~near].mean()),
+    }
+
+
+def horizon_forecasts(
+    deterministic: JEPA, stochastic: StochasticJEPA, data, num_samples: int, seed: int
+) -> tuple[dict[str, dict[str, float]], dict[str, torch.Tensor]]:
+    """Score every forecaster of ``FORECASTERS`` on the last target state of ``data.test``.
+
+    data: a ``LorenzData`` (e.g. ``beyond.lorenz_horizon_data``). The deterministic
+    model's point forecast is a least-squares probe on P_fwd(f(x)) fitted on the probe
+    set; the calibrated baselines add Gaussian noise with the covariance of that probe's
+    residuals (over all probe sequences, or near / far from the switch separately, which
+    the context tells). The stochastic model's samples are decoded by least squares from
+    the target embedding f(y). Random draws come from ``seed``'s "extra" stream.
+    Returns (forecaster -> ``sample_scores``) and the example tensors of the figure.
+    """
+    dev = next(deterministic.parameters()).device
+    p, t = data.probe.to(dev), data.test.to(dev)
+    near, near_p = near_switch(data, data.test).to(dev), near_switch(data, data.probe)
+    near_p = near_p.to(dev)
+    truth, truth_p = t.target[:, -1], p.target[:, -1]  # [N, 3]
+    gen = torch.Generator(device=dev).manual_seed(stream_seed(seed, "extra"))
+    probe = lstsq_probe(deterministic.predict_forward(p.context), truth_p)
+    point = probe(deterministic.predict_forward(t.context))
+    resid = probe(deterministic.predict_forward(p.context)) - truth_p  # [n, 3]
+    n_fit, k_fit = resid.shape[0], deterministic.cfg.embed_dim
+    inflate = (n_fit - 1) / (n_fit - k_fit - 1)  # in-sample residuals are too small
+    cov = residual_covariance(resid, k_fit)
+    by_region = torch.where(
+        near[:, None, None],
+        residual_covariance(resid[near_p]) * inflate,
+        residual_covariance(resid[~near_p]) * inflate,
+    )  # [N, 3, 3]
+    decoder = lstsq_probe(stochastic.encode(p.target), truth_p)
+    samples = decoder(stochastic.sample_forward(t.context, num_samples, gen))
+    out = {
+        FORECASTERS[0]: sample_scores(point[None], truth, near),
+        FORECASTERS[1]: sample_scores(
+            gaussian_samples(point, cov, num_samples, gen), truth, near
+        ),
+        FORECASTERS[2]: sample_scores(
+            gaussian_samples(point, by_region, num_samples, gen), truth, near
+        ),
+        FORECASTERS[3]: sample_scores(samples, truth, near),
+        FORECASTERS[4]: sample_scores(samples.mean(0)[None], truth, near),
+    }
+    example = {"near": near, "truth": truth, "point": point, "samples": samples}
+    return out, example

@@ -68,7 +68,7 @@ def retrain(
         device=dev.type,
         progress=False,
     )
-    model = build_model(mc, alpha, seed, dev)
+    model = build_model(mc, tc, dev)
     scfg = SineConfig(n_probe=n_probe, n_test=n_probe)
     title = f"alpha={alpha:g}, tau={ema_momentum:g}, {mode}, {num_steps} steps"
     try:

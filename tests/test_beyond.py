@@ -49,7 +49,7 @@ def test_coupling_starts_as_identity_and_odd_dims_work():
 
 def test_shared_predictor_halves_parameters_and_trains():
     mc, tc = bj.paper_config("sine", "expressive", 0.5, num_steps=30, progress=False)
-    model = bj.build_model(mc, 0.5, 0)
+    model = bj.build_model(mc, bj.TrainConfig(alpha=0.5, seed=0))
     two = num_parameters(model.fwd_predictor) + num_parameters(model.bwd_predictor)
     share_invertible_predictor(model, seed=0)
     one = num_parameters(model.fwd_predictor)
@@ -71,7 +71,9 @@ def test_shared_predictor_halves_parameters_and_trains():
 def test_shared_predictor_refuses_classic_jepa():
     mc, _ = bj.paper_config("sine", "expressive", 1.0)
     with pytest.raises(ValueError, match="backward predictor"):
-        share_invertible_predictor(bj.build_model(mc, 1.0, 0))
+        share_invertible_predictor(
+            bj.build_model(mc, bj.TrainConfig(alpha=1.0, seed=0))
+        )
 
 
 # ------------------------------------------------------------------ adaptive alpha
@@ -196,7 +198,7 @@ def test_energy_score_properties():
 
 def test_stochastic_jepa_shapes_init_and_training():
     mc, tc = bj.paper_config("sine", "expressive", 0.5, num_steps=20, progress=False)
-    ref = bj.build_model(mc, 0.5, 1)
+    ref = bj.build_model(mc, bj.TrainConfig(alpha=0.5, seed=1))
     model = build_stochastic(mc, 0.5, 1, noise_dim=3, num_samples=5)
     assert isinstance(model, StochasticJEPA)
     for a, b in zip(ref.online_encoder.parameters(), model.online_encoder.parameters()):
@@ -251,7 +253,7 @@ def test_anomaly_scores_flag_injected_violations_in_a_tiny_run():
     mc, tc = bj.paper_config(
         "lorenz", "expressive", 0.5, num_steps=300, lr=2e-3, progress=False
     )
-    model = bj.build_model(mc, 0.5, 0)
+    model = bj.build_model(mc, bj.TrainConfig(alpha=0.5, seed=0))
     bj.train(model, data.PoolStream(ld.train, 0, 64), tc)
     normal = beyond.inconsistency_scores(model, ld.test)
     assert set(normal) == {"fwd", "bwd", "total"} and normal["total"].shape == (200,)
@@ -270,9 +272,11 @@ def test_anomaly_scores_flag_injected_violations_in_a_tiny_run():
 def test_monitored_ensemble_records_without_changing_training():
     mc, tc = bj.paper_config("sine", "unconstrained", 0.5, num_steps=40, progress=False)
     seeds = [0, 1]
-    plain = Ensemble([bj.build_model(mc, 0.5, s) for s in seeds])
+    plain = Ensemble(
+        [bj.build_model(mc, bj.TrainConfig(alpha=0.5, seed=s)) for s in seeds]
+    )
     mon = beyond.MonitoredEnsemble(
-        [bj.build_model(mc, 0.5, s) for s in seeds], every=10
+        [bj.build_model(mc, bj.TrainConfig(alpha=0.5, seed=s)) for s in seeds], every=10
     )
     h1 = train_ensemble(
         plain, [data.SineStream(SineConfig(), s, 64) for s in seeds], tc

@@ -159,9 +159,13 @@ def test_drift_operators_recover_a_known_linear_update():
 def test_monitored_snapshots_leave_training_alone():
     mc, tc = bj.paper_config("sine", "unconstrained", 0.5, num_steps=30, progress=False)
     fixed = data.sine_split(SineConfig(), 0, "test").context[:32]
-    plain = Ensemble([bj.build_model(mc, 0.5, s) for s in (0, 1)])
+    plain = Ensemble(
+        [bj.build_model(mc, bj.TrainConfig(alpha=0.5, seed=s)) for s in (0, 1)]
+    )
     mon = beyond.MonitoredEnsemble(
-        [bj.build_model(mc, 0.5, s) for s in (0, 1)], every=10, fixed_context=fixed
+        [bj.build_model(mc, bj.TrainConfig(alpha=0.5, seed=s)) for s in (0, 1)],
+        every=10,
+        fixed_context=fixed,
     )
     h1 = train_ensemble(
         plain, [data.SineStream(SineConfig(), s, 64) for s in (0, 1)], tc

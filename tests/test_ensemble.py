@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from bijepa_nb.config import LorenzConfig, SineConfig, paper_config
+from bijepa_nb.config import LorenzConfig, SineConfig, TrainConfig, paper_config
 from bijepa_nb.data import PoolStream, SineStream, lorenz_data
 from bijepa_nb.ensemble import Ensemble, EnsembleDiverged, StackedStream, train_ensemble
 from bijepa_nb.models import build_model
@@ -38,8 +38,13 @@ def separate_and_batched(mode, alpha, steps, dtype, experiment="sine"):
             for s in SEEDS
         }
         make = lambda s: Cast(PoolStream(pools[s], s, tc.batch_size), dtype)
-    separate = [train(build_model(mc, alpha, s).to(dtype), make(s), tc) for s in SEEDS]
-    ens = Ensemble([build_model(mc, alpha, s).to(dtype) for s in SEEDS])
+    separate = [
+        train(build_model(mc, TrainConfig(alpha=alpha, seed=s)).to(dtype), make(s), tc)
+        for s in SEEDS
+    ]
+    ens = Ensemble(
+        [build_model(mc, TrainConfig(alpha=alpha, seed=s)).to(dtype) for s in SEEDS]
+    )
     batched = train_ensemble(ens, [make(s) for s in SEEDS], tc)
     return separate, batched, ens
 
@@ -83,7 +88,7 @@ def test_members_differ_and_unstack_gives_the_trained_models():
     mc, tc = paper_config(
         "sine", "expressive", 0.5, num_steps=40, progress=False, device="cpu"
     )
-    models = [build_model(mc, 0.5, s).double() for s in SEEDS]
+    models = [build_model(mc, TrainConfig(alpha=0.5, seed=s)).double() for s in SEEDS]
     ens = Ensemble(models)
     hs = train_ensemble(
         ens, [Cast(SineStream(SineConfig(), s, 64), torch.float64) for s in SEEDS], tc
@@ -108,7 +113,7 @@ def test_a_diverging_member_stops_the_run_with_every_history():
     mc, tc = paper_config(
         "sine", "expressive", 0.5, num_steps=100, progress=False, device="cpu"
     )
-    ens = Ensemble([build_model(mc, 0.5, s) for s in SEEDS])
+    ens = Ensemble([build_model(mc, TrainConfig(alpha=0.5, seed=s)) for s in SEEDS])
     with pytest.raises(
         EnsembleDiverged, match=r"step 23: the loss of ensemble member\(s\) \[1\]"
     ) as err:
@@ -127,9 +132,17 @@ def test_bad_ensembles_are_refused():
     )
     mc1, _ = paper_config("sine", "unconstrained", 0.5)
     with pytest.raises(ValueError, match="models\\[1\\] differs"):
-        Ensemble([build_model(mc, 0.5, 0), build_model(mc1, 0.5, 1)])
+        Ensemble(
+            [
+                build_model(mc, TrainConfig(alpha=0.5, seed=0)),
+                build_model(mc1, TrainConfig(alpha=0.5, seed=1)),
+            ]
+        )
     mixed = Ensemble(
-        [build_model(mc, 0.5, 0), build_model(mc, 1.0, 1)]
+        [
+            build_model(mc, TrainConfig(alpha=0.5, seed=0)),
+            build_model(mc, TrainConfig(alpha=1.0, seed=1)),
+        ]
     )  # alpha may differ ...
     with pytest.raises(
         ValueError, match="alpha of member 1"
@@ -142,10 +155,12 @@ def test_bad_ensembles_are_refused():
             [tc, replace(tc, alpha=1.0, lr=0.1)],
         )
     with pytest.raises(ValueError, match="arch='mlp' only"):
-        Ensemble([build_model(paper_config("mnist")[0], 0.5, 0)])
+        Ensemble(
+            [build_model(paper_config("mnist")[0], TrainConfig(alpha=0.5, seed=0))]
+        )
     with pytest.raises(ValueError, match="one stream per member"):
         train_ensemble(
-            Ensemble([build_model(mc, 0.5, 0)]),
+            Ensemble([build_model(mc, TrainConfig(alpha=0.5, seed=0))]),
             [SineStream(SineConfig(), 0, 64)] * 2,
             tc,
         )
@@ -168,7 +183,7 @@ def test_divergence_at_the_first_step_keeps_empty_histories():
     mc, tc = paper_config(
         "sine", "expressive", 0.5, num_steps=30, progress=False, device="cpu"
     )
-    ens = Ensemble([build_model(mc, 0.5, s) for s in SEEDS])
+    ens = Ensemble([build_model(mc, TrainConfig(alpha=0.5, seed=s)) for s in SEEDS])
     with pytest.raises(EnsembleDiverged, match="step 0") as err:
         train_ensemble(
             ens, [SineStream(SineConfig(), s, 64) for s in SEEDS], tc, fault=(0, 2)
@@ -202,11 +217,8 @@ def test_mixed_alpha_and_ema_momentum_equal_separate_runs_in_float64(mode):
         )
         cfgs.append(tc)
     make = lambda s: Cast(SineStream(SineConfig(), s, 64), torch.float64)
-    separate = [
-        train(build_model(mc, tc.alpha, tc.seed).double(), make(tc.seed), tc)
-        for tc in cfgs
-    ]
-    ens = Ensemble([build_model(mc, tc.alpha, tc.seed).double() for tc in cfgs])
+    separate = [train(build_model(mc, tc).double(), make(tc.seed), tc) for tc in cfgs]
+    ens = Ensemble([build_model(mc, tc).double() for tc in cfgs])
     batched = train_ensemble(ens, [make(tc.seed) for tc in cfgs], cfgs)
     for a, b in zip(separate, batched):
         for part in ("total", "fwd", "bwd"):
@@ -218,7 +230,7 @@ def test_mixed_alpha_and_ema_momentum_equal_separate_runs_in_float64(mode):
         batched[0].total, batched[1].total
     )  # the members really differ
     frozen = ens.unstack()[2]  # tau = 1: the target encoder never moved from its init
-    init = build_model(mc, 1.0, 0).double()
+    init = build_model(mc, TrainConfig(alpha=1.0, seed=0)).double()
     for p, q in zip(
         frozen.target_encoder.parameters(), init.target_encoder.parameters()
     ):
@@ -234,9 +246,15 @@ def test_keep_going_records_a_diverged_member_and_trains_the_others():
         Cast(SineStream(SineConfig(), s, 64), torch.float64) for s in SEEDS
     ]
     ref = train_ensemble(
-        Ensemble([build_model(mc, 0.5, s).double() for s in SEEDS]), streams(), tc
+        Ensemble(
+            [build_model(mc, TrainConfig(alpha=0.5, seed=s)).double() for s in SEEDS]
+        ),
+        streams(),
+        tc,
     )
-    ens = Ensemble([build_model(mc, 0.5, s).double() for s in SEEDS])
+    ens = Ensemble(
+        [build_model(mc, TrainConfig(alpha=0.5, seed=s)).double() for s in SEEDS]
+    )
     hs = train_ensemble(ens, streams(), tc, fault=(23, 1), keep_going=True)
     assert (
         hs[1].diverged_at == 23 and len(hs[1]) == 23 and np.isfinite(hs[1].total).all()

@@ -128,7 +128,7 @@ def test_mnist_pipeline_on_tiny_data(tiny_mnist):
         progress=False,
         device="cpu",
     )
-    model = build_model(mc, 0.5, 0)
+    model = build_model(mc, tc)
     hist = train(model, stream, tc)
     assert len(hist) == 6 and np.all(np.isfinite(hist.total))
     ev = D.mnist_split(m.eval_images, m.eval_labels)

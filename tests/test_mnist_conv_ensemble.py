@@ -6,6 +6,7 @@ import copy
 import pytest
 import torch
 
+from bijepa_nb.config import TrainConfig
 from bijepa_nb.conv_ensemble import GroupedConvEncoders, bench
 from bijepa_nb.models import build_model
 from bijepa_nb.paper import EXPERIMENTS
@@ -13,7 +14,10 @@ from bijepa_nb.paper import EXPERIMENTS
 
 def encoders(k, dtype=torch.float64):
     mc = EXPERIMENTS["mnist"].model_config("expressive")
-    return [build_model(mc, 0.5, s).online_encoder.to(dtype) for s in range(k)]
+    return [
+        build_model(mc, TrainConfig(alpha=0.5, seed=s)).online_encoder.to(dtype)
+        for s in range(k)
+    ]
 
 
 def test_grouped_encoders_train_like_separate_ones_in_float64():
@@ -64,10 +68,14 @@ def test_grouped_encoders_train_like_separate_ones_in_float64():
 def test_grouped_encoders_refuse_other_encoders():
     mc = EXPERIMENTS["sine"].model_config("expressive")
     with pytest.raises(ValueError, match="conv"):
-        GroupedConvEncoders([build_model(mc, 0.5, 0).online_encoder])
+        GroupedConvEncoders(
+            [build_model(mc, TrainConfig(alpha=0.5, seed=0)).online_encoder]
+        )
     mc = EXPERIMENTS["mnist"].model_config("restrictive")
     with pytest.raises(ValueError, match="LayerNorm"):
-        GroupedConvEncoders([build_model(mc, 0.5, 0).online_encoder])
+        GroupedConvEncoders(
+            [build_model(mc, TrainConfig(alpha=0.5, seed=0)).online_encoder]
+        )
 
 
 def test_bench_reports_both_timings():

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from bijepa_nb.config import ModelConfig, paper_config
+from bijepa_nb.config import ModelConfig, TrainConfig, paper_config
 from bijepa_nb.models import JEPA, build_model, embedding_loss
 from bijepa_nb.optim import FlatAdamW
 
@@ -17,7 +17,7 @@ def batch(n=32, seed=0):
 
 
 def test_alpha_one_is_classic_jepa():
-    model = build_model(SINE, 1.0, seed=0)
+    model = build_model(SINE, TrainConfig(alpha=1.0, seed=0))
     assert model.bwd_predictor is None and not model.bidirectional
     x, y = batch()
     total, fwd, bwd = model.loss(x, y)
@@ -34,7 +34,7 @@ def test_alpha_one_is_classic_jepa():
 
 
 def test_bijepa_loss_is_eq8():
-    model = build_model(SINE, 0.3, seed=0)
+    model = build_model(SINE, TrainConfig(alpha=0.3, seed=0))
     x, y = batch()
     total, fwd, bwd = model.loss(x, y)
     f = (
@@ -49,20 +49,23 @@ def test_bijepa_loss_is_eq8():
 
 
 def test_same_seed_same_init_and_classic_shares_the_forward_part():
-    a, b = build_model(SINE, 0.5, 7), build_model(SINE, 0.5, 7)
+    a, b = (
+        build_model(SINE, TrainConfig(alpha=0.5, seed=7)),
+        build_model(SINE, TrainConfig(alpha=0.5, seed=7)),
+    )
     for pa, pb in zip(a.parameters(), b.parameters()):
         assert torch.equal(pa, pb)
-    c = build_model(SINE, 1.0, 7)
+    c = build_model(SINE, TrainConfig(alpha=1.0, seed=7))
     assert torch.equal(c.online_encoder.net[0].weight, a.online_encoder.net[0].weight)
     assert torch.equal(c.fwd_predictor.net[0].weight, a.fwd_predictor.net[0].weight)
     assert not torch.equal(
-        build_model(SINE, 0.5, 8).online_encoder.net[0].weight,
+        build_model(SINE, TrainConfig(alpha=0.5, seed=8)).online_encoder.net[0].weight,
         a.online_encoder.net[0].weight,
     )
 
 
 def test_target_is_a_copy_and_gets_no_gradient():
-    model = build_model(SINE, 0.5, 0)
+    model = build_model(SINE, TrainConfig(alpha=0.5, seed=0))
     for po, pt in zip(
         model.online_encoder.parameters(), model.target_encoder.parameters()
     ):
@@ -78,7 +81,7 @@ def test_target_is_a_copy_and_gets_no_gradient():
 
 
 def test_ema_formula():
-    model = build_model(SINE, 0.5, 0)
+    model = build_model(SINE, TrainConfig(alpha=0.5, seed=0))
     with torch.no_grad():
         for p in model.online_encoder.parameters():
             p.add_(torch.randn_like(p))
@@ -101,7 +104,7 @@ def test_ema_formula():
 
 
 def test_ema_after_optimiser_rehoming_still_tracks_online():
-    model = build_model(SINE, 0.5, 0)
+    model = build_model(SINE, TrainConfig(alpha=0.5, seed=0))
     opt = FlatAdamW(model.trainable_parameters(), lr=0.1)
     x, y = batch()
     model.loss(x, y)[0].backward()
@@ -115,18 +118,20 @@ def test_ema_after_optimiser_rehoming_still_tracks_online():
 
 def test_sphere_mode_unit_norm_and_norm_modes():
     m, _ = paper_config("sine", "restrictive")
-    model = build_model(m, 0.5, 0)
+    model = build_model(m, TrainConfig(alpha=0.5, seed=0))
     x, y = batch()
     emb = model.loss(x, y, return_embeddings=True)[3]
     for k in ("online_x", "online_y", "target_x", "target_y"):
         torch.testing.assert_close(emb[k].norm(dim=-1), torch.ones(len(x)))
     none, _ = paper_config("sine", "unconstrained")
     assert not any(
-        isinstance(mod, nn.LayerNorm) for mod in build_model(none, 0.5, 0).modules()
+        isinstance(mod, nn.LayerNorm)
+        for mod in build_model(none, TrainConfig(alpha=0.5, seed=0)).modules()
     )
     assert (
         sum(
-            isinstance(mod, nn.LayerNorm) for mod in build_model(SINE, 0.5, 0).modules()
+            isinstance(mod, nn.LayerNorm)
+            for mod in build_model(SINE, TrainConfig(alpha=0.5, seed=0)).modules()
         )
         == 2 * 2 + 1 + 1
     )
@@ -134,7 +139,7 @@ def test_sphere_mode_unit_norm_and_norm_modes():
 
 def test_swapping_views_swaps_the_directions():
     """Swapping x and y, alpha <-> 1 - alpha and the two predictors gives the same loss."""
-    a = build_model(SINE, 0.3, 0)
+    a = build_model(SINE, TrainConfig(alpha=0.3, seed=0))
     b = copy.deepcopy(a)
     b.alpha = 0.7
     b.fwd_predictor, b.bwd_predictor = a.bwd_predictor, a.fwd_predictor
@@ -147,7 +152,7 @@ def test_swapping_views_swaps_the_directions():
 
 
 def test_concat_encoding_equals_separate_calls():
-    model = build_model(SINE, 0.5, 0)
+    model = build_model(SINE, TrainConfig(alpha=0.5, seed=0))
     x, y = batch()
     emb = model.embeddings(x, y)
     torch.testing.assert_close(emb["online_x"], model.online_encoder(x))
@@ -156,7 +161,7 @@ def test_concat_encoding_equals_separate_calls():
 
 def test_conv_encoder_shapes_and_batchnorm_choice():
     m, _ = paper_config("mnist")
-    model = build_model(m, 0.5, 0)
+    model = build_model(m, TrainConfig(alpha=0.5, seed=0))
     left, right = torch.randn(16, 1, 28, 14), torch.randn(16, 1, 28, 14)
     total, fwd, bwd, emb = model.loss(left, right, return_embeddings=True)
     assert emb["online_x"].shape == (16, 64) and total.ndim == 0
@@ -184,7 +189,9 @@ def test_jepa_rejects_bad_alpha():
 
 def test_predict_backward_needs_bijepa():
     with pytest.raises(ValueError, match="alpha = 1"):
-        build_model(SINE, 1.0, 0).predict_backward(torch.randn(3, 10))
+        build_model(SINE, TrainConfig(alpha=1.0, seed=0)).predict_backward(
+            torch.randn(3, 10)
+        )
 
 
 def test_flat_adamw_equals_torch_adamw():

@@ -100,7 +100,7 @@ def test_train_runs_batches_a_grid_and_scores_it_like_single_runs():
         6,
     ):  # single runs of the same settings agree (float32: batched vs separate matmuls)
         tc, mc = runs[i].train, trained[i].model_config
-        ref = build_model(mc, tc.alpha, tc.seed)
+        ref = build_model(mc, tc)
         h = train(ref, data[tc.seed].stream(tc.batch_size, "cpu"), tc)
         np.testing.assert_allclose(
             trained[i].history.total, h.total, rtol=1e-4, atol=1e-6

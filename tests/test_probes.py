@@ -1,6 +1,6 @@
 import torch
 
-from bijepa_nb.config import SineConfig, paper_config
+from bijepa_nb.config import SineConfig, TrainConfig, paper_config
 from bijepa_nb.data import SineStream, sine_split
 from bijepa_nb.models import build_model
 from bijepa_nb.probes import adam_probe, evaluate, lstsq_probe, protocol_scores
@@ -30,7 +30,7 @@ def test_protocols_score_probe_and_held_out_sets():
     m, t = paper_config(
         "sine", "expressive", 0.5, num_steps=200, progress=False, device="cpu"
     )
-    model = build_model(m, 0.5, 0)
+    model = build_model(m, TrainConfig(alpha=0.5, seed=0))
     train(model, SineStream(SineConfig(), 0, 64), t)
     cfg = SineConfig(n_probe=300, n_test=300)
     probe_set, test_set = sine_split(cfg, 0, "probe"), sine_split(cfg, 0, "test")
@@ -42,7 +42,7 @@ def test_protocols_score_probe_and_held_out_sets():
         )
     # a target of variance 0.5 predicted better than its mean: the probes learned something
     assert scores["A"]["lstsq_test"] < 0.1 and scores["B"]["lstsq_test"] < 0.1
-    classic = build_model(m, 1.0, 0)
+    classic = build_model(m, TrainConfig(alpha=1.0, seed=0))
     assert "B_bwd" not in evaluate(classic, probe_set, test_set)
     # scores are deterministic
     assert protocol_scores(model, probe_set, test_set, "B") == protocol_scores(

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from bijepa_nb.config import SineConfig, paper_config
+from bijepa_nb.config import SineConfig, TrainConfig, paper_config
 from bijepa_nb.data import SineStream
 from bijepa_nb.models import build_model
 from bijepa_nb.training import TrainingDiverged, train
@@ -19,7 +19,7 @@ def run(steps=150, alpha=0.5, mode="expressive", seed=0, fault_step=None, **kw):
         seed=seed,
         **kw,
     )
-    model = build_model(m, alpha, seed)
+    model = build_model(m, t)
     return model, train(
         model, SineStream(SineConfig(), seed, t.batch_size), t, fault_step=fault_step
     )
@@ -61,7 +61,11 @@ def test_model_and_config_alpha_must_agree():
         "sine", "expressive", 0.5, num_steps=5, progress=False, device="cpu"
     )
     with pytest.raises(ValueError, match="alpha"):
-        train(build_model(m, 1.0, 0), SineStream(SineConfig(), 0, 64), t)
+        train(
+            build_model(m, TrainConfig(alpha=1.0, seed=0)),
+            SineStream(SineConfig(), 0, 64),
+            t,
+        )
 
 
 def test_training_restores_thread_count():
@@ -80,7 +84,7 @@ def test_target_encoder_moves_only_by_ema():
         device="cpu",
         ema_momentum=1.0,
     )
-    model = build_model(m, 0.5, 0)
+    model = build_model(m, TrainConfig(alpha=0.5, seed=0))
     before = [p.clone() for p in model.target_encoder.parameters()]
     train(model, SineStream(SineConfig(), 0, 64), t)
     for b, p in zip(before, model.target_encoder.parameters()):
