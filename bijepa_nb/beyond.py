@@ -11,21 +11,39 @@
   linearised predictors while it trains (the §5.3 mechanism).
 - ``lorenz_horizon_data``: Lorenz windows whose target lies further ahead, for the
   stochastic predictor (``bijepa_nb.stochastic``).
+- Chapter 9's machinery, one function per section: ``beats`` (the verdict of "A beats
+  B" on paired seeds), ``backward_inference`` and ``raw_backward`` (Section 1),
+  ``known_noise_views``, ``degraded_data`` and ``alpha_scores`` (2), ``anomaly_aucs``
+  (5), ``monitor_records``, ``explosion_halves`` and ``loop_readings`` (6). Models are
+  trained by ``pipeline.train_runs``; these functions only score them.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
+from . import stats
 from .config import LorenzConfig, check_float, check_int
-from .data import LorenzData, Split, lorenz_step, lorenz_trajectories, make_generator
+from .data import (
+    LorenzData,
+    Split,
+    last_context_step,
+    lorenz_step,
+    lorenz_trajectories,
+    make_generator,
+)
 from .ensemble import Ensemble
 from .models import JEPA
+from .paper import SeedData
+from .pipeline import Trained, forecast_scores
 from .probes import lstsq_probe
+from .stats import Interval
+from .training import History
 
 # ------------------------------------------------------------------ Eq. 13: adaptive alpha
 
@@ -182,9 +200,12 @@ def alpha_from_views(
     target: torch.Tensor,
     context_mask: torch.Tensor | None = None,
     target_mask: torch.Tensor | None = None,
+    order: int | str = "auto",
 ) -> tuple[float, float, float]:
-    """(alpha, I(x), I(y)) of Eq. 13 from samples of the two views (see ``information``)."""
-    ix, iy = information(context, context_mask), information(target, target_mask)
+    """(alpha, I(x), I(y)) of Eq. 13 from samples of the two views (see ``information``;
+    ``order``: the difference order of the noise estimate)."""
+    ix = information(context, context_mask, order=order)
+    iy = information(target, target_mask, order=order)
     return adaptive_alpha(ix, iy), ix, iy
 
 
@@ -536,6 +557,317 @@ def horizon_time(gap: int, cfg: LorenzConfig = LorenzConfig()) -> float:
     return (gap + cfg.seq_len - cfg.context_len) * cfg.dt
 
 
+# ------------------------------------------------------- verdicts of the chapter
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A claim "winner beats other", its interval over paired seeds and the verdict."""
+
+    claim: str
+    interval: Interval
+    verdict: str
+
+    def __str__(self) -> str:
+        return f"{self.claim}: {self.interval} -> {self.verdict}"
+
+
+def beats(
+    scores: Mapping[str, Sequence[float]],
+    winner: str,
+    others: Sequence[str],
+    higher_is_better: bool = False,
+) -> dict[str, Comparison]:
+    """ "``winner`` beats X" for every X in ``others``, by the book's rule (stats.verdict).
+
+    scores: name -> one value per seed (the same seeds, in the same order, for every
+    name). Errors (``higher_is_better=False``): the interval of the paired geometric-mean
+    ratio X / winner against 1. Scores such as an AUC: the interval of the paired
+    difference winner - X against 0.
+    """
+    if winner not in scores:
+        raise ValueError(f"winner must be one of {sorted(scores)}, got {winner!r}")
+    out = {}
+    for other in others:
+        if other not in scores:
+            raise ValueError(f"others must be in {sorted(scores)}, got {other!r}")
+        a, b = np.asarray(scores[winner], float), np.asarray(scores[other], float)
+        if higher_is_better:
+            iv, null, what = stats.mean_ci(a - b), 0.0, f"{winner} - {other}"
+        else:
+            iv, null, what = stats.paired_ratio_ci(b, a), 1.0, f"{other} / {winner}"
+        out[other] = Comparison(what, iv, stats.verdict([iv], null))
+    return out
+
+
+# ----------------------------------------------------------- 1. inferring the past
+
+
+def raw_backward(probe: Split, test: Split, states: int | None = None) -> float:
+    """Held-out MSE of least squares from the raw target window (its first ``states``
+    steps; all by default) to the last context step: one linear map for all sequences."""
+
+    def feats(split: Split) -> torch.Tensor:
+        return split.target[:, :states].flatten(1).double()
+
+    def last(split: Split) -> torch.Tensor:
+        return last_context_step(split.context).double()
+
+    fit = lstsq_probe(feats(probe), last(probe))
+    return fit.mse(feats(test), last(test))
+
+
+#: The ways of inferring the last context step from the target window (Section 1).
+BACKWARD = {
+    "bijepa": "BiJEPA, P_bwd(f(y))",
+    "encoder": "BiJEPA, f(y) alone",
+    "classic": "classic JEPA, f(y)",
+    "raw": "raw target window",
+}
+
+
+def backward_inference(
+    bijepa: Sequence[Trained], classic: Sequence[Trained], data: Mapping[int, SeedData]
+) -> dict[str, np.ndarray]:
+    """Held-out MSE of the last context step inferred from the target window, per seed.
+
+    Keys: the labels of ``BACKWARD``. BiJEPA reads it through its backward predictor
+    (Protocol "B_bwd") or from its encoder alone ("A_bwd"); classic JEPA has only its
+    encoder; the raw baseline fits least squares on the raw window. Every read-out is a
+    least-squares probe fitted on the probe set and scored on the test set.
+    """
+    bi = forecast_scores(bijepa, dict(data), ("B_bwd", "A_bwd"), adam=())
+    cl = forecast_scores(classic, dict(data), ("A_bwd",), adam=())
+    seeds = [t.run.train.seed for t in bijepa]
+    return {
+        BACKWARD["bijepa"]: bi.scores["B_bwd_lstsq_heldout"],
+        BACKWARD["encoder"]: bi.scores["A_bwd_lstsq_heldout"],
+        BACKWARD["classic"]: cl.scores["A_bwd_lstsq_heldout"],
+        BACKWARD["raw"]: np.array(
+            [raw_backward(data[s].probe, data[s].test) for s in seeds]
+        ),
+    }
+
+
+# ------------------------------------------------------------------ 2. adaptive alpha
+
+
+def known_noise_views(
+    sine: Split, lorenz: torch.Tensor, target_noise: float, target_missing: float
+) -> list[tuple[str, torch.Tensor, torch.Tensor | None, float]]:
+    """Views whose noise we know: (name, view, mask or None, true noise variance).
+
+    sine: a split of noise-free sine waves; lorenz: noise-free Lorenz windows [N, T, 3].
+    White noise of several levels is added to each; the last two views are the sine
+    target degraded as in Section 2 (noise and ``target_missing`` of the steps dropped).
+    """
+    gen = torch.Generator().manual_seed(0)
+    noisy = lambda x, std: x + std * torch.randn(x.shape, generator=gen, dtype=x.dtype)
+    x, lor = sine.context.double(), lorenz.double()
+    views: list[tuple[str, torch.Tensor, torch.Tensor | None, float]] = [
+        (f"sine context, noise std {std}", noisy(x, std), None, std**2)
+        for std in (0.01, 0.05, 0.2, 0.5)
+    ]
+    views += [
+        (f"Lorenz context (3 channels), noise std {std}", noisy(lor, std), None, std**2)
+        for std in (0.01, 0.05, 0.2)
+    ]
+    for std in (0.05, target_noise):
+        y, mask = corrupt(sine.target.double(), std, target_missing, gen)
+        name = f"sine target, noise std {std}, {target_missing:.0%} missing"
+        views.append((name, y, mask, std**2))
+    return views
+
+
+def estimated_noise(view: torch.Tensor, mask: torch.Tensor | None, order) -> float:
+    """``noise_variance`` of a view [N, T] or [N, T, C], mean over channels."""
+    v = view.unsqueeze(-1) if view.dim() == 2 else view
+    m = torch.ones_like(v) if mask is None else mask.reshape(v.shape).to(v)
+    return float(noise_variance(v * m, m, order).mean())
+
+
+def degraded_data(
+    data: SeedData, noise_std: float, missing: float, seed: int
+) -> SeedData:
+    """The setting of Section 2: ``data`` with every target window degraded (``corrupt``).
+
+    The training stream corrupts each batch's targets (``CorruptedTargetStream``); the
+    probe and test sets get degraded targets once, drawn in that order from ``seed``'s
+    "extra" stream, with their masks of observed steps in ``extra["probe_mask"]`` and
+    ``extra["test_mask"]``. Contexts stay clean.
+    """
+    gen = make_generator(seed, "extra")
+    sets, masks = {}, {}
+    for name in ("probe", "test"):
+        split = getattr(data, name)
+        target, masks[name] = corrupt(split.target, noise_std, missing, gen)
+        sets[name] = Split(split.context, target, split.labels)
+    return SeedData(
+        lambda b, dev: CorruptedTargetStream(
+            data.stream(b, dev), noise_std, missing, seed
+        ),
+        sets["probe"],
+        sets["test"],
+        {**data.extra, "probe_mask": masks["probe"], "test_mask": masks["test"]},
+    )
+
+
+def alpha_scores(
+    trained: Sequence[Trained],
+    clean: Mapping[int, SeedData],
+    degraded: Mapping[int, SeedData],
+) -> dict[str, dict[str, np.ndarray]]:
+    """Scores per run name (one value per seed): "B" and "A", the held-out MSE of the
+    clean first target step from the clean context; "bwd", of the last context step read
+    from the *degraded* target window (P_bwd for BiJEPA, the encoder for alpha = 1)."""
+    fwd = forecast_scores(trained, dict(clean), ("B", "A"), adam=()).scores
+    back = forecast_scores(trained, dict(degraded), ("B_bwd", "A_bwd"), adam=()).scores
+    out: dict[str, dict[str, list]] = {}
+    for i, t in enumerate(trained):
+        key = "B_bwd" if t.model is not None and t.model.bidirectional else "A_bwd"
+        row = out.setdefault(t.run.name, {"B": [], "A": [], "bwd": []})
+        row["B"].append(fwd["B_lstsq_heldout"][i])
+        row["A"].append(fwd["A_lstsq_heldout"][i])
+        row["bwd"].append(back[f"{key}_lstsq_heldout"][i])
+    return {n: {k: np.array(v) for k, v in r.items()} for n, r in out.items()}
+
+
+# ------------------------------------------------------- 5. flagging violations
+
+
+#: The injected violations and the anomaly scores compared in Section 5.
+VIOLATIONS = ("parameter jump", "time reversal", "spike")
+DETECTORS = (
+    "BiJEPA fwd + bwd",
+    "BiJEPA fwd only",
+    "classic JEPA fwd",
+    "raw one-step residual, linear",
+    "raw one-step residual, quadratic",
+)
+
+
+def anomaly_aucs(
+    bijepa: JEPA,
+    classic: JEPA,
+    data: LorenzData,
+    seed: int,
+    rho_after: float,
+    spike_size: float,
+    cfg: LorenzConfig = LorenzConfig(),
+) -> dict[tuple[str, str], float]:
+    """ROC AUC of every detector of ``DETECTORS`` for every violation of ``VIOLATIONS``.
+
+    The first half of ``data.test`` stays normal; the second half gets each violation in
+    turn (``rho_jump`` to ``rho_after``, ``reverse_target``, ``spike`` of ``spike_size``
+    drawn from ``seed``'s "extra" stream). The raw one-step residuals are fitted on the
+    transitions of ``data.train``.
+    """
+    half = len(data.test) // 2
+    normal = Split(data.test.context[:half], data.test.target[:half])
+    rest = Split(data.test.context[half:], data.test.target[half:])
+    bad = {
+        "parameter jump": rho_jump(rest, data, rho_after, cfg),
+        "time reversal": reverse_target(rest),
+        "spike": spike(rest, spike_size, make_generator(seed, "extra")),
+    }
+    score = {
+        DETECTORS[0]: lambda sp: inconsistency_scores(bijepa, sp)["total"],
+        DETECTORS[1]: lambda sp: inconsistency_scores(bijepa, sp)["fwd"],
+        DETECTORS[2]: lambda sp: inconsistency_scores(classic, sp)["total"],
+        DETECTORS[3]: OneStepLinear(data.train).scores,
+        DETECTORS[4]: OneStepQuadratic(data.train).scores,
+    }
+    out = {}
+    for name, fn in score.items():
+        ref = fn(normal)
+        for v in VIOLATIONS:
+            out[v, name] = roc_auc(ref, fn(bad[v]))
+    return out
+
+
+# --------------------------------------------------------- 6. explosion mechanics
+
+
+def monitor_records(trained: Sequence[Trained]) -> dict[str, np.ndarray]:
+    """The records of ``MonitoredEnsemble`` for these runs, members in the given order:
+    steps [R] and the recorded quantities [R, K] (snapshots [R, K, n, D]).
+
+    Every run must have trained in one and the same ``MonitoredEnsemble``
+    (``train_runs(..., ensemble=MonitoredEnsemble)``).
+    """
+    batches = {id(t.batch) for t in trained}
+    batch = trained[0].batch
+    if len(batches) != 1 or not isinstance(batch, MonitoredEnsemble):
+        raise ValueError(
+            "trained must come from one MonitoredEnsemble batch "
+            "(train_runs(..., ensemble=MonitoredEnsemble))"
+        )
+    rec = batch.record_arrays()
+    members = [t.member for t in trained]
+    return {k: v if k == "step" else v[:, members] for k, v in rec.items()}
+
+
+HALVES = ("1st half", "2nd half")
+
+
+def explosion_halves(
+    histories: Sequence[History], records: Mapping[str, np.ndarray]
+) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, np.ndarray]]:
+    """Per half of training, one value per run: "growth" (mean online norm at the end of
+    the half / at its start), "loop" (mean rho(J_loop) of the predictor round trip over
+    the half's records, reading (a)) and "drift" (geometric mean of rho(M) of the fitted
+    update of the fixed inputs' embeddings, reading (b)); and ``drift_operators``'s
+    output over all records."""
+    drift = drift_operators(records["snapshot"])
+    mid_rec, mid_drift = len(records["step"]) // 2, len(drift["rho"]) // 2
+    norms = [h.online_norm for h in histories]
+    mid = [len(n) // 2 for n in norms]
+    growth = (
+        np.array([n[m] / n[0] for n, m in zip(norms, mid)]),
+        np.array([n[-1] / n[m] for n, m in zip(norms, mid)]),
+    )
+    rec_parts = (slice(0, mid_rec), slice(mid_rec, None))
+    drift_parts = (slice(0, mid_drift), slice(mid_drift, None))
+    out = {
+        h: {
+            "growth": g,
+            "loop": records["rho_loop"][a].mean(0),
+            "drift": np.exp(np.log(drift["rho"][b]).mean(0)),
+        }
+        for h, g, a, b in zip(HALVES, growth, rec_parts, drift_parts)
+    }
+    return out, drift
+
+
+def loop_readings(
+    halves: Mapping[str, Mapping[str, Mapping[str, np.ndarray]]],
+    explosion: float = 2.0,
+) -> dict[str, object]:
+    """The §5.3 test: does a loop gain above 1 mark the mode-and-half cells that explode?
+
+    halves: mode -> ``explosion_halves(...)[0]``. A cell *grows* when the interval of its
+    norm growth lies above ``explosion``; reading (a) (b) *predicts* growth when the
+    interval of its gain ("loop", "drift") lies above 1. Returns "cells" ((mode, half) ->
+    (grows, (a) predicts, (b) predicts)), "wrong" (reading -> cells it gets wrong) and
+    "reading" (reading -> "consistent" if none, else "not supported").
+    """
+    above = lambda v, null: stats.side(stats.mean_ci(v), null) == "above"
+    cells = {
+        (mode, h): (
+            above(part["growth"], explosion),
+            above(part["loop"], 1.0),
+            above(part["drift"], 1.0),
+        )
+        for mode, per in halves.items()
+        for h, part in per.items()
+    }
+    wrong = {
+        r: sum(c[0] != c[1 + i] for c in cells.values()) for i, r in enumerate("ab")
+    }
+    reading = {r: "consistent" if n == 0 else "not supported" for r, n in wrong.items()}
+    return {"cells": cells, "wrong": wrong, "reading": reading}
+
+
 __all__ = [
     "NOISE_ORDERS",
     "difference_noise_variance",
@@ -557,4 +889,20 @@ __all__ = [
     "drift_operators",
     "lorenz_horizon_data",
     "horizon_time",
+    "Comparison",
+    "beats",
+    "raw_backward",
+    "BACKWARD",
+    "backward_inference",
+    "known_noise_views",
+    "estimated_noise",
+    "degraded_data",
+    "alpha_scores",
+    "VIOLATIONS",
+    "DETECTORS",
+    "anomaly_aucs",
+    "monitor_records",
+    "HALVES",
+    "explosion_halves",
+    "loop_readings",
 ]

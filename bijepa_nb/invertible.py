@@ -23,8 +23,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .config import ModelConfig, check_float, check_int
-from .models import JEPA, Predictor, seeded
+from .config import ModelConfig, TrainConfig, check_float, check_int
+from .models import JEPA, Predictor, build_model, seeded
 
 
 def _conditioner(d_in: int, d_out: int, hidden: int, layernorm: bool) -> nn.Sequential:
@@ -189,3 +189,17 @@ def share_invertible_predictor(
     model.fwd_predictor = inv.to(device)
     model.bwd_predictor = InverseView(inv)
     return model
+
+
+def build_shared(
+    cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    device: torch.device | str | None = None,
+    num_layers: int = 4,
+) -> JEPA:
+    """A BiJEPA model (``build_model(cfg, train_cfg)``) with one shared invertible
+    predictor of ``num_layers`` couplings (``share_invertible_predictor``, permutations
+    and weights from ``train_cfg.seed``). Fits ``pipeline.train_runs(..., build=...)``."""
+    return share_invertible_predictor(
+        build_model(cfg, train_cfg, device), num_layers, seed=train_cfg.seed
+    )

@@ -803,3 +803,95 @@ def profile(
     if title:
         ax.set_title(title, fontsize=10)
     return ax
+
+
+def grouped_bars(
+    values: dict[tuple[str, str], Sequence[float]],
+    groups: Sequence[str],
+    series: Sequence[str],
+    ax=None,
+    ylabel: str = "",
+    chance: float | None = None,
+    ylim: tuple[float, float] | None = None,
+):
+    """Bars of the mean over seeds (± sample std) of ``values[group, series]``: one group
+    of bars per ``groups`` entry, one bar per ``series`` entry; ``chance``: a dashed
+    reference line (e.g. 0.5 for a ROC AUC)."""
+    ax = ax or plt.subplots(figsize=(10, 3.8))[1]
+    width = 0.8 / len(series)
+    for k, name in enumerate(series):
+        v = [np.asarray(values[g, name], dtype=float) for g in groups]
+        x = np.arange(len(groups)) + (k - (len(series) - 1) / 2) * width
+        std = [a.std(ddof=1) if len(a) > 1 else 0.0 for a in v]
+        ax.bar(x, [a.mean() for a in v], width, yerr=std, capsize=3, label=name)
+    if chance is not None:
+        ax.axhline(chance, color="k", lw=0.8, ls="--")
+    ax.set_xticks(range(len(groups)))
+    ax.set_xticklabels(list(groups))
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8, ncol=2)
+    ax.grid(alpha=0.3, axis="y")
+    return ax
+
+
+def sample_clouds(
+    samples: np.ndarray,
+    point: np.ndarray,
+    truth: np.ndarray,
+    ax=None,
+    xlabel: str = "sequence",
+    ylabel: str = "value",
+):
+    """Forecast samples of a few items beside a point forecast and the truth.
+
+    samples [M, n] (M samples of n items), point [n], truth [n]: one column per item.
+    """
+    ax = ax or plt.subplots(figsize=(10, 3.8))[1]
+    m, n = samples.shape
+    for j in range(n):
+        jitter = np.random.default_rng(j).uniform(-0.15, 0.15, m)
+        first = j == 0
+        ax.plot(j + jitter, samples[:, j], ".", color="tab:green", alpha=0.5,
+                label="stochastic: samples" if first else None)  # fmt: skip
+        ax.plot(j, point[j], "x", color="tab:red", ms=9, mew=2,
+                label="deterministic forecast" if first else None)  # fmt: skip
+        ax.plot(j, truth[j], "o", color="0.4", ms=9, alpha=0.6,
+                label="truth" if first else None)  # fmt: skip
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def seed_bands(
+    panels: Sequence[dict[str, tuple[np.ndarray, np.ndarray]]],
+    ylabels: Sequence[str],
+    log: Sequence[bool] = (),
+    reference: float | None = 1.0,
+    xlabel: str = "training step",
+) -> Figure:
+    """One axis per panel; panel: name -> (x [R], values [R, K] over K seeds), drawn as
+    the mean over seeds with a min-max band. ``log``: per panel, a log y axis;
+    ``reference``: a dashed line on the linear panels (e.g. a gain of 1)."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.8))
+    axes = np.atleast_1d(axes)
+    for i, (ax, panel, ylabel) in enumerate(zip(axes, panels, ylabels)):
+        for j, (name, (x, v)) in enumerate(panel.items()):
+            v = np.asarray(v, dtype=float).reshape(len(x), -1)
+            color = COLORS.get(name, f"C{j}")
+            ax.plot(x, v.mean(1), color=color, label=name)
+            ax.fill_between(x, v.min(1), v.max(1), color=color, alpha=0.2)
+        if i < len(log) and log[i]:
+            ax.set_yscale("log")
+        elif reference is not None:
+            ax.axhline(reference, color="k", lw=0.6, ls="--")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

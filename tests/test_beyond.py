@@ -1,5 +1,7 @@
 """Unit tests of the "beyond the paper" modules: beyond, invertible, stochastic."""
 
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
@@ -10,15 +12,20 @@ from bijepa_nb.config import LorenzConfig, SineConfig
 from bijepa_nb.ensemble import Ensemble, train_ensemble
 from bijepa_nb.invertible import (
     AffineCoupling,
+    InverseView,
     InvertiblePredictor,
+    build_shared,
     hidden_for_budget,
     num_parameters,
     share_invertible_predictor,
 )
+from bijepa_nb.pipeline import seed_runs, train_runs
 from bijepa_nb.stochastic import (
+    FORECASTERS,
     StochasticJEPA,
     build_stochastic,
     energy_score,
+    horizon_forecasts,
     point_score,
 )
 
@@ -196,10 +203,13 @@ def test_energy_score_properties():
         energy_score(torch.zeros(4, 3), truth)
 
 
+TC1 = bj.TrainConfig(alpha=0.5, seed=1)
+
+
 def test_stochastic_jepa_shapes_init_and_training():
     mc, tc = bj.paper_config("sine", "expressive", 0.5, num_steps=20, progress=False)
     ref = bj.build_model(mc, bj.TrainConfig(alpha=0.5, seed=1))
-    model = build_stochastic(mc, 0.5, 1, noise_dim=3, num_samples=5)
+    model = build_stochastic(mc, TC1, noise_dim=3, num_samples=5)
     assert isinstance(model, StochasticJEPA)
     for a, b in zip(ref.online_encoder.parameters(), model.online_encoder.parameters()):
         assert torch.equal(a, b), "the encoder starts as build_model's"
@@ -211,13 +221,13 @@ def test_stochastic_jepa_shapes_init_and_training():
     total, fwd, bwd = model.loss(x, torch.randn(7, 10))
     assert total.shape == () and float(fwd.detach()) > 0 and float(bwd.detach()) > 0
     h = bj.train(
-        build_stochastic(mc, 0.5, 1, noise_dim=3, num_samples=5),
+        build_stochastic(mc, TC1, noise_dim=3, num_samples=5),
         data.SineStream(SineConfig(), 1, 64),
         tc,
     )
     assert np.isfinite(h.total).all()
     h2 = bj.train(
-        build_stochastic(mc, 0.5, 1, noise_dim=3, num_samples=5),
+        build_stochastic(mc, TC1, noise_dim=3, num_samples=5),
         data.SineStream(SineConfig(), 1, 64),
         tc,
     )
@@ -305,3 +315,174 @@ def test_horizon_data_extends_the_standard_contexts():
     assert torch.allclose(raw_std, raw_far, atol=1e-4)
     assert far.test.target.shape == std.test.target.shape
     assert beyond.horizon_time(30, cfg) == pytest.approx(0.5)
+
+
+# ------------------------------------------------ chapter 9's helpers and the pipeline
+def _tiny_sine(steps=20, seeds=(0, 1), **kw):
+    """Runs of the registry's sine settings, ``steps`` long."""
+    return seed_runs("sine", list(seeds), num_steps=steps, progress=False, **kw)
+
+
+def test_beats_follows_the_rule_on_errors_and_scores():
+    g = np.random.default_rng(0)
+    good = np.exp(g.normal(0, 0.05, 6))
+    scores = {"a": good, "b": 2 * good * np.exp(g.normal(0, 0.05, 6)), "c": good * 0.3}
+    out = beyond.beats(scores, "a", ["b", "c"])
+    assert out["b"].verdict == "holds" and out["c"].verdict == "reversed"
+    assert out["b"].interval.mean == pytest.approx(2, rel=0.1)
+    assert "b / a" in str(out["b"]) and str(out["b"]).endswith("holds")
+    aucs = {"x": [0.9, 0.91, 0.92], "y": [0.7, 0.72, 0.69], "z": [0.9, 0.93, 0.89]}
+    got = beyond.beats(aucs, "x", ["y", "z"], higher_is_better=True)
+    assert got["y"].verdict == "holds" and got["z"].verdict == "does not hold"
+    assert got["y"].interval.mean == pytest.approx(0.2067, abs=1e-3)
+    with pytest.raises(ValueError, match="winner must be one of"):
+        beyond.beats(scores, "q", ["a"])
+    with pytest.raises(ValueError, match="others must be in"):
+        beyond.beats(scores, "a", ["q"])
+
+
+def test_seed_runs_carry_the_registry_and_the_overrides():
+    runs = seed_runs("lorenz", [3, 4], "restrictive", "x", alpha=0.7, num_steps=9)
+    assert [r.train.seed for r in runs] == [3, 4] and {r.name for r in runs} == {"x"}
+    assert all(r.mode == "restrictive" and r.train.alpha == 0.7 for r in runs)
+    assert runs[0].train.num_steps == 9 and runs[0].train.lr == 5e-4
+
+
+def test_train_runs_with_a_monitor_trains_exactly_as_without():
+    plain = train_runs("sine", _tiny_sine(mode="unconstrained"))
+    monitor = partial(beyond.MonitoredEnsemble, every=5)
+    seen = train_runs("sine", _tiny_sine(mode="unconstrained"), ensemble=monitor)
+    for a, b in zip(plain, seen):
+        assert np.array_equal(a.history.total, b.history.total)
+        for p, q in zip(a.model.parameters(), b.model.parameters()):
+            assert torch.equal(p, q)
+    rec = beyond.monitor_records(seen[::-1])
+    assert list(rec["step"]) == [0, 5, 10, 15] and rec["rho_loop"].shape == (4, 2)
+    full = seen[0].batch.record_arrays()
+    assert np.array_equal(rec["rho_loop"][:, 0], full["rho_loop"][:, 1]), "order kept"
+    with pytest.raises(ValueError, match="one MonitoredEnsemble"):
+        beyond.monitor_records(plain)
+
+
+def test_train_runs_builds_shared_and_stochastic_models_one_at_a_time():
+    shared = train_runs("sine", _tiny_sine(), build=build_shared)
+    for t in shared:
+        assert isinstance(t.model.bwd_predictor, InverseView) and t.batch is None
+        assert np.isfinite(t.history.total).all()
+    ref = share_invertible_predictor(
+        bj.build_model(bj.paper_config("sine")[0], shared[1].run.train), seed=1
+    )
+    bj.train(ref, data.SineStream(SineConfig(), 1, 64), shared[1].run.train)
+    for p, q in zip(ref.parameters(), shared[1].model.parameters()):
+        assert torch.equal(p, q), "train_runs(build=...) is the plain training loop"
+    sto = train_runs("sine", _tiny_sine(seeds=(2,)), build=build_stochastic)
+    assert isinstance(sto[0].model, StochasticJEPA)
+
+
+def test_backward_inference_scores_the_read_outs():
+    runs = _tiny_sine(50) + _tiny_sine(50, alpha=1.0)
+    trained = train_runs("sine", runs)
+    sd = {s: bj.paper.experiment("sine").seed_data(s) for s in (0, 1)}
+    out = beyond.backward_inference(trained[:2], trained[2:], sd)
+    assert list(out) == list(beyond.BACKWARD.values())
+    m, p, t = trained[1].model, sd[1].probe, sd[1].test
+    fit = bj.probes.lstsq_probe(
+        m.predict_backward(p.target), data.last_context_step(p.context)
+    )
+    want = fit.mse(m.predict_backward(t.target), data.last_context_step(t.context))
+    assert out[beyond.BACKWARD["bijepa"]][1] == pytest.approx(want, rel=1e-3)
+    raw = out[beyond.BACKWARD["raw"]]
+    assert raw[0] == pytest.approx(beyond.raw_backward(sd[0].probe, sd[0].test))
+    one = beyond.raw_backward(sd[0].probe, sd[0].test, states=1)
+    assert one > raw[0], "fewer raw target states fit worse"
+
+
+def test_degraded_data_corrupts_only_the_targets():
+    sd = bj.paper.experiment("sine").seed_data(0)
+    deg = beyond.degraded_data(sd, 0.5, 0.5, 0)
+    assert torch.equal(deg.probe.context, sd.probe.context)
+    assert torch.equal(deg.test.context, sd.test.context)
+    mask = deg.extra["test_mask"]
+    assert 0.45 < float(mask.float().mean()) < 0.55
+    assert torch.all(deg.test.target[mask == 0] == 0)
+    assert not torch.allclose(deg.test.target, sd.test.target)
+    clean, dirty = sd.stream(64, "cpu"), deg.stream(64, "cpu")
+    (cx, cy), (dx, dy) = clean.next(), dirty.next()
+    assert torch.equal(cx, dx) and not torch.equal(cy, dy)
+    alpha, ix, iy = beyond.alpha_from_views(
+        deg.probe.context, deg.probe.target, None, deg.extra["probe_mask"]
+    )
+    assert ix > iy and alpha > 0.5
+
+
+def test_alpha_scores_group_runs_by_name():
+    sd = {s: bj.paper.experiment("sine").seed_data(s) for s in (0, 1)}
+    deg = {s: beyond.degraded_data(sd[s], 0.5, 0.5, s) for s in sd}
+    runs = _tiny_sine(name="half") + _tiny_sine(name="one", alpha=1.0)
+    out = beyond.alpha_scores(train_runs("sine", runs, deg), sd, deg)
+    assert list(out) == ["half", "one"]
+    assert all(v[k].shape == (2,) for v in out.values() for k in ("B", "A", "bwd"))
+    assert all(np.isfinite(v["bwd"]).all() for v in out.values())
+
+
+def test_anomaly_aucs_cover_every_detector_and_violation():
+    cfg = LorenzConfig(n_train=200, n_probe=10, n_test=40)
+    ld = data.lorenz_data(cfg, 0)
+    mc, tc = bj.paper_config("lorenz", "expressive", 0.5, num_steps=20, progress=False)
+    bi = bj.build_model(mc, tc)
+    cl = bj.build_model(mc, bj.TrainConfig(alpha=1.0, seed=0))
+    aucs = beyond.anomaly_aucs(bi, cl, ld, 0, 40.0, 1.0, cfg)
+    assert set(aucs) == {(v, d) for v in beyond.VIOLATIONS for d in beyond.DETECTORS}
+    assert all(0 <= a <= 1 for a in aucs.values())
+    assert aucs["spike", beyond.DETECTORS[4]] > 0.99, "the quadratic residual is exact"
+
+
+def test_explosion_halves_and_the_loop_readings():
+    hist = lambda norms: bj.training.History(
+        *(np.zeros(3),) * 3, np.arange(len(norms)), np.array(norms), np.array(norms)
+    )
+    growing = [hist([1.0, 3.0, 9.0, 9.5, 9.6]), hist([1.0, 4.0, 8.0, 8.1, 8.2])]
+    g = np.random.default_rng(0)
+    s0 = g.normal(size=(2, 30, 4))
+    snaps = np.stack([s0 * 1.5**r for r in range(5)])  # S_{r+1} = 1.5 S_r exactly
+    rec = {"step": np.arange(5), "snapshot": snaps, "rho_loop": np.full((5, 2), 0.5)}
+    halves, drift = beyond.explosion_halves(growing, rec)
+    assert np.allclose(drift["rho"], 1.5) and np.allclose(drift["r2"], 1.0)
+    assert np.allclose(halves["1st half"]["growth"], [9.0, 8.0])
+    assert np.allclose(halves["1st half"]["drift"], 1.5)
+    test = beyond.loop_readings({"m": halves})
+    # grows in the 1st half only; (a) never predicts growth, (b) predicts it in both
+    assert test["cells"]["m", "1st half"] == (True, False, True)
+    assert test["cells"]["m", "2nd half"] == (False, False, True)
+    assert test["wrong"] == {"a": 1, "b": 1}
+    assert test["reading"] == {"a": "not supported", "b": "not supported"}
+
+
+def test_horizon_forecasts_score_five_forecasters():
+    cfg = LorenzConfig(n_train=300, n_probe=200, n_test=100)
+    far = bj.paper.lorenz_seed_data(beyond.lorenz_horizon_data(0, 10, cfg), 0)
+    runs = seed_runs("lorenz", [0], num_steps=20, progress=False)
+    det = train_runs("lorenz", runs, {0: far})[0].model
+    sto = train_runs("lorenz", runs, {0: far}, build=build_stochastic)[0].model
+    scores, ex = horizon_forecasts(det, sto, far.extra["lorenz"], 6, 0)
+    assert list(scores) == list(FORECASTERS)
+    assert scores[FORECASTERS[0]]["spread_near"] == 0.0
+    assert scores[FORECASTERS[1]]["spread_near"] > 0
+    assert ex["samples"].shape == (6, 100, 3) and int(ex["near"].sum()) == 20
+    point = (ex["point"] - ex["truth"]).norm(dim=-1).mean()
+    assert scores[FORECASTERS[0]]["all"] == pytest.approx(float(point), rel=1e-5)
+
+
+def test_chapter_figures_draw_what_they_are_given():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    vals = {(g, s): [0.5, 0.6] for g in ("u", "v") for s in ("p", "q", "r")}
+    ax = bj.plotting.grouped_bars(vals, ["u", "v"], ["p", "q", "r"], chance=0.5)
+    assert len(ax.patches) == 6
+    ax = bj.plotting.sample_clouds(np.zeros((4, 3)), np.ones(3), np.ones(3))
+    assert len(ax.lines) == 3 * 3 + 1
+    panel = {"a": (np.arange(4), np.ones((4, 2))), "b": (np.arange(4), np.ones((4, 2)))}
+    fig = bj.plotting.seed_bands([panel, panel], ["x", "y"], log=(True,))
+    assert len(fig.axes) == 2 and fig.axes[0].get_yscale() == "log"
+    assert len(fig.axes[1].lines) == 3, "two means and the reference line"
