@@ -1,15 +1,18 @@
 """One training entry point, ``train``, for classic JEPA and BiJEPA.
 
-The step reads as the method: encode target (no grad) -> encode context -> predict ->
-loss (Eq. 8) -> optimiser step -> EMA update (Eq. 5). Losses stay on the device as
-tensors (no ``.item()`` per step); finiteness is checked every ``log_every``
-steps, and a non-finite loss or embedding stops training with ``TrainingDiverged``
-naming the first bad step and carrying the history up to it.
+``train_step`` is the method and nothing else: encode target (no grad) -> encode
+context -> predict -> loss (Eq. 8) -> backward -> AdamW -> EMA update (Eq. 5).
+``run_steps`` calls it ``num_steps`` times beside a ``RunLog``, the bookkeeping: losses
+stay on the device as tensors (no ``.item()`` per step), embedding norms and the
+finiteness check come every ``log_every`` steps, and a non-finite loss or embedding
+stops training with ``TrainingDiverged`` naming the first bad step and carrying the
+history up to it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -116,6 +119,155 @@ class NonFiniteStep(Exception):
         )
 
 
+def train_step(
+    model,
+    opt: FlatAdamW,
+    context: torch.Tensor,
+    target: torch.Tensor,
+    ema_momentum: float | torch.Tensor,
+    return_embeddings: bool = False,
+    fault: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
+    """One step of the method, nothing else: batch -> loss -> backward -> AdamW -> EMA.
+
+    context, target: [B, ...] for one model, [K, B, ...] for an ensemble. ``model.loss``
+    encodes the target (no grad), encodes the context and predicts (Eq. 8); an ensemble's
+    K losses are summed for the backward pass, so each member's gradient is its own.
+    ``ema_momentum``: a float, or [K] (one per member). ``fault(total)`` may replace the
+    total before the backward pass (tests inject NaNs). Returns the detached losses
+    [3, *M] (total, fwd, bwd; M is () or (K,)) and, with ``return_embeddings``, the
+    step's embeddings (else None).
+    """
+    total, fwd, bwd, *emb = model.loss(
+        context, target, return_embeddings=return_embeddings
+    )
+    if fault is not None:
+        total = fault(total)
+    opt.zero_grad()
+    (total if total.dim() == 0 else total.sum()).backward()
+    opt.step()
+    model.ema_update(ema_momentum)
+    return torch.stack((total, fwd, bwd)).detach(), (emb[0] if emb else None)
+
+
+class RunLog:
+    """The bookkeeping of a run, kept apart from the step: losses of every step and
+    embedding norms every ``cfg.log_every`` steps, all on the device (no sync per step);
+    ``check()`` verifies finiteness; ``histories()`` turns the records into Histories.
+
+    Records: ``losses``, one [3, *M] tensor per step; ``norms`` [logs, 2, *M] (mean L2
+    norm of the online context embedding and of the target embedding), allocated at the
+    first log. With ``keep_going`` a non-finite member is recorded in ``dead`` (member ->
+    first bad step) instead of raising NonFiniteStep.
+    """
+
+    def __init__(self, cfg: TrainConfig, keep_going: bool = False):
+        self.cfg, self.keep_going = cfg, keep_going
+        self.norm_steps = list(range(0, cfg.num_steps, cfg.log_every))
+        self.losses: list[torch.Tensor] = []
+        self.norms: torch.Tensor | None = None
+        self.logged = 0  # rows of ``norms`` filled
+        self.checked = 0  # steps already verified finite
+        self.dead: dict[int, int] = {}
+
+    def is_log_step(self, step: int) -> bool:
+        return step % self.cfg.log_every == 0
+
+    def add_losses(self, losses: torch.Tensor) -> None:
+        self.losses.append(losses)
+
+    def add_norms(self, emb: dict[str, torch.Tensor]) -> None:
+        """Store the mean norms of ``emb["online_x"]`` and ``emb["target_y"]`` ([*M, B, D])."""
+        row = torch.stack(
+            (
+                emb["online_x"].detach().norm(dim=-1).mean(-1),
+                emb["target_y"].norm(dim=-1).mean(-1),
+            )
+        )
+        if self.norms is None:
+            shape = (len(self.norm_steps), *row.shape)
+            self.norms = torch.zeros(shape, device=row.device)
+        self.norms[self.logged] = row
+        self.logged += 1
+
+    def check(self) -> None:
+        """Verify the steps recorded since the last check and every logged norm; raise
+        NonFiniteStep at the first non-finite one (or, with ``keep_going``, record it)."""
+        upto, logs = len(self.losses), self.logged
+        new = self.losses[self.checked : upto]
+        bad_loss = (
+            (~torch.isfinite(torch.stack(new)).all(dim=1)).reshape(len(new), -1)
+            if new
+            else torch.zeros(0, 1, dtype=torch.bool)
+        )  # [steps, M]
+        norms = self.norms[:logs]  # type: ignore[index]
+        bad_norm = (~torch.isfinite(norms).all(dim=1)).reshape(logs, -1)  # [logs, M]
+        if self.dead:  # members already recorded stay out of the check
+            alive = torch.ones(bad_loss.shape[1], dtype=torch.bool)
+            alive[list(self.dead)] = False
+            bad_loss = bad_loss & alive.to(bad_loss.device)
+            bad_norm = bad_norm & alive.to(bad_norm.device)
+        if bool(bad_loss.any()) or bool(bad_norm.any()):
+            if not self.keep_going:
+                self._raise(bad_loss, bad_norm)
+            for m in range(bad_loss.shape[1]):
+                hit = []
+                if bad_loss[:, m].any():
+                    hit.append(self.checked + int(bad_loss[:, m].nonzero()[0]))
+                if bad_norm[:, m].any():
+                    hit.append(self.norm_steps[int(bad_norm[:, m].nonzero()[0])])
+                if hit:
+                    self.dead[m] = min(hit)
+        self.checked = upto
+
+    def _raise(self, bad_loss: torch.Tensor, bad_norm: torch.Tensor) -> None:
+        n = self.cfg.num_steps
+        first_loss = (
+            self.checked + int(bad_loss.any(1).nonzero()[0]) if bad_loss.any() else n
+        )
+        first_norm = (
+            self.norm_steps[int(bad_norm.any(1).nonzero()[0])] if bad_norm.any() else n
+        )
+        step = min(first_loss, first_norm)
+        if first_loss <= first_norm:
+            what, bad = "the loss", bad_loss[first_loss - self.checked]
+        else:
+            what, bad = "an embedding", bad_norm[self.norm_steps.index(first_norm)]
+        logs = sum(s < step for s in self.norm_steps)
+        raise NonFiniteStep(
+            step, what, bad.nonzero().flatten().tolist(), self.histories(step, logs)
+        )
+
+    def histories(self, upto: int | None = None, logs: int | None = None):
+        """One History per model from the first ``upto`` steps (default: all recorded)
+        and first ``logs`` norm rows; a member in ``dead`` is cut before its bad step."""
+        upto = len(self.losses) if upto is None else upto
+        logs = self.logged if logs is None else logs
+        size = self.losses[0][0].numel()  # 1 model, or K
+        stacked = torch.stack(self.losses[:upto]) if upto else torch.zeros(0, 3, size)
+        l = stacked.double().cpu().reshape(upto, 3, size).numpy()
+        nm = self.norms[:logs].double().cpu().reshape(logs, 2, size).numpy()  # type: ignore[index]
+        steps = np.asarray(self.norm_steps[:logs])
+        out = []
+        for i in range(size):
+            cut, kept = self.dead.get(i, upto), logs
+            if i in self.dead:
+                kept = sum(s < cut for s in self.norm_steps[:logs])
+            out.append(
+                History(
+                    l[:cut, 0, i],
+                    l[:cut, 1, i],
+                    l[:cut, 2, i],
+                    steps[:kept],
+                    nm[:kept, 0, i],
+                    nm[:kept, 1, i],
+                    self.cfg.to_dict(),
+                    self.dead.get(i),
+                )
+            )
+        return out
+
+
 def run_steps(
     model,
     stream: BatchStream,
@@ -126,144 +278,41 @@ def run_steps(
 ) -> list[History]:
     """The training loop shared by ``train`` (one JEPA) and ``ensemble.train_ensemble`` (K at once).
 
-    ``model.loss(context, target, return_embeddings)`` returns (total, fwd, bwd[, emb]) as
-    scalars for one model or [K] tensors for an ensemble; embeddings are [B, D] or
-    [K, B, D]. Each step: batch -> loss (Eq. 8) -> backward of the (summed) total ->
-    AdamW -> EMA with ``ema_momentum`` (default ``cfg.ema_momentum``; a [K] tensor gives
-    each member its own). Losses stay on the device; finiteness is checked every
-    ``cfg.log_every`` steps. ``fault(step, total)`` may replace the total (tests inject
-    NaNs). Returns one History per model; raises NonFiniteStep, unless ``keep_going``:
-    then a non-finite member is recorded (``History.diverged_at``) and the rest go on.
+    ``cfg.num_steps`` times :func:`train_step` (batch -> loss (Eq. 8) -> backward ->
+    AdamW -> EMA with ``ema_momentum``, default ``cfg.ema_momentum``; a [K] tensor gives
+    each member its own), with a :class:`RunLog` beside it that records the losses, the
+    embedding norms every ``cfg.log_every`` steps and checks finiteness there.
+    ``model.loss(context, target, return_embeddings)`` returns (total, fwd, bwd[, emb])
+    as scalars for one model or [K] tensors for an ensemble. ``fault(step, total)`` may
+    replace the total (tests inject NaNs). Returns one History per model; raises
+    NonFiniteStep, unless ``keep_going``: then a non-finite member is recorded
+    (``History.diverged_at``) and the rest go on.
     """
     device = next(model.parameters()).device
-    n, k = cfg.num_steps, cfg.log_every
-    momentum = cfg.ema_momentum if ema_momentum is None else ema_momentum
-    step_losses: list[torch.Tensor] = []  # one [3, *M] tensor per step (M: () or (K,))
-    norm_steps = list(range(0, n, k))
-    norms: torch.Tensor | None = None  # [logs, 2, *M], allocated at the first log
+    if ema_momentum is None:
+        ema_momentum = cfg.ema_momentum
     opt = make_optimizer(model, cfg)
+    log = RunLog(cfg, keep_going)
     model.train()
-    dead: dict[int, int] = {}  # member -> first non-finite step (keep_going)
-
-    def histories(upto: int, norms_upto: int) -> list[History]:
-        size = step_losses[0][0].numel()  # 1 model, or K
-        l = (
-            (torch.stack(step_losses[:upto]) if upto else torch.zeros(0, 3, size))
-            .double()
-            .cpu()
-            .reshape(upto, 3, size)
-            .numpy()
-        )
-        nm = norms[:norms_upto].double().cpu().reshape(norms_upto, 2, size).numpy()  # type: ignore[index]
-        steps = np.asarray(norm_steps[:norms_upto])
-        out = []
-        for i in range(size):
-            cut, logs = dead.get(i, upto), norms_upto
-            if i in dead:
-                logs = sum(s < cut for s in norm_steps[:norms_upto])
-            out.append(
-                History(
-                    l[:cut, 0, i],
-                    l[:cut, 1, i],
-                    l[:cut, 2, i],
-                    steps[:logs],
-                    nm[:logs, 0, i],
-                    nm[:logs, 1, i],
-                    cfg.to_dict(),
-                    dead.get(i),
-                )
-            )
-        return out
-
-    checked = [0]  # steps already verified finite
-
-    def check(upto: int, norms_upto: int) -> None:
-        new = step_losses[checked[0] : upto]
-        bad_loss = (
-            (~torch.isfinite(torch.stack(new)).all(dim=1)).reshape(len(new), -1)
-            if new
-            else torch.zeros(0, 1, dtype=torch.bool)
-        )  # [steps, M]
-        bad_norm = (~torch.isfinite(norms[:norms_upto]).all(dim=1)).reshape(
-            norms_upto, -1
-        )  # type: ignore[index]  # [logs, M]
-        if dead:  # members already recorded stay out of the check
-            alive = torch.ones(bad_loss.shape[1], dtype=torch.bool)
-            alive[list(dead)] = False
-            bad_loss, bad_norm = (
-                bad_loss & alive.to(bad_loss.device),
-                bad_norm & alive.to(bad_norm.device),
-            )
-        if bool(bad_loss.any()) or bool(bad_norm.any()):
-            if keep_going:
-                for m in range(bad_loss.shape[1]):
-                    hit = (
-                        [checked[0] + int(bad_loss[:, m].nonzero()[0])]
-                        if bad_loss[:, m].any()
-                        else []
-                    )
-                    hit += (
-                        [norm_steps[int(bad_norm[:, m].nonzero()[0])]]
-                        if bad_norm[:, m].any()
-                        else []
-                    )
-                    if hit:
-                        dead[m] = min(hit)
-                checked[0] = upto
-                return
-            first_loss = (
-                checked[0] + int(bad_loss.any(1).nonzero()[0]) if bad_loss.any() else n
-            )
-            first_norm = (
-                norm_steps[int(bad_norm.any(1).nonzero()[0])] if bad_norm.any() else n
-            )
-            step = min(first_loss, first_norm)
-            if first_loss <= first_norm:
-                what, bad = "the loss", bad_loss[first_loss - checked[0]]
-            else:
-                what, bad = "an embedding", bad_norm[norm_steps.index(first_norm)]
-            raise NonFiniteStep(
-                step,
-                what,
-                bad.nonzero().flatten().tolist(),
-                histories(step, sum(s < step for s in norm_steps)),
-            )
-        checked[0] = upto
-
-    with torch_threads(cfg.num_threads, device), _progress(n, cfg.progress) as bar:
-        j = 0
-        for step in range(n):
+    with (
+        torch_threads(cfg.num_threads, device),
+        _progress(cfg.num_steps, cfg.progress) as bar,
+    ):
+        for step in range(cfg.num_steps):
             context, target = stream.next()
-            log_norms = step % k == 0
-            total, fwd, bwd, *emb = model.loss(
-                context, target, return_embeddings=log_norms
+            log_now = log.is_log_step(step)
+            hook = None if fault is None else functools.partial(fault, step)
+            losses, emb = train_step(
+                model, opt, context, target, ema_momentum, log_now, hook
             )
-            if fault is not None:
-                total = fault(step, total)
-            opt.zero_grad()
-            (
-                total if total.dim() == 0 else total.sum()
-            ).backward()  # an ensemble sums its members: each gradient is its own
-            opt.step()
-            model.ema_update(momentum)
-            step_losses.append(torch.stack((total, fwd, bwd)).detach())
-            if log_norms:
-                e = emb[0]
-                row = torch.stack(
-                    (
-                        e["online_x"].detach().norm(dim=-1).mean(-1),
-                        e["target_y"].norm(dim=-1).mean(-1),
-                    )
-                )
-                if norms is None:
-                    norms = torch.zeros(len(norm_steps), *row.shape, device=device)
-                norms[j] = row
-                j += 1
-                check(step + 1, j)
+            log.add_losses(losses)
+            if log_now:
+                log.add_norms(emb)  # type: ignore[arg-type]
+                log.check()
                 if bar is not None:
-                    bar.update(k if step + k <= n else n - step)
-        check(n, j)
-    return histories(n, j)
+                    bar.update(min(cfg.log_every, cfg.num_steps - step))
+        log.check()
+    return log.histories()
 
 
 def train(
