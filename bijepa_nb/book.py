@@ -4,6 +4,11 @@
     python -m bijepa_nb.book --only 01 04  # some chapters (unknown prefixes are an error)
     python -m bijepa_nb.book --quick       # quick mode into _build/quick/
     python -m bijepa_nb.book --no-html     # execute only
+    python -m bijepa_nb.book --ratios      # characters of prose vs code per chapter
+    python -m bijepa_nb.book --set-repository https://github.com/OWNER/NAME [--branch B]
+                                           # point _config.yml and every chapter's
+                                           # Colab link, install cell and downloads at
+                                           # a fork (sources only; bijepa_nb.repository)
 
 Each chapter executes into ``_build/running/`` and replaces its notebook (``book/NN_*.ipynb``,
 or ``_build/quick/NN_*.ipynb`` in quick mode) by an atomic rename only when every cell ran.
@@ -66,6 +71,37 @@ def chapters(root: Path = ROOT) -> list[Path]:
     return [root / f"{f}.ipynb" for f in files if (root / f"{f}.ipynb").exists()]
 
 
+#: Tags of code cells that the rendered page does not show.
+HIDDEN_TAGS = frozenset({"remove-cell", "remove-input"})
+
+
+def prose_and_code(nb: Path) -> tuple[int, int, int]:
+    """Characters of ``nb``'s markdown cells, of its code cells, and of the code cells the
+    page hides (tagged ``remove-cell`` or ``remove-input``; counted in the code too)."""
+    prose = code = hidden = 0
+    for cell in json.loads(nb.read_text(encoding="utf-8"))["cells"]:
+        src = cell.get("source", "")
+        n = len("".join(src) if isinstance(src, list) else src)
+        if cell["cell_type"] == "markdown":
+            prose += n
+        elif cell["cell_type"] == "code":
+            code += n
+            hidden += n * bool(HIDDEN_TAGS & set(cell["metadata"].get("tags", [])))
+    return prose, code, hidden
+
+
+def ratios_table(nbs: list[Path]) -> str:
+    """One line per chapter: prose, code (and hidden code) characters, prose / code."""
+    rows = ["chapter               prose    code  (hidden)  prose/code"]
+    for nb in nbs:
+        prose, code, hidden = prose_and_code(nb)
+        ratio = prose / code if code else float("inf")
+        rows.append(
+            f"{nb.stem[:20]:20s} {prose:6d}  {code:6d}  ({hidden:6d})  {ratio:10.2f}"
+        )
+    return "\n".join(rows)
+
+
 def forward_kernel_stderr(stream: IO[bytes], sink: IO[str]) -> None:
     """Copy a kernel's stderr ``stream`` to ``sink`` line by line, minus KERNEL_TCP_WARNING.
 
@@ -109,7 +145,20 @@ def _quiet_kernel_manager() -> type:
             self, now: bool = False, restart: bool = False
         ) -> None:
             now = now or _INTERRUPTED.is_set()
+            self._shutting_down = True
             await super().shutdown_kernel(now=now, restart=restart)
+
+        async def _async_interrupt_kernel(self) -> None:
+            # jupyter_client interrupts the kernel before every shutdown, in case a cell
+            # still runs. Here none does (papermill shuts down after the last cell or an
+            # error; an interrupted run kills the kernel), and a SIGINT that lands while
+            # the idle kernel handles a message makes it log "KeyboardInterrupt caught in
+            # kernel." The shutdown request alone stops it (killed if it does not).
+            if getattr(self, "_shutting_down", False):
+                return
+            await super()._async_interrupt_kernel()
+
+        interrupt_kernel = _async_interrupt_kernel
 
     return QuietKernelManager
 
@@ -274,10 +323,42 @@ def main(argv: list[str] | None = None, root: Path | None = None) -> int:
     ap.add_argument(
         "--root", type=Path, default=None, help="book root holding _toc.yml"
     )
+    ap.add_argument(
+        "--ratios",
+        action="store_true",
+        help="print characters of prose and code per chapter, run nothing",
+    )
+    ap.add_argument(
+        "--set-repository",
+        metavar="URL",
+        help="point _config.yml and the chapters' links at https://github.com/OWNER/NAME",
+    )
+    ap.add_argument(
+        "--branch",
+        help="with --set-repository: the branch the links name (default: as configured)",
+    )
     args = ap.parse_args(argv)
     root = Path(args.root or root or ROOT).resolve()
     if not (root / "_toc.yml").is_file():
         ap.error(f"--root {root}: no _toc.yml there")
+    if args.branch is not None and args.set_repository is None:
+        ap.error("--branch goes with --set-repository")
+    if args.ratios:
+        print(ratios_table(chapters(root)))
+        return 0
+    if args.set_repository is not None:
+        from .repository import set_repository
+
+        try:
+            written = set_repository(
+                root, chapters(root), args.set_repository, args.branch
+            )
+        except ValueError as e:
+            ap.error(f"--set-repository: {e}")
+        for path in written:
+            print(f"rewrote {_show(path)}")
+        print(f"{len(written)} file(s) rewritten; every link now follows _config.yml")
+        return 0
     if os.environ.get(
         "BIJEPA_DATA_DIR"
     ):  # chapters run in book/: make a relative one absolute

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -194,3 +195,51 @@ def test_kernel_stderr_filter_drops_only_the_tcp_warning() -> None:
         sink.getvalue()
         == "[IPKernelApp] WARNING | something else\na C library wrote this\n"
     )
+
+
+def test_output_is_one_line_per_chapter_then_the_total(tmp_path: Path) -> None:
+    """What a user sees: the chapters' times and the total, nothing from the kernels."""
+    make_book(tmp_path / "root", {"01_ok": OK, "02_ok": OK, "03_ok": OK})
+    done = subprocess.run(
+        [sys.executable, "-m", "bijepa_nb.book", "--root", "root", "--no-html"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done
+    lines = done.stdout.splitlines()
+    assert len(lines) == 4, done.stdout
+    for name, line in zip(("01_ok", "02_ok", "03_ok"), lines):
+        assert re.fullmatch(rf"{name}\.ipynb: \d+\.\d s \(paper scale\)", line), line
+    assert re.fullmatch(r"total: \d+\.\d s \(3 of 3 chapters\)", lines[3]), lines[3]
+    assert done.stderr == "", done.stderr  # no transport warning, no KeyboardInterrupt
+
+
+def test_the_kernel_is_not_interrupted_at_shutdown(monkeypatch) -> None:
+    """jupyter_client sends SIGINT before every shutdown; an idle kernel that is handling
+    a message then logs "KeyboardInterrupt caught in kernel." The runner's manager skips
+    that interrupt (the shutdown request stops the kernel) but still interrupts on demand."""
+    import asyncio
+
+    from jupyter_client.manager import AsyncKernelManager
+
+    calls: list[str] = []
+
+    async def spy(self) -> None:
+        calls.append("interrupt")
+
+    monkeypatch.setattr(AsyncKernelManager, "_async_interrupt_kernel", spy)
+
+    async def run() -> None:
+        km = book._quiet_kernel_manager()(kernel_name="python3")
+        await km.start_kernel()
+        try:
+            await km.interrupt_kernel()  # an explicit interrupt goes through
+            assert calls == ["interrupt"]
+        finally:
+            await km.shutdown_kernel()
+        assert not await km.is_alive()
+
+    asyncio.run(run())
+    assert calls == ["interrupt"]  # none added by the shutdown
