@@ -1,7 +1,8 @@
 """One call per paper run: data -> model -> train -> probes.
 
-``run_experiment("sine", "bijepa-expressive", seed=0)`` trains one configuration of the
-paper's tables and scores it; the chapters and the command line share it:
+``run_experiment("sine", "expressive", seed=0)`` trains one configuration of the
+paper's tables, on its own, through the shared pipeline (``pipeline.train_runs`` with
+``batched=False``) and scores it; the chapters and the command line share it:
 
     python -m bijepa_nb.experiments sine --configs classic expressive --seeds 0 1 2
 """
@@ -18,9 +19,10 @@ import numpy as np
 
 from .config import MnistConfig, check_int, resolve_device
 from .data import EpochStream, Split, load_mnist, mnist_num_steps, mnist_split
-from .models import JEPA, build_model
+from .models import JEPA
 from .paper import EXPERIMENTS, VARIANTS, SeedData, lorenz_seed_data, variant
 from .paper import experiment as lookup
+from .pipeline import Run, train_runs
 from .probes import (
     batched_encode,
     classification_probe,
@@ -28,7 +30,7 @@ from .probes import (
     evaluate,
     right_half_pixels,
 )
-from .training import History, train
+from .training import History
 
 #: The configurations of the paper's tables, name -> (stability mode, alpha), and the
 #: variants each experiment's table reports: views of the registry (``bijepa_nb.paper``).
@@ -52,6 +54,26 @@ class RunResult:
     test_set: Split | None = None
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def metrics(self) -> dict[str, float]:
+        """The run's numbers under the keys of the registry's paper tables (forecasting:
+        train_loss = the last batch's forward loss, A and B = Adam probes scored on the
+        probe set, as the paper measured) plus loss_last100 (mean total loss of the last
+        100 steps), {A,B}_heldout (the same probes on the test set) and {A,B}_lstsq
+        (least squares, test set)."""
+        if "A" not in self.scores:
+            raise ValueError(
+                "metrics: only forecasting runs (sine, lorenz) have Protocol A/B scores"
+            )
+        out = {
+            "train_loss": float(self.history.fwd[-1]),
+            "loss_last100": self.history.tail_mean(100)["total"],
+        }
+        for p in ("A", "B"):
+            s = self.scores[p]
+            out[p], out[f"{p}_heldout"] = s["probe"], s["test"]
+            out[f"{p}_lstsq"] = s["lstsq_test"]
+        return out
 
 
 def run_experiment(
@@ -90,14 +112,19 @@ def run_experiment(
             "num_threads", 2
         )  # the conv encoder likes 2 threads (measured)
     mc, tc = exp.configs(v, alpha=alpha, seed=seed, **train_overrides)
-    device = resolve_device(tc.device)
-    model = build_model(mc, tc, device)
     if exp.kind == "forecast":
         if data is None:
             sd = exp.seed_data(seed)
         else:
             sd = data if isinstance(data, SeedData) else lorenz_seed_data(data, seed)
-        hist = train(model, sd.stream(tc.batch_size, device), tc)
+    else:
+        sd = SeedData(lambda b, dev: EpochStream(train_split, seed, b, dev))
+    # the one training path (bijepa_nb.pipeline), here one run on its own
+    trained = train_runs(
+        exp, [Run(v.mode, tc, config)], {seed: sd}, batched=False, keep_going=False
+    )[0]
+    model, hist = trained.model, trained.history
+    if exp.kind == "forecast":
         scores = evaluate(model, sd.probe, sd.test, epochs=probe_epochs, seed=seed)
         return RunResult(
             experiment,
@@ -111,7 +138,7 @@ def run_experiment(
             time.perf_counter() - t0,
             dict(sd.extra),
         )
-    hist = train(model, EpochStream(train_split, seed, tc.batch_size, device), tc)
+    device = resolve_device(tc.device)
     eval_split = mnist_split(mnist.eval_images, mnist.eval_labels)
     f_tr = batched_encode(model, train_split.context)
     f_ev = batched_encode(model, eval_split.context)

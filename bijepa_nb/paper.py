@@ -240,6 +240,16 @@ EXPERIMENTS: dict[str, Experiment] = {
 }
 
 
+#: What each key of ``Experiment.paper`` measures, as table headers.
+PAPER_METRICS: dict[str, str] = {
+    "train_loss": "train loss (last batch, fwd)",
+    "A": "Protocol A (probe set)",
+    "B": "Protocol B (probe set)",
+    "probe_acc": "linear-probe accuracy",
+    "decoder_mse": "decoder MSE",
+}
+
+
 def experiment(name: str) -> Experiment:
     """The registry entry of ``name``; an error lists the known experiments."""
     check_choice("experiment", name, tuple(EXPERIMENTS))

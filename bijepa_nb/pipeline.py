@@ -77,6 +77,8 @@ def train_runs(
     compile: bool = False,
     build: Callable[[ModelConfig, TrainConfig, torch.device], JEPA] | None = None,
     ensemble: Callable[[list[JEPA]], Ensemble] = Ensemble,
+    batched: bool | None = None,
+    keep_going: bool = True,
 ) -> list[Trained]:
     """Train every run of ``experiment``; returns one ``Trained`` per run, in order.
 
@@ -88,11 +90,22 @@ def train_runs(
     (e.g. a shared invertible or a stochastic predictor); such models train one at a
     time. ``ensemble(models)``: the batch class, e.g. a ``beyond.MonitoredEnsemble`` that
     records while it trains (``Trained.batch`` and ``.member`` lead back to it).
+    ``batched``: False trains every run on its own through ``training.train`` (the same
+    arithmetic as the ensemble; float32 rounding then differs by about 1% per run after
+    training); default: batched wherever the experiment and ``build`` allow it.
+    ``keep_going``: a diverged run is recorded (default) or, with False, its
+    ``TrainingDiverged`` (``EnsembleDiverged`` in a batch) is raised.
     """
     exp = lookup(experiment) if isinstance(experiment, str) else experiment
     if not runs:
         raise ValueError("runs must hold at least one Run")
     check_int("max_batch", max_batch, 1)
+    if batched and not (exp.batched and build is None):
+        raise ValueError(
+            f"batched=True: experiment {exp.name!r} (or a custom build) cannot train "
+            "as an ensemble; use batched=False or leave it None"
+        )
+    batched = exp.batched and build is None and batched is not False
     cache: dict[int, SeedData] = {}
 
     def seed_data(seed: int) -> SeedData:
@@ -108,7 +121,6 @@ def train_runs(
         groups.setdefault(_batch_key(r, mc), []).append(i)
     out: list[Trained | None] = [None] * len(runs)
     for idx_all in groups.values():
-        batched = exp.batched and build is None
         sizes = batch_sizes(len(idx_all), max_batch if batched else 1)
         for start, size in zip(np.cumsum([0] + sizes[:-1]), sizes):
             idx = idx_all[start : start + size]
@@ -126,7 +138,7 @@ def train_runs(
                 stacked = StackedStream(
                     streams, members=[seeds.index(c.seed) for c in cfgs]
                 )
-                hists = train_ensemble(ens, stacked, cfgs, keep_going=True)
+                hists = train_ensemble(ens, stacked, cfgs, keep_going=keep_going)
                 models: list[JEPA | None] = list(ens.unstack())
             else:
                 c = cfgs[0]
@@ -135,6 +147,8 @@ def train_runs(
                     hists = [train(m, seed_data(c.seed).stream(c.batch_size, dev), c)]
                     models = [m]
                 except TrainingDiverged as err:
+                    if not keep_going:
+                        raise
                     hists, models = [replace(err.history, diverged_at=err.step)], [None]
             per = (time.perf_counter() - t0) / len(idx)
             for j, (i, h, m) in enumerate(zip(idx, hists, models)):

@@ -149,6 +149,61 @@ def single_forecast(
     return ax
 
 
+def forecast_panel(
+    model,
+    probe_set,
+    test_set,
+    n_show: int = 20,
+    epochs: int = 100,
+    seed: int = 0,
+    history: dict[str, History] | None = None,
+    ylim: tuple[float, float] | None = None,
+) -> Figure:
+    """The forecast figure of the sine chapters (the paper's Figures 2 and 6).
+
+    The paper's Adam probes (``epochs``, initialised by ``seed``) of Protocol A (on the
+    encoder) and Protocol B (on the forward predictor), fitted on ``probe_set``, forecast
+    the first target step of the first ``n_show`` sequences of ``test_set`` (a
+    ``data.Split``): all of them (middle) and the first one in full (right). With
+    ``history`` ({label: History}) the training loss comes first (left): forward and
+    backward losses for BiJEPA, the total for classic JEPA.
+    """
+    from .data import Split
+    from .probes import adam_probe, protocol_features
+
+    dev = next(model.parameters()).device
+    sub = Split(test_set.context[:n_show], test_set.target[:n_show]).to(dev)
+    fa, truth = protocol_features(model, sub, "A")
+    fb, _ = protocol_features(model, sub, "B")
+    fit = probe_set.to(dev)
+    pa = adam_probe(*protocol_features(model, fit, "A"), epochs=epochs, seed=seed)
+    pb = adam_probe(*protocol_features(model, fit, "B"), epochs=epochs, seed=seed)
+    fig, axes = plt.subplots(
+        1, 3 if history else 2, figsize=(16, 3.8) if history else (12, 3.8)
+    )
+    if history:
+        parts = ("fwd", "bwd") if model.bidirectional else ("total",)
+        loss_curves(history, ax=axes[0], parts=parts, title="training loss")
+    batch_forecast(
+        truth.cpu(),
+        pa(fa).cpu(),
+        pb(fb).cpu(),
+        ax=axes[-2],
+        title="batch forecast (held-out)",
+    )
+    single_forecast(
+        sub.context[0].cpu(),
+        sub.target[0].cpu(),
+        pa(fa)[0].item(),
+        pb(fb)[0].item(),
+        ax=axes[-1],
+        title="one held-out sequence",
+    )
+    if ylim is not None:
+        axes[-2].set_ylim(*ylim)
+    return fig
+
+
 def sequences(seqs: torch.Tensor, context_len: int, ax=None, title: str | None = None):
     """A few raw sequences with the context/target split marked."""
     ax = ax or plt.subplots(figsize=(7, 3.4))[1]
