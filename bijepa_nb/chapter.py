@@ -63,17 +63,56 @@ def check_run_length(
     unit: str = "step",
     what: str = "the chapter",
 ) -> None:
-    """Raise unless ``value`` is an int in ``[low, high]``; a value above ``high`` is refused
-    with the time it would take at ``seconds_each`` seconds per unit (measured on the 2-core
-    build machine's CPU, see the chapter), so ``num_steps=10**9`` fails at once, saying why.
+    """Raise unless ``value`` is an int in ``[low, high]``, naming ``name`` and the range.
+
+    A value above ``high`` is refused with the time it would take at ``seconds_each``
+    seconds per ``unit`` (measured roughly on the 2-core build machine's CPU; each
+    chapter's validation cell says what it measured), so ``num_steps=10**9`` fails at
+    once, saying why: "num_steps must be an integer in [1, 200000], got 1000000000: at
+    about 0.003 s per step on the 2-core build CPU the chapter would take about 35 days
+    (200000 steps: about 10 minutes)".
     """
-    check_int(name, value, low)
+    check_int(name, value)
+    check_float("seconds_each", seconds_each, 0.0, low_open=True)
+    if low > high:
+        raise ValueError(f"low ({low}) must not exceed high ({high}) for {name}")
+    if low <= value <= high:
+        return
+    message = f"{name} must be an integer in [{low}, {high}], got {value}"
     if value > high:
-        took = _duration(value * seconds_each)
-        raise ValueError(
-            f"{name} must be an integer in [{low}, {high}], got {value}: at about "
-            f"{seconds_each:g} s per {unit} on a 2-core CPU {what} would take about {took}"
+        message += (
+            f": at about {seconds_each:g} s per {unit} on the 2-core build CPU {what} "
+            f"would take about {_duration(value * seconds_each)} ({high} {unit}s: "
+            f"about {_duration(high * seconds_each)})"
         )
+    raise ValueError(message)
+
+
+def fetch_results(base_url: str, names: list[str]) -> list[str]:
+    """Download each of ``names`` (paths below book/, e.g. ``results/maps_sine.json``)
+    from ``base_url`` (the raw address of the repository's book/ folder, which the
+    chapters' Colab cells derive from ``_config.yml``) into the same relative path,
+    unless the file is already there. Used on Colab, where only the package is
+    installed. A failed download is printed, not raised: the chapter then says the file
+    is missing or recomputes it. Returns the names downloaded.
+    """
+    import pathlib
+    import urllib.request
+
+    if not base_url.endswith("/"):
+        raise ValueError(f"base_url must end with '/', got {base_url!r}")
+    fetched = []
+    for name in names:
+        dest = pathlib.Path(name)
+        if dest.exists():
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            urllib.request.urlretrieve(base_url + name, dest)
+            fetched.append(name)
+        except OSError as err:
+            print(f"could not fetch {name}: {err}")
+    return fetched
 
 
 def check_bool(name: str, value: Any) -> None:
