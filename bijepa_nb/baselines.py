@@ -14,7 +14,8 @@ from torch import nn
 
 from .config import SineConfig, check_float, check_int
 from .data import Split, first_target_step, make_generator, sine_time_grid
-from .probes import classification_probe, lstsq_probe
+from .models import seeded
+from .probes import classification_probe, fit_minibatch, lstsq_probe
 
 
 def _mse(pred: torch.Tensor, truth: torch.Tensor) -> float:
@@ -143,27 +144,22 @@ def supervised_baseline(
     if train.labels is None or eval_.labels is None:
         raise ValueError("train and eval_ must carry labels")
     device = next(encoder.parameters()).device
-    gen_state = torch.random.get_rng_state()
-    try:
-        torch.manual_seed(seed)
+    with seeded(seed):
         model = SupervisedClassifier(encoder, embed_dim).to(device)
-    finally:
-        torch.random.set_rng_state(gen_state)
     gen = make_generator(seed, "extra")
     x, y = train.context.to(device), train.labels.to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
-    with torch.enable_grad():
-        for _ in range(epochs):
-            for idx in (
-                torch.randperm(len(y), generator=gen).to(device).split(batch_size)
-            ):
-                if len(idx) < 2:  # BatchNorm needs two samples
-                    continue
-                loss = F.cross_entropy(model(x[idx]), y[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+    fit_minibatch(
+        model.parameters(),
+        lambda idx: F.cross_entropy(model(x[idx]), y[idx]),
+        len(y),
+        epochs,
+        batch_size,
+        lr,
+        gen,
+        device,
+        min_batch=2,  # BatchNorm needs two samples
+    )
     model.eval()
     with torch.no_grad():
 

@@ -461,7 +461,8 @@ def load_mnist_folder(root: str | Path, cfg: MnistConfig = MnistConfig()) -> Mni
     """MNIST from a folder of official gzipped IDX files (md5- and content-checked).
 
     ``root`` may be the folder holding the files, or one holding ``MNIST/raw/`` (the
-    torchvision layout) or ``mnist/MNIST/raw/`` (``../shared/data`` in this project).
+    torchvision layout) or ``mnist/MNIST/raw/`` (as in the folder that the setting
+    ``BIJEPA_DATA_DIR`` names on the machines that build this book).
 
     - Train and test files: full MNIST (source "full", 60k train / 10k held out).
     - Only the two test files: the offline split, source "offline-10k": a fixed
@@ -549,7 +550,8 @@ def load_mnist(
     raise MnistNotFoundError(
         f"MNIST is not available: {reason}. Either connect to the internet (torchvision downloads "
         f"full MNIST into {cache}), or set the environment variable {DATA_DIR_ENV} to a folder holding the "
-        "official IDX files (e.g. ../shared/data, whose mnist/MNIST/raw/ has the 10k test split)."
+        "official IDX files, directly or under MNIST/raw/ or mnist/MNIST/raw/ (the two test "
+        "files alone are enough: the offline 10k split)."
     )
 
 

@@ -28,7 +28,6 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
 from .config import TrainConfig, check_int
@@ -449,100 +448,6 @@ def run_tasks(
     return results  # type: ignore[return-value]
 
 
-# ------------------------------------------------------------------------ figures
-def _band(ax, x, rows, color: str, label: str) -> None:
-    """Mean over seeds with its 95% t-interval as a band; rows [seeds, points]."""
-    from .stats import mean_ci
-
-    cis = [mean_ci(col) for col in np.asarray(rows, dtype=float).T]
-    mean = np.array([c.mean for c in cis])
-    ax.plot(x, mean, "o-", color=color, lw=1.6, ms=4, label=label)
-    if len(rows) > 1:
-        ax.fill_between(
-            x, [c.low for c in cis], [c.high for c in cis], color=color, alpha=0.2, lw=0
-        )
-
-
-def steps_figure(
-    steps: Sequence[int],
-    curves: dict[str, dict[str, Any]],
-    lines: dict[str, dict[str, float]],
-    panels: Sequence[tuple[str, str]],
-    labels: dict[str, str],
-    ncols: int = 2,
-):
-    """One panel per (metric key, y label): each variant's mean over seeds (band: 95%
-    interval) against training steps; ``lines[key]`` draws horizontal reference lines
-    {label: value} (random encoder, raw pixels, ...). curves[variant][key]: [seeds, steps]."""
-    import matplotlib.pyplot as plt
-
-    from .plotting import COLORS
-
-    nrows = math.ceil(len(panels) / ncols)
-    fig, axes = plt.subplots(
-        nrows, ncols, figsize=(5.2 * ncols, 3.5 * nrows), squeeze=False
-    )
-    styles = iter([":", "--", "-.", (0, (1, 3))] * 3)
-    ref_style = {}
-    for ax in axes.flat[len(panels) :]:
-        ax.axis("off")
-    for ax, (key, ylabel) in zip(axes.flat, panels):
-        for v, c in curves.items():
-            _band(ax, steps, c[key], COLORS.get(v, "k"), labels.get(v, v))
-        for name, value in lines.get(key, {}).items():
-            ref_style.setdefault(name, next(styles))
-            ax.axhline(value, color="0.35", ls=ref_style[name], lw=1.1, label=name)
-        ax.set_xlabel("training steps (batch 256)")
-        ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
-
-
-def probe_budget_figure(
-    curves: dict[str, dict[str, dict[int, float]]],
-    labels: dict[str, str],
-    marks: dict[str, dict[str, int]],
-):
-    """Held-out probe accuracy and decoder MSE against probe epochs (log axis), one line
-    per model; ``marks[key]`` {label: epochs} draws vertical lines (the paper's, ours)."""
-    import matplotlib.pyplot as plt
-
-    from .plotting import COLORS
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for ax, (key, ylabel) in zip(
-        axes,
-        (
-            ("probe_acc_heldout", "held-out probe accuracy"),
-            ("decoder_mse_heldout", "held-out decoder MSE"),
-        ),
-    ):
-        for v, c in curves.items():
-            e = sorted(c[key])
-            ax.plot(
-                e,
-                [c[key][i] for i in e],
-                "o-",
-                ms=3,
-                color=COLORS.get(v, "k"),
-                label=labels.get(v, v),
-            )
-        for name, x in marks.get(key, {}).items():
-            ax.axvline(x, color="0.5", ls=":", lw=1)
-            ax.text(
-                x, ax.get_ylim()[0], f" {name}", fontsize=7, va="bottom", color="0.3"
-            )
-        ax.set_xscale("log")
-        ax.set_xlabel("probe epochs")
-        ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
-
-
 __all__ = [
     "CHECKPOINTS",
     "BASELINES",
@@ -556,7 +461,5 @@ __all__ = [
     "run_task",
     "run_tasks",
     "probe_curves",
-    "steps_figure",
-    "probe_budget_figure",
     "DECODER_EPOCHS",
 ]

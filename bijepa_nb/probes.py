@@ -8,7 +8,7 @@ here also scores on a held-out test set, which is the number the book trusts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,7 @@ from torch import nn
 
 from .config import check_float, check_int
 from .data import Split, first_target_step, last_context_step, make_generator
-from .models import JEPA, seeded
+from .models import JEPA, eval_mode, seeded
 
 
 @dataclass
@@ -152,6 +152,41 @@ def batched_encode(
     )
 
 
+def fit_minibatch(
+    params: Iterable[nn.Parameter],
+    batch_loss: Callable[[torch.Tensor], torch.Tensor],
+    n: int,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    gen: torch.Generator,
+    device: torch.device | str,
+    min_batch: int = 1,
+    after_epoch: Callable[[int], None] | None = None,
+) -> None:
+    """The mini-batch Adam loop of every MNIST read-out (probe, decoder, supervised).
+
+    Each epoch draws a permutation of ``n`` indices from ``gen`` and splits it into
+    batches of ``batch_size``: ``batch_loss(idx)`` (idx [b] on ``device``) -> scalar loss
+    -> backward -> Adam step. Batches smaller than ``min_batch`` are skipped (BatchNorm
+    needs two samples); ``after_epoch(epoch)`` (1-based) runs after each epoch.
+    """
+    check_int("epochs", epochs, 1)
+    check_int("batch_size", batch_size, 1)
+    opt = torch.optim.Adam(params, lr=lr)
+    with torch.enable_grad():
+        for epoch in range(1, epochs + 1):
+            for idx in torch.randperm(n, generator=gen).to(device).split(batch_size):
+                if len(idx) < min_batch:
+                    continue
+                loss = batch_loss(idx)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            if after_epoch is not None:
+                after_epoch(epoch)
+
+
 def classification_probe(
     train_feats: torch.Tensor,
     train_labels: torch.Tensor,
@@ -172,32 +207,30 @@ def classification_probe(
     check_int("epochs", epochs, 1)
     n_cls = int(max(train_labels.max(), eval_labels.max())) + 1
     gen = make_generator(seed, "extra")
-    gen_state = torch.random.get_rng_state()
-    try:
-        torch.manual_seed(seed)
+    with seeded(seed):
         lin = nn.Linear(train_feats.shape[1], n_cls).to(train_feats.device)
-    finally:
-        torch.random.set_rng_state(gen_state)
-    opt = torch.optim.Adam(lin.parameters(), lr=lr)
     acc = lambda f, y: float((lin(f).argmax(1) == y).float().mean())
     curve: dict[int, tuple[float, float]] = {}
-    with torch.enable_grad():
-        for epoch in range(1, epochs + 1):
-            for idx in (
-                torch.randperm(len(train_labels), generator=gen)
-                .to(train_feats.device)
-                .split(batch_size)
-            ):
-                loss = F.cross_entropy(lin(train_feats[idx]), train_labels[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-            if epoch in record:
-                with torch.no_grad():
-                    curve[epoch] = (
-                        acc(train_feats, train_labels),
-                        acc(eval_feats, eval_labels),
-                    )
+
+    def measure(epoch: int) -> None:
+        if epoch in record:
+            with torch.no_grad():
+                curve[epoch] = (
+                    acc(train_feats, train_labels),
+                    acc(eval_feats, eval_labels),
+                )
+
+    fit_minibatch(
+        lin.parameters(),
+        lambda idx: F.cross_entropy(lin(train_feats[idx]), train_labels[idx]),
+        len(train_labels),
+        epochs,
+        batch_size,
+        lr,
+        gen,
+        train_feats.device,
+        after_epoch=measure,
+    )
     with torch.no_grad():
         out: dict[str, Any] = {
             "train_acc": acc(train_feats, train_labels),
@@ -247,37 +280,32 @@ def decoder_probe(
     """
     check_int("epochs", epochs, 1)
     gen = make_generator(seed, "extra")
-    gen_state = torch.random.get_rng_state()
-    try:
-        torch.manual_seed(seed)
+    with seeded(seed):
         dec = GenerativeDecoder(train_feats.shape[1]).to(train_feats.device)
-    finally:
-        torch.random.set_rng_state(gen_state)
-    opt = torch.optim.Adam(dec.parameters(), lr=lr)
     mse = lambda f, y: float(F.mse_loss(dec(f), y))
     curve: dict[int, tuple[float, float]] = {}
+
+    def measure(epoch: int) -> None:
+        if epoch in record:
+            with eval_mode(dec), torch.no_grad():
+                curve[epoch] = (
+                    mse(train_feats, train_right),
+                    mse(eval_feats, eval_right),
+                )
+
     dec.train()
-    with torch.enable_grad():
-        for epoch in range(1, epochs + 1):
-            for idx in (
-                torch.randperm(len(train_feats), generator=gen)
-                .to(train_feats.device)
-                .split(batch_size)
-            ):
-                if len(idx) < 2:  # BatchNorm1d needs two samples
-                    continue
-                loss = F.mse_loss(dec(train_feats[idx]), train_right[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-            if epoch in record:
-                dec.eval()
-                with torch.no_grad():
-                    curve[epoch] = (
-                        mse(train_feats, train_right),
-                        mse(eval_feats, eval_right),
-                    )
-                dec.train()
+    fit_minibatch(
+        dec.parameters(),
+        lambda idx: F.mse_loss(dec(train_feats[idx]), train_right[idx]),
+        len(train_feats),
+        epochs,
+        batch_size,
+        lr,
+        gen,
+        train_feats.device,
+        min_batch=2,  # BatchNorm1d needs two samples
+        after_epoch=measure,
+    )
     dec.eval()
     with torch.no_grad():
         out: dict[str, Any] = {
