@@ -9,7 +9,9 @@ Sine and Lorenz train all seeds of a configuration at once (``bijepa_nb.ensemble
 trains each (variant, seed) separately, two one-thread worker processes at a time
 (``bijepa_nb.mnist_runs``; grouped-convolution batching does not pay on a CPU, see
 ``bijepa_nb.conv_ensemble``), at the paper's 2,350 steps whatever the data size.
-Paper settings (Appendix B) unless ``--quick``.
+Paper settings (Appendix B) unless ``--quick``. Sine and Lorenz run one chunk per table
+variant; ``--ray [ADDRESS]`` runs the chunks as Ray tasks and finished chunks are cached
+(``--cache-dir``), so a rerun computes only what is missing (``bijepa_nb.cluster``).
 
 JSON schema (``SCHEMA_VERSION``; ``validate`` checks it):
 
@@ -26,6 +28,8 @@ JSON schema (``SCHEMA_VERSION``; ``validate`` checks it):
   does not exist (classic JEPA has no backward predictor) or the seed diverged.
 - ``baselines``: ``{name: {"unit", "split", "description", "per_seed": [value per seed]}}``
   on the same held-out data as the configurations (each seed has its own data).
+- ``execution`` (sine, Lorenz): ``{"backend": "in-process" or "ray", "chunks",
+  "from_cache", "computed"}``.
 - ``paper``: the paper's own numbers for the same table (one run, scored on the probe set).
 - MNIST only: ``checkpoints``: ``{"steps": [0, 320, 700, 1400, 2350], "metrics": [...],
   "configs": {name: {metric: [[value per step] per seed]}}}``, held-out probe accuracy,
@@ -36,18 +40,29 @@ JSON schema (``SCHEMA_VERSION``; ``validate`` checks it):
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import platform
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from .baselines import chance_accuracy, forecast_baselines
+from .cluster import (
+    Chunk,
+    ChunkCache,
+    Cluster,
+    add_execution_arguments,
+    check_overwrite,
+    code_version,
+    execution,
+    run_chunks,
+    write_json_atomic,
+)
 from .config import MnistConfig, check_choice, check_float, check_int, resolve_device
 from .data import MnistData, load_mnist
 from .models import JEPA
@@ -242,6 +257,57 @@ def _train_seeds(
     )
 
 
+def variant_chunk(fields: dict[str, Any]) -> dict[str, Any]:
+    """Train one table variant over its seeds (one batch) and score every seed: the
+    per-seed metrics and divergence steps. ``fields`` as made by ``_forecast_experiment``;
+    runs in this process or in a Ray worker (``bijepa_nb.cluster``)."""
+    torch.set_num_threads(fields["threads"])
+    experiment, config, seeds = fields["experiment"], fields["config"], fields["seeds"]
+    exp = EXPERIMENTS[experiment]
+    data = {s: exp.seed_data(s) for s in seeds}
+    spec = metric_spec(experiment)
+    t0 = time.perf_counter()
+    models, hists, div = _train_seeds(
+        experiment,
+        config,
+        seeds,
+        fields["num_steps"],
+        fields["device"],
+        fields["threads"],
+        data,
+        fields["hyper"],
+    )
+    per_seed: dict[str, list[float | None]] = {k: [] for k in spec}
+    for s, m, h, d in zip(seeds, models, hists, div):
+        row: dict[str, float | None] = {k: None for k in spec}
+        if m is not None and h is not None and d is None:
+            row.update(_history_metrics(h))
+            row["loss_early_total"] = float(
+                h.total[len(h) // 5 : 3 * len(h) // 10].mean()
+            )
+            for proto, sc in evaluate(
+                m,
+                data[s].probe,
+                data[s].test,
+                epochs=fields["probe_epochs"],
+                seed=s,
+            ).items():
+                (
+                    row[f"{proto}_adam_probeset"],
+                    row[f"{proto}_adam_heldout"],
+                    row[f"{proto}_lstsq_heldout"],
+                ) = sc["probe"], sc["test"], sc["lstsq_test"]
+        for k in spec:
+            per_seed[k].append(row[k])
+    return _clean(
+        {
+            "diverged_at": div,
+            "per_seed": per_seed,
+            "seconds": time.perf_counter() - t0,
+        }
+    )
+
+
 def _forecast_experiment(
     experiment: str,
     seeds: list[int],
@@ -250,11 +316,11 @@ def _forecast_experiment(
     threads: int,
     log: Callable[[str], None],
     hyper: dict[str, float] | None = None,
+    cache_dir: Path | str | None = None,
+    cluster: Cluster | None = None,
 ) -> dict[str, Any]:
     exp = EXPERIMENTS[experiment]
     probe_epochs = QUICK["probe_epochs"] if quick else exp.probe_epochs
-    data = {s: exp.seed_data(s) for s in seeds}
-    sets = {s: (data[s].probe, data[s].test) for s in seeds}
     data_settings = exp.data_config.to_dict()
     spec = metric_spec(experiment)
     configs: dict[str, Any] = {}
@@ -263,8 +329,8 @@ def _forecast_experiment(
         "data": data_settings,
         "configs": {},
     }
+    chunks = []
     for config in exp.table:
-        mode, alpha = VARIANTS[config].mode, VARIANTS[config].alpha
         mc, tc = exp.configs(
             config,
             device=device,
@@ -273,43 +339,45 @@ def _forecast_experiment(
             **({"num_steps": QUICK["num_steps"]} if quick else {}),
             **_overrides(config, hyper or {}),
         )
-        alpha = tc.alpha
         settings["configs"][config] = {"model": mc.to_dict(), "train": tc.to_dict()}
-        t0 = time.perf_counter()
-        models, hists, div = _train_seeds(
-            experiment, config, seeds, tc.num_steps, device, threads, data, hyper
-        )
-        per_seed: dict[str, list[float | None]] = {k: [] for k in spec}
-        for s, m, h, d in zip(seeds, models, hists, div):
-            row: dict[str, float | None] = {k: None for k in spec}
-            if m is not None and h is not None and d is None:
-                row.update(_history_metrics(h))
-                row["loss_early_total"] = float(
-                    h.total[len(h) // 5 : 3 * len(h) // 10].mean()
-                )
-                probe, test = sets[s]
-                for proto, sc in evaluate(
-                    m, probe, test, epochs=probe_epochs, seed=s
-                ).items():
-                    (
-                        row[f"{proto}_adam_probeset"],
-                        row[f"{proto}_adam_heldout"],
-                        row[f"{proto}_lstsq_heldout"],
-                    ) = sc["probe"], sc["test"], sc["lstsq_test"]
-            for k in spec:
-                per_seed[k].append(row[k])
+        fields = {
+            "kind": "reproduce",
+            "experiment": experiment,
+            "config": config,
+            "seeds": list(seeds),
+            "num_steps": tc.num_steps,
+            "probe_epochs": probe_epochs,
+            "device": device,
+            "threads": threads,
+            "hyper": dict(hyper or {}),
+            "code": code_version(),
+            "torch": torch.__version__,
+        }
+        chunks.append(Chunk(fields, f"{experiment} {config}"))
+    results, info = run_chunks(
+        variant_chunk,
+        chunks,
+        ChunkCache(cache_dir, log),
+        cluster,
+        cpus_per_chunk=threads,
+        gpus_per_chunk=1 if device == "cuda" and cluster is not None else 0,
+        log=log,
+    )
+    for chunk, r in zip(chunks, results):
+        config = chunk.fields["config"]
         configs[config] = {
             "label": LABELS[config],
-            "mode": mode,
-            "alpha": alpha,
-            "diverged_at": div,
-            "per_seed": per_seed,
+            "mode": VARIANTS[config].mode,
+            "alpha": settings["configs"][config]["train"]["alpha"],
+            "diverged_at": r["diverged_at"],
+            "per_seed": r["per_seed"],
         }
-        b = [v for v in per_seed["B_adam_heldout"] if v is not None]
+        b = [v for v in r["per_seed"]["B_adam_heldout"] if v is not None]
         log(
-            f"{experiment} {config:14s}: {len(seeds)} seeds in {time.perf_counter() - t0:.1f} s; held-out Protocol B (Adam) mean {np.mean(b) if b else float('nan'):.4f}"
+            f"{experiment} {config:14s}: {len(seeds)} seeds in {r['seconds']:.1f} s; held-out Protocol B (Adam) mean {np.mean(b) if b else float('nan'):.4f}"
         )
     unit = spec["B_adam_heldout"]["unit"]
+    sets = {s: (d.probe, d.test) for s, d in ((s, exp.seed_data(s)) for s in seeds)}
     base_rows = [forecast_baselines(*sets[s], experiment) for s in seeds]
     baselines = {
         name: {
@@ -325,6 +393,7 @@ def _forecast_experiment(
         "configs": configs,
         "baselines": baselines,
         "settings": settings,
+        "execution": info,
     }
 
 
@@ -594,8 +663,14 @@ def reproduce(
     mnist: MnistData | None = None,
     alpha: float | None = None,
     ema_momentum: float | None = None,
+    cache_dir: Path | str | None = None,
+    cluster: Cluster | None = None,
 ) -> dict[str, Any]:
     """Run the reproduction of ``experiment`` for ``seeds``; returns the JSON-ready dict (see the module docstring).
+
+    Sine and Lorenz run one chunk per table variant (``variant_chunk``): ``cache_dir``
+    keeps finished chunks and reuses them, ``cluster`` (``cluster.connect``) runs them as
+    Ray tasks. MNIST runs its tasks in local worker processes (``mnist_runs``).
 
     ``alpha`` replaces the paper's 0.5 of the BiJEPA variants (classic JEPA keeps 1);
     ``ema_momentum`` replaces the paper's EMA momentum of every variant.
@@ -618,10 +693,23 @@ def reproduce(
     dev = resolve_device(device)
     t0 = time.perf_counter()
     if EXPERIMENTS[experiment].kind == "halves":
+        if cluster is not None:
+            raise ValueError(
+                "experiment 'mnist' does not run on Ray yet: its (variant, seed) tasks run "
+                "in local worker processes; leave out --ray"
+            )
         body = _mnist_experiment(list(seeds), quick, device, log, mnist, hyper)
     else:
         body = _forecast_experiment(
-            experiment, list(seeds), quick, device, threads, log, hyper
+            experiment,
+            list(seeds),
+            quick,
+            device,
+            threads,
+            log,
+            hyper,
+            cache_dir,
+            cluster,
         )
     env = {
         "torch": torch.__version__,
@@ -740,27 +828,30 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="EMA momentum of every variant (default: the paper's)",
     )
+    add_execution_arguments(ap, chunks=False)
     args = ap.parse_args(argv)
     if args.seeds < 1 or args.first_seed < 0:
         raise SystemExit(
             f"--seeds must be >= 1 and --first-seed >= 0, got {args.seeds} and {args.first_seed}"
         )
-    try:
-        out = reproduce(
-            args.experiment,
-            list(range(args.first_seed, args.first_seed + args.seeds)),
-            args.quick,
-            args.device,
-            args.threads,
-            alpha=args.alpha,
-            ema_momentum=args.ema_momentum,
-        )
-    except ValueError as err:
-        ap.error(str(err))
-    from pathlib import Path
-
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
+    with execution(args, ap) as cluster:
+        try:
+            out = reproduce(
+                args.experiment,
+                list(range(args.first_seed, args.first_seed + args.seeds)),
+                args.quick,
+                args.device,
+                args.threads,
+                alpha=args.alpha,
+                ema_momentum=args.ema_momentum,
+                cache_dir=None if args.no_cache else args.cache_dir,
+                cluster=cluster,
+            )
+        except ValueError as err:
+            ap.error(str(err))
+    identity = ("schema", "experiment", "seeds", "quick")
+    check_overwrite(args.out, out, identity, args.force)
+    write_json_atomic(args.out, out, indent=1)
     print(f"wrote {args.out} ({out['seconds']:.1f} s)")
 
 

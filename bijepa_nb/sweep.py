@@ -13,6 +13,8 @@ JSON schema (``SCHEMA_VERSION``; ``validate`` checks it):
 - ``schema``, ``experiment`` ("sine" or "lorenz"), ``quick`` (bool), ``command``,
   ``seconds`` (wall time), ``environment`` (torch, python, device, threads),
   ``settings`` (ModelConfig and TrainConfig per mode, probe epochs, data sizes, n_show).
+- ``execution``: ``{"backend": "in-process" or "ray", "chunks", "from_cache",
+  "computed"}``: how the chunks (``plan``) were obtained.
 - ``grid``: ``{"modes": [str], "alpha": [float], "ema_momentum": [float],
   "seeds": [int]}``, each list sorted ascending (modes in STABILITY_MODES order),
   without repeats.
@@ -47,6 +49,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from .cluster import (
+    Chunk,
+    ChunkCache,
+    Cluster,
+    add_execution_arguments,
+    check_overwrite,
+    code_version,
+    execution,
+    run_chunks,
+    write_json_atomic,
+)
 from .config import (
     STABILITY_MODES,
     check_choice,
@@ -56,7 +69,14 @@ from .config import (
 )
 from .paper import EXPERIMENTS
 from .paper import experiment as lookup
-from .pipeline import Run, downsample, forecast_scores, history_metrics, train_runs
+from .pipeline import (
+    Run,
+    batch_sizes,
+    downsample,
+    forecast_scores,
+    history_metrics,
+    train_runs,
+)
 from .reproduce import _clean, check_metrics
 
 SCHEMA_VERSION = "bijepa-sweep/1"
@@ -185,6 +205,144 @@ def available_bytes() -> int:
         return 8 * 2**30
 
 
+def _seed_show(
+    h: Any, diverged_at: int | None, seed: int, forecast: dict | None
+) -> dict[str, Any]:
+    steps = np.arange(len(h))
+    return {
+        "seed": seed,
+        "diverged_at": diverged_at,
+        "steps": downsample(steps, CURVE_POINTS).round().astype(int).tolist(),
+        "loss_total": downsample(h.total, CURVE_POINTS),
+        "loss_fwd": downsample(h.fwd, CURVE_POINTS),
+        "loss_bwd": downsample(h.bwd, CURVE_POINTS),
+        "norm_steps": downsample(h.norm_steps, CURVE_POINTS)
+        .round()
+        .astype(int)
+        .tolist(),
+        "online_norm": downsample(h.online_norm, CURVE_POINTS),
+        "target_norm": downsample(h.target_norm, CURVE_POINTS),
+        "forecast": forecast,
+    }
+
+
+def sweep_chunk(fields: dict[str, Any]) -> dict[str, Any]:
+    """Train and score one chunk of a sweep (one batched ensemble): ``fields`` as made by
+    ``plan``; returns one record per run (its metrics, divergence step, and the curves and
+    forecast to show when the run has the grid's first seed). Runs in this process or in
+    a Ray worker; the result depends only on ``fields`` and the hardware."""
+    torch.set_num_threads(fields["threads"])
+    exp = lookup(fields["experiment"])
+    mode = fields["mode"]
+    seeds = sorted({s for _, _, s in fields["runs"]})
+    data = {s: exp.seed_data(s) for s in seeds}
+    runs = []
+    for a, t, s in fields["runs"]:
+        _, tc = exp.mode_configs(
+            mode,
+            alpha=float(a),
+            ema_momentum=float(t),
+            seed=s,
+            num_steps=fields["num_steps"],
+            device=fields["device"],
+            num_threads=fields["threads"],
+            progress=False,
+            **fields["overrides"],
+        )
+        runs.append(Run(mode, tc))
+    t0 = time.perf_counter()
+    trained = train_runs(
+        exp, runs, data, max_batch=len(runs), compile=fields["compile"]
+    )
+    t_train = time.perf_counter() - t0
+    scores = forecast_scores(
+        trained,
+        data,
+        protocols=("A", "B"),
+        adam=("B",),
+        adam_epochs=fields["probe_epochs"],
+        n_show=fields["n_show"],
+    )
+    spec = metric_spec(fields["experiment"])
+    records = []
+    for i, tr in enumerate(trained):
+        hm = history_metrics(tr.history)
+        ok = tr.diverged_at is None
+        metrics = {
+            k: float(scores.scores[k][i] if k in scores.scores else hm[k])
+            if ok
+            else float("nan")
+            for k in spec
+        }
+        show = None
+        if tr.run.train.seed == fields["show_seed"]:
+            forecast = None
+            if tr.model is not None:
+                forecast = {
+                    "truth": scores.show["truth"][i],
+                    "pred_A": scores.show["A_pred"][i],
+                    "pred_B": scores.show["B_pred"][i],
+                }
+            show = _seed_show(tr.history, tr.diverged_at, tr.run.train.seed, forecast)
+        records.append(
+            {"diverged_at": tr.diverged_at, "metrics": metrics, "show": show}
+        )
+    return _clean(
+        {
+            "records": records,
+            "seconds_train": t_train,
+            "seconds_score": time.perf_counter() - t0 - t_train,
+        },
+        digits=5,
+    )
+
+
+def plan(
+    experiment: str,
+    modes: Sequence[str],
+    alphas: Sequence[float],
+    taus: Sequence[float],
+    seeds: Sequence[int],
+    num_steps: int,
+    probe_epochs: int,
+    n_show: int,
+    device: str,
+    threads: int,
+    chunk_size: int,
+    compile: bool,
+    overrides: dict[str, Any] | None = None,
+) -> list[Chunk]:
+    """The chunks of a sweep: per mode, its runs (alpha, then ema_momentum, then seed)
+    cut into equal batches of at most ``chunk_size`` (``pipeline.batch_sizes``), each
+    chunk one batched ensemble. Its fields hold everything its result depends on."""
+    chunks = []
+    for mode in modes:
+        runs = [
+            [float(a), float(t), int(s)] for a in alphas for t in taus for s in seeds
+        ]
+        sizes = batch_sizes(len(runs), chunk_size)
+        for start, size in zip(np.cumsum([0] + sizes[:-1]).tolist(), sizes):
+            fields = {
+                "kind": "sweep",
+                "experiment": experiment,
+                "mode": mode,
+                "runs": runs[start : start + size],
+                "show_seed": int(seeds[0]),
+                "num_steps": num_steps,
+                "probe_epochs": probe_epochs,
+                "n_show": n_show,
+                "device": device,
+                "threads": threads,
+                "compile": compile,
+                "overrides": dict(overrides or {}),
+                "code": code_version(),
+                "torch": torch.__version__,
+            }
+            label = f"{experiment} {mode} runs {start + 1}-{start + size}"
+            chunks.append(Chunk(fields, label))
+    return chunks
+
+
 def sweep(
     experiment: str,
     modes: Sequence[str] = tuple(STABILITY_MODES),
@@ -201,11 +359,20 @@ def sweep(
     max_bytes: int | None = None,
     compile: bool | None = None,
     log: Callable[[str], None] = print,
+    chunk_size: int | None = None,
+    cache_dir: Path | str | None = None,
+    cluster: Cluster | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train and score every (mode, alpha, ema_momentum, seed) of the grid; returns the JSON-ready dict.
 
+    The grid is cut into chunks of at most ``chunk_size`` runs (default ``max_batch``),
+    each trained as one batched ensemble (``plan``, ``sweep_chunk``). ``cache_dir``: keep
+    finished chunks there and reuse them (``cluster.ChunkCache``); ``cluster``: compute
+    the missing chunks as Ray tasks (``cluster.connect``), each with ``threads`` CPUs.
     ``compile``: ``torch.compile`` the batched loss (default: for runs of 1,000 steps or
-    more, where its one-off cost of ~15 s per batch shape pays back).
+    more, where its one-off cost of ~15 s per batch shape pays back). ``overrides``:
+    further TrainConfig fields for every run (e.g. ``{"lr": 0.1}``).
     """
     exp = lookup(experiment)
     if exp.data is None or not exp.batched:
@@ -222,56 +389,48 @@ def sweep(
     check_int("n_show", n_show, 1, 1000)
     check_int("threads", threads, 1)
     check_int("max_batch", max_batch, 1)
+    chunk_size = max_batch if chunk_size is None else chunk_size
+    check_int("chunk_size", chunk_size, 1, max_batch)
     num_steps = num_steps if num_steps is not None else exp.train["num_steps"]
     check_int("num_steps", num_steps, 1, 100_000)
     compile = num_steps >= 1000 if compile is None else compile
     probe_epochs = probe_epochs if probe_epochs is not None else exp.probe_epochs
     check_int("probe_epochs", probe_epochs, 1, 10_000)
+    overrides = dict(overrides or {})
+    for key in ("alpha", "ema_momentum", "seed", "num_steps", "device", "num_threads"):
+        if key in overrides:
+            raise ValueError(f"overrides must not set {key!r}: it is a sweep argument")
+    exp.mode_configs(modes[0], **overrides)  # a bad override fails here, named
     per_mode = len(alphas) * len(taus) * len(seeds)
-    need = estimate_bytes(experiment, min(per_mode, max_batch), num_steps)
+    need = estimate_bytes(experiment, min(per_mode, chunk_size), num_steps)
     limit = max_bytes if max_bytes is not None else int(0.75 * available_bytes())
     if need > limit:
         raise MemoryError(
-            f"the grid needs about {need / 2**30:.1f} GiB per batch of {min(per_mode, max_batch)} runs, "
+            f"the grid needs about {need / 2**30:.1f} GiB per batch of {min(per_mode, chunk_size)} runs, "
             f"more than the {limit / 2**30:.1f} GiB allowed; lower max_batch (--max-batch) or the grid"
         )
-    dev = resolve_device(device)
+    if cluster is not None and device == "cuda":
+        dev = torch.device("cuda")  # the workers' GPUs, whatever the driver has
+    else:
+        dev = resolve_device(device)
     t0 = time.perf_counter()
-    data = {s: exp.seed_data(s) for s in seeds}
     spec = metric_spec(experiment)
-    points: list[dict[str, Any]] = []
     settings: dict[str, Any] = {
         "probe_epochs": probe_epochs,
         "n_show": n_show,
         "curve_points": CURVE_POINTS,
-        "max_batch": max_batch,
+        "max_batch": chunk_size,
         "compiled": compile,
         "modes": {},
     }
-    member_steps = 0
     for mode in modes:
-        t_mode = time.perf_counter()
-        runs = []
-        for a in alphas:
-            for t in taus:
-                for s in seeds:
-                    _, tc = exp.mode_configs(
-                        mode,
-                        alpha=float(a),
-                        ema_momentum=float(t),
-                        seed=s,
-                        num_steps=num_steps,
-                        device=dev.type,
-                        num_threads=threads,
-                        progress=False,
-                    )
-                    runs.append(Run(mode, tc))
         mc, tc0 = exp.mode_configs(
             mode,
             num_steps=num_steps,
             device=dev.type,
             num_threads=threads,
             progress=False,
+            **overrides,
         )
         settings["modes"][mode] = {
             "model": mc.to_dict(),
@@ -281,68 +440,60 @@ def sweep(
                 if k not in ("alpha", "ema_momentum", "seed")
             },
         }
-        trained = train_runs(exp, runs, data, max_batch=max_batch, compile=compile)
-        t_train = time.perf_counter() - t_mode
-        member_steps += len(runs) * num_steps
-        scores = forecast_scores(
-            trained,
-            data,
-            protocols=("A", "B"),
-            adam=("B",),
-            adam_epochs=probe_epochs,
-            n_show=n_show,
-        )
-        ns = len(seeds)
+    chunks = plan(
+        experiment,
+        modes,
+        alphas,
+        taus,
+        seeds,
+        num_steps,
+        probe_epochs,
+        n_show,
+        dev.type,
+        threads,
+        chunk_size,
+        compile,
+        overrides,
+    )
+    results, info = run_chunks(
+        sweep_chunk,
+        chunks,
+        ChunkCache(cache_dir, log),
+        cluster,
+        cpus_per_chunk=threads,
+        gpus_per_chunk=1 if dev.type == "cuda" and cluster is not None else 0,
+        log=log,
+    )
+    records: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
+    for c, r in zip(chunks, results):
+        records[c.fields["mode"]].extend(r["records"])
+    points: list[dict[str, Any]] = []
+    ns = len(seeds)
+    for mode in modes:
+        recs = records[mode]
         for p in range(len(alphas) * len(taus)):
-            rows = range(p * ns, (p + 1) * ns)
-            per_seed: dict[str, list[float]] = {k: [] for k in spec}
-            for i in rows:
-                hm = history_metrics(trained[i].history)
-                ok = trained[i].diverged_at is None
-                for k in spec:
-                    v = scores.scores[k][i] if k in scores.scores else hm[k]
-                    per_seed[k].append(float(v) if ok else float("nan"))
-            first = trained[rows[0]]
-            h = first.history
-            steps = np.arange(len(h))
-            show = {
-                "seed": seeds[0],
-                "diverged_at": first.diverged_at,
-                "steps": downsample(steps, CURVE_POINTS).round().astype(int).tolist(),
-                "loss_total": downsample(h.total, CURVE_POINTS),
-                "loss_fwd": downsample(h.fwd, CURVE_POINTS),
-                "loss_bwd": downsample(h.bwd, CURVE_POINTS),
-                "norm_steps": downsample(h.norm_steps, CURVE_POINTS)
-                .round()
-                .astype(int)
-                .tolist(),
-                "online_norm": downsample(h.online_norm, CURVE_POINTS),
-                "target_norm": downsample(h.target_norm, CURVE_POINTS),
-                "forecast": None
-                if first.model is None
-                else {
-                    "truth": scores.show["truth"][rows[0]],
-                    "pred_A": scores.show["A_pred"][rows[0]],
-                    "pred_B": scores.show["B_pred"][rows[0]],
-                },
-            }
+            rows = recs[p * ns : (p + 1) * ns]
             points.append(
                 {
                     "mode": mode,
                     "alpha": float(alphas[p // len(taus)]),
                     "ema_momentum": float(taus[p % len(taus)]),
-                    "diverged_at": [trained[i].diverged_at for i in rows],
-                    "per_seed": per_seed,
-                    "show": show,
+                    "diverged_at": [r["diverged_at"] for r in rows],
+                    "per_seed": {k: [r["metrics"][k] for r in rows] for k in spec},
+                    "show": rows[0]["show"],
                 }
             )
-        n_div = sum(t.diverged_at is not None for t in trained)
+        mode_res = [r for c, r in zip(chunks, results) if c.fields["mode"] == mode]
+        t_train = sum(r["seconds_train"] for r in mode_res)
+        t_score = sum(r["seconds_score"] for r in mode_res)
+        n_div = sum(r["diverged_at"] is not None for r in recs)
         log(
-            f"{experiment} {mode}: {len(runs)} runs x {num_steps} steps trained in {t_train:.1f} s "
-            f"({len(runs) * num_steps / t_train:,.0f} member-steps/s), scored in "
-            f"{time.perf_counter() - t_mode - t_train:.1f} s; {n_div} diverged"
+            f"{experiment} {mode}: {len(recs)} runs x {num_steps} steps trained in {t_train:.1f} s "
+            f"({len(recs) * num_steps / max(t_train, 1e-9):,.0f} member-steps/s), scored in "
+            f"{t_score:.1f} s; {n_div} diverged"
         )
     seconds = time.perf_counter() - t0
+    member_steps = len(modes) * per_mode * num_steps
     out = {
         "schema": SCHEMA_VERSION,
         "experiment": experiment,
@@ -358,6 +509,7 @@ def sweep(
             "device": str(dev),
             "threads": threads,
         },
+        "execution": info,
         "settings": settings,
         "grid": {
             "modes": list(modes),
@@ -368,6 +520,8 @@ def sweep(
         "metrics": spec,
         "points": points,
     }
+    if overrides:
+        settings["overrides"] = overrides
     out = _clean(out, digits=5)  # strict JSON, 5 significant digits
     validate(out)
     return out
@@ -563,12 +717,13 @@ def main(argv: list[str] | None = None) -> None:
         )
         mp.add_argument("parts", nargs="+")
         mp.add_argument("--out", required=True)
+        mp.add_argument("--force", action="store_true", help="replace any --out file")
         margs = mp.parse_args(argv[1:])
         try:
             out = merge([json.loads(Path(f).read_text()) for f in margs.parts])
         except ValueError as err:
             mp.error(str(err))
-        _write(Path(margs.out), out)
+        _write(Path(margs.out), out, margs.force)
         return
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -617,6 +772,7 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="train eagerly (default: torch.compile for >= 1000 steps)",
     )
+    add_execution_arguments(ap, chunks=True)
     args = ap.parse_args(argv)
     if args.seeds < 1:
         ap.error(f"--seeds must be >= 1, got {args.seeds}")
@@ -635,29 +791,32 @@ def main(argv: list[str] | None = None) -> None:
         kw["taus"] = args.ema_momentum
     if args.steps is not None:
         kw["num_steps"] = args.steps
-    try:
-        out = sweep(
-            args.experiment,
-            modes=args.modes,
-            seeds=list(range(args.seeds)),
-            quick=args.quick,
-            device=args.device,
-            threads=args.threads,
-            max_batch=args.max_batch,
-            compile=False if args.no_compile else None,
-            **kw,
-        )
-    except (ValueError, MemoryError) as err:
-        ap.error(str(err))
-    _write(Path(args.out), out)
+    with execution(args, ap) as cluster:
+        try:
+            out = sweep(
+                args.experiment,
+                modes=args.modes,
+                seeds=list(range(args.seeds)),
+                quick=args.quick,
+                device=args.device,
+                threads=args.threads,
+                max_batch=args.max_batch,
+                compile=False if args.no_compile else None,
+                chunk_size=args.chunk_size,
+                cache_dir=None if args.no_cache else args.cache_dir,
+                cluster=cluster,
+                **kw,
+            )
+        except (ValueError, MemoryError) as err:
+            ap.error(str(err))
+    _write(Path(args.out), out, args.force)
 
 
-def _write(path: Path, out: dict[str, Any]) -> None:
-    """Write the JSON atomically (a temporary file renamed over the target)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(out, separators=(",", ":")) + "\n")
-    os.replace(tmp, path)
+def _write(path: Path, out: dict[str, Any], force: bool = False) -> None:
+    """Write the JSON atomically (a temporary file renamed over the target); never over
+    a file that holds another experiment's or another grid's results unless ``force``."""
+    check_overwrite(path, out, ("schema", "experiment", "quick", "grid"), force)
+    write_json_atomic(path, out)
     print(
         f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): {len(out['points'])} points x {len(out['grid']['seeds'])} seeds "
         f"in {out['seconds']:.1f} s, {out['member_steps_per_second']:,} member-steps/s"

@@ -1,0 +1,245 @@
+"""Chunked, resumable execution and the Ray path (``bijepa_nb.cluster``).
+
+The cache and the interrupted-driver tests need no Ray. The Ray tests start a local
+instance (2 CPUs, no dashboard); Ray is the optional ``cluster`` extra, which CI installs:
+there (``CI`` set) a missing Ray fails the tests instead of skipping them.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bijepa_nb import reproduce as rp
+from bijepa_nb import sweep as sw
+from bijepa_nb.cluster import (
+    ChunkCache,
+    ClusterError,
+    check_overwrite,
+    connect,
+    write_json_atomic,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICK = dict(
+    alphas=sw.QUICK["alpha"],
+    taus=sw.QUICK["ema_momentum"],
+    seeds=[0, 1],
+    num_steps=sw.QUICK["num_steps"],
+    probe_epochs=sw.QUICK["probe_epochs"],
+    quick=True,
+    threads=1,
+    chunk_size=4,
+    log=lambda line: None,
+)
+
+
+def _need_ray():
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail(
+                'Ray is missing: CI installs it with pip install -e ".[cluster]"'
+            )
+        pytest.skip('Ray is an optional extra: pip install -e ".[cluster]"')
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """The quick sweep, in process, no cache: what every other path must give."""
+    return sw.sweep("sine", **QUICK)
+
+
+# ------------------------------------------------------------------ cache, files
+
+
+def test_cache_round_trip_and_notes_on_bad_entries(tmp_path):
+    notes = []
+    cache = ChunkCache(tmp_path, notes.append)
+    fields = {"kind": "t", "runs": [[0.5, 0.99, 1]], "code": "abc"}
+    assert cache.get(fields) is None
+    cache.put(fields, {"x": [1.5, None]})
+    assert cache.get(fields) == {"x": [1.5, None]}
+    assert cache.get({**fields, "code": "other"}) is None  # another code version
+    path = cache.path(fields)
+    entry = json.loads(path.read_text())
+    entry["fields"]["runs"] = [[1.0, 0.99, 1]]  # an entry written for other settings
+    path.write_text(json.dumps(entry))
+    assert cache.get(fields) is None and "other settings" in notes[-1]
+    path.write_text('{"format": "bijepa-chunk/1", "fie')  # half a file
+    assert cache.get(fields) is None and "unreadable" in notes[-1]
+    assert not list(tmp_path.glob(".*.tmp")), "no temporary files are left behind"
+
+
+def test_sweep_resumes_from_the_cache(tmp_path, reference):
+    logs = []
+    first = sw.sweep("sine", **{**QUICK, "cache_dir": tmp_path})
+    assert first["execution"] == {
+        "backend": "in-process",
+        "chunks": 9,
+        "from_cache": 0,
+        "computed": 9,
+    }
+    assert first["points"] == reference["points"]
+    files = sorted(tmp_path.glob("*.json"))
+    assert len(files) == 9
+    files[4].unlink()  # as if the run had stopped before this chunk
+    again = sw.sweep("sine", **{**QUICK, "cache_dir": tmp_path, "log": logs.append})
+    assert again["execution"]["from_cache"] == 8
+    assert again["execution"]["computed"] == 1
+    assert again["points"] == reference["points"]
+    assert any("8 from the cache" in line for line in logs)
+
+
+def test_a_changed_setting_is_recomputed_not_mixed(tmp_path):
+    sw.sweep("sine", **{**QUICK, "cache_dir": tmp_path})
+    other = sw.sweep("sine", **{**QUICK, "cache_dir": tmp_path, "probe_epochs": 11})
+    assert other["execution"]["from_cache"] == 0
+    assert len(list(tmp_path.glob("*.json"))) == 18
+
+
+def test_output_is_atomic_and_never_overwrites_another_experiment(tmp_path):
+    out = tmp_path / "maps.json"
+    new = {"schema": "s/1", "experiment": "sine", "grid": {"alpha": [0.5]}}
+    check_overwrite(out, new, ("experiment", "grid"), force=False)  # no file yet
+    write_json_atomic(out, new)
+    check_overwrite(out, new, ("experiment", "grid"), force=False)  # same: rerun
+    other = {**new, "experiment": "lorenz"}
+    with pytest.raises(FileExistsError, match="different 'experiment'.*--force"):
+        check_overwrite(out, other, ("experiment", "grid"), force=False)
+    check_overwrite(out, other, ("experiment", "grid"), force=True)
+    assert json.loads(out.read_text()) == new
+    assert [p.name for p in tmp_path.iterdir()] == ["maps.json"]
+
+
+def _cli(args, cache, env=None, **kw):
+    cmd = [sys.executable, "-m", "bijepa_nb.sweep", "sine", "--quick", "--threads", "1"]
+    cmd += ["--chunk-size", "4", "--cache-dir", str(cache), *args]
+    e = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
+    return subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=e,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **kw,
+    )
+
+
+@pytest.mark.parametrize("backend", ["in-process", "ray"])
+def test_an_interrupted_driver_loses_only_unfinished_chunks(
+    tmp_path, backend, reference
+):
+    """Ctrl-C after the first chunks: no output file, finished chunks kept; the rerun
+    computes only the rest and gives the uninterrupted result."""
+    if backend == "ray":
+        _need_ray()
+    ray = ["--ray", "--ray-cpus", "1"] if backend == "ray" else []
+    cache, out = tmp_path / "cache", tmp_path / "maps.json"
+    proc = _cli([*ray, "--out", str(out)], cache)
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if cache.exists() and len(list(cache.glob("*.json"))) >= 2:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, proc.communicate()[0]
+    proc.send_signal(signal.SIGINT)
+    text = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 130, text
+    assert "run the same command again" in text, text
+    assert not out.exists(), "an interrupted sweep writes no output"
+    kept = len(list(cache.glob("*.json")))
+    assert 2 <= kept < 9, text
+    rerun = _cli([*ray, "--out", str(out)], cache)
+    text = rerun.communicate(timeout=300)[0]
+    assert rerun.returncode == 0, text
+    assert f"9 chunks: {kept} from the cache" in text, text
+    result = json.loads(out.read_text())
+    assert result["execution"]["computed"] == 9 - kept
+    assert result["points"] == reference["points"]
+
+
+# ------------------------------------------------------------------------ Ray
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    _need_ray()
+    c = connect(None, num_cpus=2, log=lambda line: None)
+    yield c
+    c.shutdown()
+
+
+def test_ray_sweep_equals_in_process(cluster, reference):
+    remote = sw.sweep("sine", **{**QUICK, "cluster": cluster})
+    assert remote["execution"]["backend"] == "ray"
+    assert remote["execution"]["computed"] == 9
+    assert remote["points"] == reference["points"]
+    assert remote["settings"] == reference["settings"]
+
+
+def test_ray_reproduction_equals_in_process(cluster):
+    kw = dict(quick=True, threads=1, log=lambda line: None)
+    local = rp.reproduce("sine", [0, 1], **kw)
+    remote = rp.reproduce("sine", [0, 1], cluster=cluster, **kw)
+    assert remote["execution"]["backend"] == "ray"
+    for key in ("configs", "baselines", "settings", "metrics"):
+        assert remote[key] == local[key], key
+
+
+def test_a_diverging_chunk_is_recorded_not_retried(cluster):
+    kw = {**QUICK, "modes": ["unconstrained"], "overrides": {"lr": 1e30}}
+    logs = []
+    remote = sw.sweep("sine", **{**kw, "cluster": cluster, "log": logs.append})
+    local = sw.sweep("sine", **kw)
+    diverged = [d for p in remote["points"] for d in p["diverged_at"] if d is not None]
+    assert diverged, "lr = 1e30 makes the runs diverge"
+    assert remote["points"] == local["points"]
+    assert remote["execution"]["computed"] == 3
+
+
+def test_the_mnist_reproduction_refuses_ray(cluster):
+    with pytest.raises(ValueError, match="mnist.*leave out --ray"):
+        rp.reproduce("mnist", [0], quick=True, cluster=cluster)
+
+
+def test_workers_without_the_package_get_a_clear_error(cluster):
+    with pytest.raises(
+        ClusterError, match="cannot import bijepa_nb_not_installed.*--ray-ship"
+    ):
+        cluster.check_workers("bijepa_nb_not_installed")
+    assert cluster.check_workers()["ok"]
+
+
+def test_a_killed_worker_is_retried_with_the_same_result(tmp_path, reference):
+    """Also ships the package with the job (--ray-ship), as for workers without it."""
+    _need_ray()
+    marker = tmp_path / "killed"
+    out = str(tmp_path / "m.json")
+    proc = _cli(
+        ["--ray", "--ray-cpus", "2", "--ray-ship", "--no-cache", "--out", out],
+        tmp_path / "unused",
+        env={"BIJEPA_FAULT_KILL_ONCE": str(marker)},
+    )
+    text = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 0, text
+    assert marker.read_text().startswith("killed pid"), "a worker was killed mid-task"
+    result = json.loads((tmp_path / "m.json").read_text())
+    assert result["points"] == reference["points"]
+
+
+def test_an_unreachable_address_fails_fast_naming_it():
+    _need_ray()
+    t0 = time.perf_counter()
+    with pytest.raises(ClusterError, match="127.0.0.1:9"):
+        connect("127.0.0.1:9", log=lambda line: None)
+    assert time.perf_counter() - t0 < 10
+    with pytest.raises(ClusterError, match="address must be"):
+        connect("no-port-here", log=lambda line: None)
