@@ -27,10 +27,10 @@ from pathlib import Path
 
 _PART = r"[A-Za-z0-9_.-]+"
 URL_RE = re.compile(rf"https://github\.com/(?P<owner>{_PART})/(?P<name>{_PART})")
-BRANCH_RE = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_./-]*")
+BRANCH_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")  # no "/": links split on it
 _END = r"""(?=[\s"')\]]|$)"""
 
-#: Each derived link: a pattern matching any repository, and how to write ours.
+#: The derived links, matching any repository (``Repository`` writes ours).
 COLAB_RE = re.compile(
     rf"https://colab\.research\.google\.com/github/{_PART}/{_PART}/blob/"
     rf"(?P<branch>[^\s/]+)/book/(?P<file>{_PART}\.ipynb)"
@@ -59,7 +59,8 @@ class Repository:
             )
         if not BRANCH_RE.fullmatch(self.branch) or ".." in self.branch:
             raise ValueError(
-                f"branch must be a git branch name such as main, got {self.branch!r}"
+                "branch must be a branch name of letters, digits, '_', '.' and '-' "
+                f"(no '/'), such as main, got {self.branch!r}"
             )
 
     @property

@@ -108,6 +108,7 @@ def test_a_chapter_without_its_links_is_named(tmp_path: Path) -> None:
         ("https://github.com/a/b.git", None, "no .git"),
         ("https://github.com/a/b/", None, "trailing slash"),
         ("https://github.com/a/b", "bad branch", "branch must be"),
+        ("https://github.com/a/b", "feature/x", "no '/'"),
     ],
 )
 def test_bad_urls_are_refused_before_anything_is_written(
