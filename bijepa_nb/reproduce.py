@@ -12,6 +12,7 @@ trains each (variant, seed) separately, two one-thread worker processes at a tim
 Paper settings (Appendix B) unless ``--quick``. Sine and Lorenz run one chunk per table
 variant; ``--ray [ADDRESS]`` runs the chunks as Ray tasks and finished chunks are cached
 (``--cache-dir``), so a rerun computes only what is missing (``bijepa_nb.cluster``).
+With ``--ray``, MNIST runs one Ray task per (variant, seed) task, also cached.
 
 JSON schema (``SCHEMA_VERSION``; ``validate`` checks it):
 
@@ -28,7 +29,7 @@ JSON schema (``SCHEMA_VERSION``; ``validate`` checks it):
   does not exist (classic JEPA has no backward predictor) or the seed diverged.
 - ``baselines``: ``{name: {"unit", "split", "description", "per_seed": [value per seed]}}``
   on the same held-out data as the configurations (each seed has its own data).
-- ``execution`` (sine, Lorenz): ``{"backend": "in-process" or "ray", "chunks",
+- ``execution`` (sine, Lorenz; MNIST with ``--ray``): ``{"backend": "in-process" or "ray", "chunks",
   "from_cache", "computed"}``.
 - ``paper``: the paper's own numbers for the same table (one run, scored on the probe set).
 - MNIST only: ``checkpoints``: ``{"steps": [0, 320, 700, 1400, 2350], "metrics": [...],
@@ -40,6 +41,7 @@ JSON schema (``SCHEMA_VERSION``; ``validate`` checks it):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import platform
 import sys
@@ -433,6 +435,87 @@ MNIST_DIAGNOSTICS = {
 }
 
 
+def _mnist_key(mnist: MnistData) -> dict[str, Any]:
+    """What identifies a data set: its source, sizes and a hash of its bytes."""
+    import hashlib
+
+    h = hashlib.sha256(mnist.source.encode())
+    for t in (
+        mnist.train_images,
+        mnist.train_labels,
+        mnist.eval_images,
+        mnist.eval_labels,
+    ):
+        h.update(t.contiguous().cpu().numpy().tobytes())
+    return {
+        "source": mnist.source,
+        "n_train": len(mnist.train_labels),
+        "n_eval": len(mnist.eval_labels),
+        "sha256": h.hexdigest()[:32],
+    }
+
+
+_WORKER_MNIST: dict[str, MnistData] = {}
+
+
+def _worker_mnist(key: dict[str, Any]) -> MnistData:
+    """The driver's MNIST, loaded again on a Ray worker (its first ``n_train`` and
+    ``n_eval`` images, as the quick mode cuts them) and checked against the driver's hash."""
+    if key["sha256"] not in _WORKER_MNIST:
+        full = load_mnist(MnistConfig())
+        n, m = key["n_train"], key["n_eval"]
+        mnist = MnistData(
+            full.train_images[:n],
+            full.train_labels[:n],
+            full.eval_images[:m],
+            full.eval_labels[:m],
+            full.source,
+        )
+        got = _mnist_key(mnist)
+        if got != key:
+            raise ValueError(
+                f"the worker's MNIST ({got}) differs from the driver's ({key}): give "
+                "every worker the same data (the same BIJEPA_DATA_DIR folder, or full "
+                "MNIST in its download cache)"
+            )
+        _WORKER_MNIST[key["sha256"]] = mnist
+    return _WORKER_MNIST[key["sha256"]]
+
+
+def mnist_chunk(fields: dict[str, Any]) -> dict[str, Any]:
+    """One MNIST task (a variant and seed, or a seed's baselines) on a Ray worker: the
+    result of ``mnist_runs.run_task``, its History as plain lists (``_history_of``)."""
+    from .mnist_runs import MnistSets, MnistTask, run_task
+
+    torch.set_num_threads(fields["task"]["threads"])
+    mnist = _worker_mnist(fields["data"])
+    t = dict(fields["task"])
+    for k in ("checkpoints", "probe_curve"):
+        t[k] = tuple(t[k])
+    t["hyper"] = tuple((str(a), float(b)) for a, b in t["hyper"])
+    r = run_task(MnistTask(**t), MnistSets.of(mnist))
+    if "history" in r:
+        h = r["history"]
+        r["history"] = {k: getattr(h, k).tolist() for k in _HISTORY_ARRAYS}
+        r["history"]["diverged_at"] = h.diverged_at
+    return r
+
+
+_HISTORY_ARRAYS = {
+    "total": np.float64,
+    "fwd": np.float64,
+    "bwd": np.float64,
+    "norm_steps": np.int64,
+    "online_norm": np.float64,
+    "target_norm": np.float64,
+}
+
+
+def _history_of(plain: dict[str, Any]) -> History:
+    arrays = {k: np.asarray(plain[k], dtype=d) for k, d in _HISTORY_ARRAYS.items()}
+    return History(**arrays, diverged_at=plain["diverged_at"])
+
+
 def _mnist_experiment(
     seeds: list[int],
     quick: bool,
@@ -440,6 +523,8 @@ def _mnist_experiment(
     log: Callable[[str], None],
     mnist: MnistData | None = None,
     hyper: dict[str, float] | None = None,
+    cache_dir: Path | str | None = None,
+    cluster: Cluster | None = None,
 ) -> dict[str, Any]:
     from .mnist_runs import BASELINES, CHECKPOINTS, DECODER_EPOCHS, MnistTask, run_tasks
 
@@ -482,7 +567,7 @@ def _mnist_experiment(
         "n_train": n_train,
         "n_eval": len(mnist.eval_labels),
         "checkpoints": [0, *checkpoints, num_steps],
-        "workers": workers,
+        "workers": workers if cluster is None else "one Ray task per task",
         "threads_per_worker": 1,
         "configs": {},
     }
@@ -515,7 +600,36 @@ def _mnist_experiment(
         for s in seeds
     ]
     t0 = time.perf_counter()
-    results = run_tasks(tasks, mnist, workers=workers, log=log)
+    execution_info = None
+    if cluster is None:
+        results = run_tasks(tasks, mnist, workers=workers, log=log)
+    else:  # one chunk per task, each loading the same data on its worker
+        data_key = _mnist_key(mnist)
+        chunks = [
+            Chunk(
+                {
+                    "kind": "mnist",
+                    "task": dataclasses.asdict(t),
+                    "data": data_key,
+                    "code": code_version(),
+                    "torch": torch.__version__,
+                },
+                f"mnist {t.variant} seed {t.seed}",
+            )
+            for t in tasks
+        ]
+        results, execution_info = run_chunks(
+            mnist_chunk,
+            chunks,
+            ChunkCache(cache_dir, log),
+            cluster,
+            cpus_per_chunk=1,
+            gpus_per_chunk=1 if dev.type == "cuda" else 0,
+            log=log,
+        )
+        for r in results:
+            if "history" in r:
+                r["history"] = _history_of(r["history"])
     by = {(r["variant"], r["seed"]): r for r in results}
     configs: dict[str, Any] = {}
     ck_out: dict[str, Any] = {}
@@ -588,7 +702,9 @@ def _mnist_experiment(
         for k, v in vals.items():
             rows.setdefault(k, []).append(v)
     log(
-        f"mnist: {len(tasks)} tasks on {workers} worker(s) in {time.perf_counter() - t0:.1f} s"
+        f"mnist: {len(tasks)} tasks on "
+        f"{f'{workers} worker(s)' if cluster is None else 'Ray'} in "
+        f"{time.perf_counter() - t0:.1f} s"
     )
 
     def unit(k: str) -> str:
@@ -621,6 +737,7 @@ def _mnist_experiment(
         "settings": settings,
         "checkpoints": checkpoint_block,
         "mnist_source": mnist.source,
+        **({"execution": execution_info} if execution_info else {}),
     }
 
 
@@ -670,7 +787,9 @@ def reproduce(
 
     Sine and Lorenz run one chunk per table variant (``variant_chunk``): ``cache_dir``
     keeps finished chunks and reuses them, ``cluster`` (``cluster.connect``) runs them as
-    Ray tasks. MNIST runs its tasks in local worker processes (``mnist_runs``).
+    Ray tasks. MNIST runs its (variant, seed) tasks in local worker processes
+    (``mnist_runs``), or with ``cluster`` one Ray task (and cached chunk) per task, each
+    worker loading the same data (checked by a hash).
 
     ``alpha`` replaces the paper's 0.5 of the BiJEPA variants (classic JEPA keeps 1);
     ``ema_momentum`` replaces the paper's EMA momentum of every variant.
@@ -693,12 +812,9 @@ def reproduce(
     dev = resolve_device(device)
     t0 = time.perf_counter()
     if EXPERIMENTS[experiment].kind == "halves":
-        if cluster is not None:
-            raise ValueError(
-                "experiment 'mnist' does not run on Ray yet: its (variant, seed) tasks run "
-                "in local worker processes; leave out --ray"
-            )
-        body = _mnist_experiment(list(seeds), quick, device, log, mnist, hyper)
+        body = _mnist_experiment(
+            list(seeds), quick, device, log, mnist, hyper, cache_dir, cluster
+        )
     else:
         body = _forecast_experiment(
             experiment,

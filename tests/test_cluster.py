@@ -205,9 +205,18 @@ def test_a_diverging_chunk_is_recorded_not_retried(cluster):
     assert remote["execution"]["computed"] == 3
 
 
-def test_the_mnist_reproduction_refuses_ray(cluster):
-    with pytest.raises(ValueError, match="mnist.*leave out --ray"):
-        rp.reproduce("mnist", [0], quick=True, cluster=cluster)
+def test_ray_mnist_reproduction_equals_in_process(cluster, shared_data_dir, tmp_path):
+    """One Ray task per (variant, seed) task, each worker loading the same digits."""
+    kw = dict(quick=True, device="cpu", log=lambda line: None)
+    local = rp.reproduce("mnist", [0], **kw)
+    remote = rp.reproduce("mnist", [0], cluster=cluster, cache_dir=tmp_path, **kw)
+    assert remote["execution"]["computed"] == 3  # classic, BiJEPA, baselines
+    for key in ("configs", "baselines", "checkpoints", "metrics"):
+        assert remote[key] == local[key], key
+    again = rp.reproduce("mnist", [0], cluster=cluster, cache_dir=tmp_path, **kw)
+    assert (
+        again["execution"]["from_cache"] == 3 and again["configs"] == local["configs"]
+    )
 
 
 def test_workers_without_the_package_get_a_clear_error(cluster):
