@@ -20,9 +20,11 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -600,6 +602,61 @@ def beats(
     return out
 
 
+def verdict_words(
+    groups: Mapping[str, Mapping[str, Comparison | str]],
+) -> dict[str, str]:
+    """Flatten named groups of comparisons (or plain verdict words) into
+    ``{"group: claim": word}``, the form in which a run's verdicts are saved and compared."""
+    out = {}
+    for group, comps in groups.items():
+        for key, c in comps.items():
+            claim = c.claim if isinstance(c, Comparison) else key
+            out[f"{group}: {claim}"] = (
+                c.verdict if isinstance(c, Comparison) else str(c)
+            )
+    return out
+
+
+def replicate(
+    verdicts: Mapping[str, str],
+    seeds: Sequence[int],
+    path: str | Path,
+    save: str | Path | None = None,
+) -> list[list[str]] | None:
+    """Compare this run's verdicts with a saved run on other seeds; optionally save this one.
+
+    ``path``: a JSON file ``{"seeds": [...], "verdicts": {claim: word}}`` written by
+    ``save`` in an earlier run. Returns one row per claim (claim, this run, saved run,
+    conclusion), or None when the file is missing or holds the same seeds. The
+    conclusion keeps a word both runs agree on; where they differ, a claim ("holds",
+    "reversed", "consistent") is not robust and the conclusion is "does not hold" ("not
+    supported" for the §5.3 readings). Claims missing from either run are left out.
+    """
+    seeds = [int(s) for s in seeds]
+    rows = None
+    path = Path(path)
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        if sorted(saved["seeds"]) != sorted(seeds):
+            rows = []
+            for claim, word in verdicts.items():
+                other = saved["verdicts"].get(claim)
+                if other is None:
+                    continue
+                fallback = "not supported" if word in READINGS else "does not hold"
+                both = word if word == other else fallback
+                rows.append([claim, word, other, both])
+    if save:
+        Path(save).write_text(
+            json.dumps({"seeds": seeds, "verdicts": dict(verdicts)}, indent=1) + "\n"
+        )
+    return rows
+
+
+#: The verdict words of a reading of §5.3 (``loop_readings``).
+READINGS = ("consistent", "not supported")
+
+
 # ----------------------------------------------------------- 1. inferring the past
 
 
@@ -891,6 +948,9 @@ __all__ = [
     "horizon_time",
     "Comparison",
     "beats",
+    "verdict_words",
+    "replicate",
+    "READINGS",
     "raw_backward",
     "BACKWARD",
     "backward_inference",

@@ -486,3 +486,22 @@ def test_chapter_figures_draw_what_they_are_given():
     fig = bj.plotting.seed_bands([panel, panel], ["x", "y"], log=(True,))
     assert len(fig.axes) == 2 and fig.axes[0].get_yscale() == "log"
     assert len(fig.axes[1].lines) == 3, "two means and the reference line"
+
+
+def test_verdicts_are_saved_and_compared_across_seed_sets(tmp_path):
+    scores = {"a": [1.0, 1.1, 0.9], "b": [3.0, 3.3, 2.7]}
+    comps = beyond.beats(scores, "a", ["b"])
+    words = beyond.verdict_words({"1": comps, "6": {"(a) loop": "not supported"}})
+    assert words == {"1: b / a": "holds", "6: (a) loop": "not supported"}
+    path = tmp_path / "v.json"
+    assert beyond.replicate(words, [0, 1], path, save=path) is None, "no file yet"
+    assert beyond.replicate(words, [1, 0], path) is None, "the same seeds: no rerun"
+    other = {"1: b / a": "does not hold", "6: (a) loop": "consistent", "x": "holds"}
+    beyond.replicate(other, [5, 6], path, save=tmp_path / "w.json")
+    rows = beyond.replicate(other, [5, 6], path)
+    assert rows == [
+        ["1: b / a", "does not hold", "holds", "does not hold"],
+        ["6: (a) loop", "consistent", "not supported", "not supported"],
+    ]
+    same = beyond.replicate(words, [5, 6], path)
+    assert all(r[1] == r[3] for r in same)
