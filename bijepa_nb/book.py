@@ -17,7 +17,10 @@ would have replaced is left byte for byte as it was, the partly executed copy is
 ``_build/failed/`` (its path is printed), nothing further runs and the command exits
 non-zero: 1 for a chapter error, 128 + the signal number for an interrupt (130 for Ctrl-C).
 
-Per-chapter wall times are printed and written to ``_build/timings.json``
+The output is one line per chapter with its wall time, then the total; the kernels' own
+chatter is dropped (the TCP-transport warning, and no SIGINT at shutdown that would make
+an idle kernel log "KeyboardInterrupt caught"); anything else a kernel writes to stderr
+is passed on. Per-chapter wall times are also written to ``_build/timings.json``
 (``timings-quick.json`` in quick mode), also for the chapters that finished before a failure.
 """
 

@@ -119,3 +119,21 @@ def test_bad_urls_are_refused_before_anything_is_written(
     with pytest.raises(ValueError, match=match):
         set_repository(tmp_path, nbs, url, branch)
     assert {p: p.read_bytes() for p in before} == before
+
+
+def test_command_line_errors_exit_2_and_write_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    nbs = copy_book(tmp_path)
+    before = {p: p.read_bytes() for p in nbs + [tmp_path / "_config.yml"]}
+    for argv in (
+        ["--set-repository", "https://gitlab.com/a/b"],
+        ["--branch", "dev"],  # without --set-repository
+    ):
+        with pytest.raises(SystemExit) as exc:
+            book.main(["--root", str(tmp_path), *argv])
+        assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "--set-repository: repository URL must look like" in err
+    assert "--branch goes with --set-repository" in err
+    assert {p: p.read_bytes() for p in before} == before
