@@ -17,7 +17,8 @@ would have replaced is left byte for byte as it was, the partly executed copy is
 ``_build/failed/`` (its path is printed), nothing further runs and the command exits
 non-zero: 1 for a chapter error, 128 + the signal number for an interrupt (130 for Ctrl-C).
 
-The output is one line per chapter with its wall time, then the total; the kernels' own
+The output is one line per chapter with its wall time, then the total (and one line for
+the HTML build, whose own output goes to ``_build/html-build.log``); the kernels' own
 chatter is dropped (the TCP-transport warning, and no SIGINT at shutdown that would make
 an idle kernel log "KeyboardInterrupt caught"); anything else a kernel writes to stderr
 is passed on. Per-chapter wall times are also written to ``_build/timings.json``
@@ -400,11 +401,35 @@ def main(argv: list[str] | None = None, root: Path | None = None) -> int:
         path = build / ("timings-quick.json" if args.quick else "timings.json")
         path.write_text(json.dumps(timings, indent=1))
     if status == 0 and not args.no_html and not args.quick:
-        jb = shutil.which("jupyter-book") or str(
-            Path(sys.executable).with_name("jupyter-book")
-        )
-        subprocess.run([jb, "build", str(root), "-W", "-n"], check=True)
+        status = build_html(root, build)
     return status
+
+
+def build_html(root: Path, build: Path) -> int:
+    """``jupyter-book build root -W -n`` with its output in ``build/html-build.log``;
+    prints one line (the seconds and where the pages are), or on failure the log's last
+    lines and its path. Returns 0, or jupyter-book's non-zero exit status."""
+    jb = shutil.which("jupyter-book") or str(
+        Path(sys.executable).with_name("jupyter-book")
+    )
+    build.mkdir(exist_ok=True)
+    log = build / "html-build.log"
+    t0 = time.perf_counter()
+    with log.open("w") as sink:
+        done = subprocess.run(
+            [jb, "build", str(root), "-W", "-n"], stdout=sink, stderr=subprocess.STDOUT
+        )
+    if done.returncode == 0:
+        print(f"html: {time.perf_counter() - t0:.1f} s, {_show(build / 'html')}/")
+        return 0
+    tail = log.read_text(errors="replace").splitlines()[-20:]
+    print("\n".join(tail), file=sys.stderr)
+    print(
+        f"error: the HTML build failed (exit {done.returncode}); log: {_show(log)}",
+        file=sys.stderr,
+        flush=True,
+    )
+    return done.returncode
 
 
 if __name__ == "__main__":

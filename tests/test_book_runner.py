@@ -243,3 +243,33 @@ def test_the_kernel_is_not_interrupted_at_shutdown(monkeypatch) -> None:
 
     asyncio.run(run())
     assert calls == ["interrupt"]  # none added by the shutdown
+
+
+def test_the_html_build_prints_one_line_and_logs_the_rest(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    nb_path = make_book(root, {"01_ok": OK})["01_ok"]
+    nb = nbformat.read(nb_path, as_version=4)
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell("# One chapter"))  # a page title
+    nbformat.write(nb, nb_path)
+    (root / "_config.yml").write_text(
+        'title: "tiny"\nexecute:\n  execute_notebooks: "off"\n'
+        "exclude_patterns: [_build]\n"
+    )
+    cmd = [sys.executable, "-m", "bijepa_nb.book", "--root", "root"]
+    run = lambda: subprocess.run(
+        cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    done = run()  # no book/intro.md: the build fails
+    assert done.returncode != 0, done
+    assert "error: the HTML build failed" in done.stderr
+    assert str(Path("root", "_build", "html-build.log")) in done.stderr
+    (root / "book" / "intro.md").write_text("# Tiny\n")
+    done = run()
+    assert done.returncode == 0, done
+    lines = done.stdout.splitlines()
+    assert len(lines) == 3 and lines[1].startswith("total: "), done.stdout
+    html = str(Path("root", "_build", "html"))
+    assert re.fullmatch(rf"html: \d+\.\d s, {re.escape(html)}/", lines[2]), lines[2]
+    assert done.stderr == "", done.stderr
+    assert (root / "_build" / "html" / "book" / "01_ok.html").exists()
+    assert "build succeeded" in (root / "_build" / "html-build.log").read_text()
