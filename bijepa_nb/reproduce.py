@@ -65,7 +65,14 @@ from .cluster import (
     run_chunks,
     write_json_atomic,
 )
-from .config import MnistConfig, check_choice, check_float, check_int, resolve_device
+from .config import (
+    DEVICES,
+    MnistConfig,
+    check_choice,
+    check_float,
+    check_int,
+    resolve_device,
+)
 from .data import MnistData, load_mnist
 from .models import JEPA
 from .paper import EXPERIMENTS, VARIANTS, SeedData
@@ -925,7 +932,7 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="a fast smoke run (few steps, small probes)",
     )
-    ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    ap.add_argument("--device", default="auto", choices=DEVICES)
     ap.add_argument(
         "--threads",
         type=int,

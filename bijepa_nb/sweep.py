@@ -61,6 +61,7 @@ from .cluster import (
     write_json_atomic,
 )
 from .config import (
+    DEVICES,
     STABILITY_MODES,
     check_choice,
     check_float,
@@ -80,6 +81,8 @@ from .pipeline import (
 from .reproduce import _clean, check_metrics
 
 SCHEMA_VERSION = "bijepa-sweep/1"
+#: The registry's experiments a sweep can run: batched, with per-seed data.
+SWEPT = tuple(n for n, e in EXPERIMENTS.items() if e.batched and e.data is not None)
 CURVE_POINTS = 100
 ALPHAS = tuple(round(0.1 * i, 1) for i in range(11))
 EMA_MOMENTA = (0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 1.0)
@@ -535,8 +538,7 @@ def validate(result: dict[str, Any]) -> None:
             raise ValueError(f"sweep JSON: {what}")
 
     need(result.get("schema") == SCHEMA_VERSION, f"schema must be {SCHEMA_VERSION!r}")
-    swept = tuple(n for n, e in EXPERIMENTS.items() if e.batched and e.data is not None)
-    need(result.get("experiment") in swept, f"experiment must be one of {swept}")
+    need(result.get("experiment") in SWEPT, f"experiment must be one of {SWEPT}")
     grid = result.get("grid", {})
     for key in ("modes", "alpha", "ema_momentum", "seeds"):
         v = grid.get(key)
@@ -728,7 +730,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("experiment", choices=("sine", "lorenz"))
+    ap.add_argument("experiment", choices=SWEPT)
     ap.add_argument("--out", required=True, help="the JSON file to write")
     ap.add_argument(
         "--modes",
@@ -759,7 +761,7 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="a smoke run: 3 alphas x 2 momenta, 2 seeds, 100 steps",
     )
-    ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    ap.add_argument("--device", default="auto", choices=DEVICES)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument(
         "--max-batch",
