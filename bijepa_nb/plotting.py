@@ -1041,3 +1041,45 @@ def seed_bands(
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+# --- chapters 01-03
+
+
+def architectures() -> Figure:
+    """Figure 1 of the paper: classic JEPA (A) and BiJEPA (B) side by side."""
+    fig, axes = plt.subplots(1, 2, figsize=(15, 4.2))
+    architecture(False, ax=axes[0], title="(A) classic JEPA")
+    architecture(True, ax=axes[1], title="(B) BiJEPA")
+    return fig
+
+
+def seed_dot_panels(
+    results: dict[str, Sequence[dict[str, float]]],
+    panels: dict[str, str],
+    ylabel: str = "held-out MSE",
+) -> Figure:
+    """One ``seed_dots`` axis per panel: results: name -> one dict of metrics per seed;
+    panels: axis title -> metric key. Each axis shows every name's seeds and mean ± std."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.6))
+    for ax, (title, key) in zip(np.atleast_1d(axes), panels.items()):
+        seed_dots(
+            {n: [m[key] for m in per_seed] for n, per_seed in results.items()},
+            ax=ax,
+            ylabel=ylabel,
+            title=title,
+        )
+    fig.tight_layout()
+    return fig
+
+
+def loss_and_norms(
+    histories: dict[str, History], window: int = 50, title: str = "training loss"
+) -> Figure:
+    """Two axes for runs named by ``histories``: the total training loss (moving average
+    over ``window`` steps, log scale) and the online and target embedding norms."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    loss_curves(histories, ax=axes[0], parts=("total",), window=window, title=title)
+    norm_curves(histories, ax=axes[1], title="embedding norms")
+    fig.tight_layout()
+    return fig

@@ -103,3 +103,175 @@ def paper_table(
         row += [interval([r[key] for r in per_seed], digits) for key in extra.values()]
         rows.append(row)
     return markdown_table(header, rows, digits)
+
+
+# --- chapters 01-03
+
+
+def probe_table(
+    scores: Mapping[str, Mapping[str, float]], baselines: Mapping[str, float]
+):
+    """One run's forecasting errors, as chapter 1 reads them: a row per protocol (A, B)
+    with the Adam probe on its own probe set (the paper's number), the same probe on the
+    held-out test set and least squares on the held-out set (``probes.evaluate``'s keys
+    ``probe``, ``test``, ``lstsq_test``); then a row per reference value of
+    ``baselines`` (name -> held-out MSE, e.g. predicting the mean)."""
+    header = ["probe", "probe set (paper-style)", "held-out test"]
+    header.append("least squares, held-out")
+    rows: list[list[Any]] = [
+        [
+            f"Protocol {p}",
+            scores[p]["probe"],
+            scores[p]["test"],
+            scores[p]["lstsq_test"],
+        ]
+        for p in ("A", "B")
+    ]
+    rows += [[name, "", value, ""] for name, value in baselines.items()]
+    return markdown_table(header, rows)
+
+
+def interval_table(
+    results: Mapping[str, Sequence[Mapping[str, float]]],
+    columns: Mapping[str, str],
+    label: str = "method",
+    digits: int = 4,
+):
+    """Means over seeds with their 95% intervals: a row per name of ``results`` (name ->
+    one dict of metrics per seed), a column per header of ``columns`` (header -> metric
+    key), each cell "mean [low, high]" (``interval``)."""
+    if not results:
+        raise ValueError("results must hold at least one name")
+    rows = [
+        [
+            name,
+            *(interval([m[key] for m in per_seed], digits) for key in columns.values()),
+        ]
+        for name, per_seed in results.items()
+    ]
+    return markdown_table([label, *columns], rows, digits)
+
+
+def claims_by_metric(
+    results: Mapping[str, Sequence[Mapping[str, float]]],
+    winner: str,
+    others: Sequence[str],
+    metrics: Mapping[str, str],
+) -> dict[str, dict]:
+    """ "``winner`` beats X" for every X in ``others``, measured by each error metric.
+
+    results: name -> one dict of metrics per seed (the same seeds in the same order);
+    metrics: label -> metric key (lower is better). Returns label -> X -> a
+    ``beyond.Comparison``: the 95% interval of the paired geometric-mean ratio X / winner
+    and its verdict by the book's rule (``stats.verdict`` against 1) — the nested form
+    that ``comparison_table`` shows and ``beyond.verdict_words`` saves.
+    """
+    from .beyond import beats
+
+    return {
+        label: beats(
+            {n: [m[key] for m in results[n]] for n in (winner, *others)}, winner, others
+        )
+        for label, key in metrics.items()
+    }
+
+
+def ratio_claim(claim: str, ratios: Sequence[float], null: float = 1.0):
+    """A claim "this ratio exceeds ``null``", one ratio per seed: a ``beyond.Comparison``
+    holding the geometric mean's 95% interval (``stats.geometric_mean_ci``) and the
+    book's verdict on it (``stats.verdict``: "holds" when the interval lies above
+    ``null``, "reversed" when below, "does not hold" when it includes it)."""
+    from .beyond import Comparison
+    from .stats import geometric_mean_ci, verdict
+
+    iv = geometric_mean_ci(ratios)
+    return Comparison(claim, iv, verdict([iv], null))
+
+
+def comparison_table(groups: Mapping[str, Mapping[str, Any]], digits: int = 3):
+    """Verdicts as a table: a row per ``beyond.Comparison`` of ``groups`` (group -> key ->
+    Comparison, e.g. ``claims_by_metric``'s result): the group (the claim, or what
+    measures it), the ratio the claim is about, its geometric mean [95% interval] over
+    seeds, and the verdict word."""
+    rows = [
+        [
+            group,
+            c.claim,
+            f"{c.interval.mean:.{digits}g} [{c.interval.low:.{digits}g}, "
+            f"{c.interval.high:.{digits}g}]",
+            c.verdict,
+        ]
+        for group, comps in groups.items()
+        for c in comps.values()
+    ]
+    return markdown_table(["claim", "ratio", "mean [95% interval]", "verdict"], rows)
+
+
+def norm_growth(history, start: float = 0.5) -> float:
+    """How much the mean online embedding norm ‖f(x)‖ of one run (a ``History``) grew
+    from fraction ``start`` of its logged steps to the last: a ratio, 1 when flat."""
+    from .config import check_float
+
+    check_float("start", start, 0.0, 1.0)
+    norms = np.asarray(history.online_norm, dtype=float)
+    if len(norms) < 2:
+        raise ValueError("history must hold at least two logged norms")
+    return float(norms[-1] / norms[min(int(start * len(norms)), len(norms) - 1)])
+
+
+def bounded_claim(claim: str, histories: Sequence, limit: float = 10.0, start=0.25):
+    """The claim "the embeddings stay bounded" over seeds, one ``History`` per seed.
+
+    Per run, the growth g of ‖f(x)‖ from fraction ``start`` of training to its end
+    (``norm_growth``). Returns a ``beyond.Comparison`` holding the 95% interval of the
+    geometric mean of g (``stats.geometric_mean_ci``) and the verdict: "holds" when the
+    interval lies below ``limit`` (the runs grow less than that), "reversed" when it
+    lies above, "does not hold" when it contains ``limit`` ("too few seeds" for one
+    run). A run that diverged (``History.diverged_at`` set) exploded: the verdict is
+    then "does not hold" whatever the interval of the runs' finite part says.
+    """
+    from .beyond import Comparison
+    from .stats import geometric_mean_ci, side
+
+    iv = geometric_mean_ci([norm_growth(h, start) for h in histories])
+    word = {
+        "below": "holds",
+        "above": "reversed",
+        "includes": "does not hold",
+        "n < 2": "too few seeds",
+    }[side(iv, limit)]
+    if any(h.diverged_at is not None for h in histories):
+        word = "does not hold"
+    return Comparison(claim, iv, word)
+
+
+def replication_table(
+    verdicts: Mapping[str, str], seeds: Sequence[int], path, save=None
+):
+    """This run's verdict words beside those a rerun on other seeds saved in ``path``
+    (``beyond.replicate``, which also writes this run's words to ``save`` when given):
+    how many agree, then a row per claim with both words and the conclusion that both
+    support. Without a saved rerun on other seeds, a sentence that says so."""
+    import json
+    from pathlib import Path
+
+    from .beyond import replicate
+
+    path = Path(path)
+    other = json.loads(path.read_text())["seeds"] if path.is_file() else None
+    rows = replicate(verdicts, seeds, path, save)
+    if rows is None:
+        text = f"No rerun on other seeds in `{path}`: nothing to compare."
+    else:
+        agree = sum(r[1] == r[2] for r in rows)
+        header = ["claim", f"seeds {list(seeds)}", f"seeds {other}", "conclusion"]
+        table = markdown_table(header, rows)
+        text = f"{agree} of {len(rows)} verdicts agree.\n\n" + getattr(
+            table, "data", table
+        )
+    try:
+        from IPython.display import Markdown
+
+        return Markdown(text)
+    except ImportError:  # pragma: no cover
+        return text
