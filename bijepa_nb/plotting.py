@@ -1083,3 +1083,111 @@ def loss_and_norms(
     norm_curves(histories, ax=axes[1], title="embedding norms")
     fig.tight_layout()
     return fig
+
+
+# --- chapter 10
+
+
+def map_row(
+    panels: dict[str, np.ndarray],
+    alphas: Sequence[float],
+    taus: Sequence[float],
+    marks: dict[str, dict[str, tuple[float, float]]] | None = None,
+    hatch: dict[str, np.ndarray] | None = None,
+    label: str = "held-out MSE",
+    saturate: float = 90.0,
+) -> Figure:
+    """One ``heat_map`` per panel, side by side on one log colour scale.
+
+    panels: title -> values [alpha, ema_momentum] (e.g. geometric means over seeds);
+    marks / hatch: title -> that panel's ``marks`` / ``hatch``. The scale runs from the
+    lowest value of all panels to their ``saturate`` percentile: the worst cells share
+    the brightest colour, so that a few very bad cells do not flatten the rest."""
+    values = np.stack([np.asarray(v, dtype=float) for v in panels.values()])
+    lo, hi = np.nanmin(values), np.nanpercentile(values, saturate)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.4))
+    for ax, (title, v) in zip(np.atleast_1d(axes), panels.items()):
+        heat_map(
+            v,
+            alphas,
+            taus,
+            ax=ax,
+            title=title,
+            marks=(marks or {}).get(title),
+            hatch=(hatch or {}).get(title),
+            vmin=lo,
+            vmax=hi,
+            label=label,
+        )
+    fig.tight_layout()
+    return fig
+
+
+def profile_row(
+    x: Sequence[float],
+    panels: dict[str, dict[str, np.ndarray]],
+    xlabel: str,
+    level: float = 0.95,
+    categorical: bool = False,
+) -> Figure:
+    """One ``profile`` per panel, side by side: panels: title -> {line name: [len(x),
+    seeds]}. Points are geometric means over seeds, bands their ``level`` t-intervals on
+    the log scale (``stats.geometric_mean_ci``)."""
+    from .stats import geometric_mean_ci
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4))
+    for ax, (title, lines) in zip(np.atleast_1d(axes), panels.items()):
+        profile(
+            x,
+            lines,
+            ax=ax,
+            xlabel=xlabel,
+            title=title,
+            level=level,
+            categorical=categorical,
+            interval=geometric_mean_ci,
+        )
+    fig.tight_layout()
+    return fig
+
+
+def explosion_maps(
+    diverged: np.ndarray,
+    growth_first: np.ndarray,
+    growth_second: np.ndarray,
+    alphas: Sequence[float],
+    taus: Sequence[float],
+    num_seeds: int,
+    mode: str,
+    paper: tuple[float, float],
+) -> Figure:
+    """Three maps of one stability mode over [alpha, ema_momentum]: how many of
+    ``num_seeds`` seeds diverged (linear scale), and the growth of the online embedding
+    norm in the first half (middle / start) and second half (end / middle) of training."""
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
+    heat_map(
+        np.asarray(diverged, dtype=float),
+        alphas,
+        taus,
+        ax=axes[0],
+        log=False,
+        title=f"{mode}: seeds diverged (of {num_seeds})",
+        label="seeds",
+        vmin=0,
+        vmax=num_seeds,
+    )
+    for ax, growth, half, ratio in (
+        (axes[1], growth_first, "first", "middle / start"),
+        (axes[2], growth_second, "second", "end / middle"),
+    ):
+        heat_map(
+            growth,
+            alphas,
+            taus,
+            ax=ax,
+            title=f"norm growth, {half} half",
+            label=ratio,
+            marks={"paper": paper},
+        )
+    fig.tight_layout()
+    return fig

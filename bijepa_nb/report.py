@@ -275,3 +275,69 @@ def replication_table(
         return Markdown(text)
     except ImportError:  # pragma: no cover
         return text
+
+
+# --- chapter 10
+
+
+def paper_vs_best_table(comparisons: Mapping[str, Any]):
+    """A Markdown table of ``maps.paper_against_best`` results, one row per map: the best
+    cell, both cells' geometric means [95% interval], the paired ratio paper / best and
+    the word ("beaten" / "on par")."""
+    rows = [
+        [
+            name,
+            f"α={c.best[0]:g}, τ={c.best[1]:g}",
+            str(c.best_interval),
+            str(c.paper_interval),
+            str(c.ratio),
+            c.word,
+        ]
+        for name, c in comparisons.items()
+    ]
+    level = round(100 * next(iter(comparisons.values())).ratio.level)
+    return markdown_table(
+        [
+            "map",
+            "best cell",
+            f"best: geometric mean [{level}% CI]",
+            "paper's cell",
+            "ratio paper / best",
+            "paper's choice",
+        ],
+        rows,
+    )
+
+
+def robustness_table(rows: Sequence[Sequence[str]], moved_only: bool = True):
+    """A Markdown table of ``maps.robust_words`` rows (claim, word on all seeds, splits
+    that agree, splits that differ, conclusion); with ``moved_only`` just the claims whose
+    word changed on some split."""
+    keep = [r for r in rows if r[3]] if moved_only else list(rows)
+    return markdown_table(
+        ["claim", "all seeds", "same word", "differs on", "conclusion"], keep
+    )
+
+
+def conclusions_table(
+    rows: Sequence[Sequence[str]], names: Sequence[str], claims: Sequence[str]
+):
+    """A Markdown table of chosen ``maps.robust_words`` conclusions: one row per map in
+    ``names``, one column per claim in ``claims`` (the claim ``f"{name}: {claim}"``).
+    A cell gives the conclusion, and where some seed subset disagreed, the word on all
+    seeds and on how many subsets it was the same, e.g. "does not hold (all seeds:
+    holds; same on 5 of 7)"."""
+    found = {r[0]: r for r in rows}
+    out = []
+    for name in names:
+        row = [name]
+        for claim in claims:
+            r = found.get(f"{name}: {claim}")
+            if r is None:
+                row.append("–")
+            elif r[3]:
+                row.append(f"{r[4]} (all seeds: {r[1]}; same on {r[2]})")
+            else:
+                row.append(r[4])
+        out.append(row)
+    return markdown_table(["map", *claims], out)

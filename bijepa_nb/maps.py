@@ -1,0 +1,282 @@
+"""Reading the α × τ sweep (chapter 10): geometric means over seeds, the best cell, the
+"indistinguishable from the best" sets, and every verdict word of the chapter computed
+from any subset of the seeds, so that the conclusions can be checked on splits of them.
+
+Arrays follow ``sweep.grid_values``: a score per seed, seeds on the last axis, NaN where
+a seed diverged. Every mean here is a geometric mean (the mean of log MSE,
+exponentiated), the same scale as the intervals (``stats.geometric_mean_ci``) and the
+paired ratios (``stats.paired_ratio_ci``), so a map, its best cell and the verdicts
+drawn from it never disagree about which cell is lower.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .stats import Interval, geometric_mean_ci, paired_ratio_ci, verdict
+
+#: The verdict words of the chapter, each with the weaker word that replaces it when
+#: the seeds disagree (a claim that needs evidence survives only where every split
+#: gives it; absence of evidence is what remains otherwise).
+WEAKER = {
+    "beaten": "on par",
+    "on par": "on par",
+    "worse than the best": "near the best",
+    "near the best": "near the best",
+    "holds": "does not hold",
+    "reversed": "does not hold",
+    "depends": "does not hold",
+    "does not hold": "does not hold",
+}
+
+
+def geometric_means(values: np.ndarray) -> np.ndarray:
+    """values [..., seeds] (positive, NaN for a diverged seed) -> [...]: the geometric
+    mean over the seeds that finished, NaN where none did."""
+    v = np.asarray(values, dtype=float)
+    if np.any(v[np.isfinite(v)] <= 0):
+        raise ValueError("values must be positive (an MSE or a norm ratio)")
+    logs = np.log(v)
+    finished = np.isfinite(v).sum(-1)
+    with np.errstate(all="ignore"):
+        total = np.where(np.isfinite(logs), logs, 0.0).sum(-1)
+        return np.where(finished > 0, np.exp(total / np.maximum(finished, 1)), np.nan)
+
+
+def best_cell(
+    values: np.ndarray, alphas: Sequence[float], taus: Sequence[float]
+) -> tuple[float, float]:
+    """(alpha, tau) of the lowest geometric mean among the cells of ``values``
+    [alpha, tau, seeds] where every seed finished."""
+    v = np.asarray(values, dtype=float)
+    if v.shape[:2] != (len(alphas), len(taus)):
+        raise ValueError(
+            f"values must be [alpha, tau, seeds] = [{len(alphas)}, {len(taus)}, .], "
+            f"got {v.shape}"
+        )
+    complete = np.isfinite(v).all(-1)
+    if not complete.any():
+        raise ValueError("no cell where every seed finished")
+    means = np.where(complete, geometric_means(v), np.inf)
+    i, j = np.unravel_index(np.argmin(means), means.shape)
+    return float(alphas[i]), float(taus[j])
+
+
+def near_best(values: np.ndarray, level: float = 0.95) -> list[int]:
+    """Rows of ``values`` [n, seeds] that are *indistinguishable from the best*: whose
+    log-scale interval (``geometric_mean_ci``) overlaps the interval of the row with the
+    lowest geometric mean. Seeds that diverged are dropped; a row with fewer than two
+    finished seeds has no interval and is never near."""
+    cis = [
+        geometric_mean_ci(v[np.isfinite(v)], level)
+        if np.isfinite(v).sum() >= 2
+        else None
+        for v in np.asarray(values, dtype=float)
+    ]
+    if all(c is None for c in cis):
+        raise ValueError("no row has two finished seeds")
+    best = min((c for c in cis if c is not None), key=lambda c: c.mean)
+    return [i for i, c in enumerate(cis) if c is not None and c.low <= best.high]
+
+
+def paired_ratio(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> Interval:
+    """Paired geometric-mean ratio a / b (``stats.paired_ratio_ci``) over the seeds
+    where both finished; a, b: [seeds]."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    ok = np.isfinite(a) & np.isfinite(b)
+    if ok.sum() < 2:
+        raise ValueError(f"a and b share {ok.sum()} finished seeds; 2 are needed")
+    return paired_ratio_ci(a[ok], b[ok], level)
+
+
+@dataclass(frozen=True)
+class CellComparison:
+    """The paper's cell against the best cell of one map, on paired seeds."""
+
+    best: tuple[float, float]
+    best_interval: Interval
+    paper_interval: Interval
+    ratio: Interval
+    word: str
+
+
+def paper_against_best(
+    values: np.ndarray,
+    alphas: Sequence[float],
+    taus: Sequence[float],
+    paper: tuple[float, float],
+    level: float = 0.95,
+) -> CellComparison:
+    """values [alpha, tau, seeds]: the best cell (``best_cell``), both cells' geometric
+    means with log-scale intervals, and the paired ratio paper / best over the seeds
+    where both finished. Word: "beaten" when the ratio's interval lies above 1
+    (``stats.verdict`` says "holds"), "on par" otherwise."""
+    best = best_cell(values, alphas, taus)
+    v = np.asarray(values, dtype=float)
+    p = v[list(alphas).index(paper[0]), list(taus).index(paper[1])]
+    b = v[list(alphas).index(best[0]), list(taus).index(best[1])]
+    ratio = paired_ratio(p, b, level)
+    ok = np.isfinite(p) & np.isfinite(b)
+    word = "beaten" if verdict([ratio], 1.0) == "holds" else "on par"
+    return CellComparison(
+        best,
+        geometric_mean_ci(b[ok], level),
+        geometric_mean_ci(p[ok], level),
+        ratio,
+        word,
+    )
+
+
+def map_verdicts(
+    values: np.ndarray,
+    alphas: Sequence[float],
+    taus: Sequence[float],
+    modes: Sequence[str],
+    paper: tuple[float, float],
+    level: float = 0.95,
+    prefix: str = "",
+) -> dict[str, str]:
+    """Every verdict word the chapter draws from ``values`` [mode, alpha, tau, seeds]:
+
+    - ``"{mode}: paper's cell vs the best"``: "beaten" / "on par" (``paper_against_best``);
+    - ``"{mode}: classic α=1 vs α=0.5 at τ=…"``: the paired ratio classic / paper
+      against 1 by ``stats.verdict`` ("holds": the paper's α beats classic JEPA);
+    - ``"{mode}: α=a at τ=…"`` for every α, and ``"{mode}: τ=t at α=…"`` for every τ:
+      "near the best" / "worse than the best" (``near_best`` along that line).
+    """
+    v = np.asarray(values, dtype=float)
+    pa, pt = paper
+    i, j = list(alphas).index(pa), list(taus).index(pt)
+    out = {}
+    for m, mode in enumerate(modes):
+        out[f"{prefix}{mode}: paper's cell vs the best"] = paper_against_best(
+            v[m], alphas, taus, paper, level
+        ).word
+        if 1.0 in alphas:
+            classic = v[m, list(alphas).index(1.0), j]
+            word = verdict([paired_ratio(classic, v[m, i, j], level)], 1.0)
+            out[f"{prefix}{mode}: α={pa:g} beats classic α=1 at τ={pt:g}"] = word
+        near = near_best(v[m, :, j], level)
+        for k, a in enumerate(alphas):
+            word = "near the best" if k in near else "worse than the best"
+            out[f"{prefix}{mode}: α={a:g} at τ={pt:g}"] = word
+        near = near_best(v[m, i, :], level)
+        for k, t in enumerate(taus):
+            word = "near the best" if k in near else "worse than the best"
+            out[f"{prefix}{mode}: τ={t:g} at α={pa:g}"] = word
+    return out
+
+
+def seed_splits(num_seeds: int) -> dict[str, list[int]]:
+    """Subsets of the seeds on which to redraw the verdicts: every leave-one-seed-out
+    subset and the two overlapping halves (first and last ceil(n/2) seeds; seeds 0-2
+    and 2-4 for five)."""
+    if num_seeds < 3:
+        raise ValueError(f"num_seeds must be >= 3 to split, got {num_seeds}")
+    seeds = list(range(num_seeds))
+    half = (num_seeds + 1) // 2
+    out = {f"without seed {s}": [t for t in seeds if t != s] for s in seeds}
+    out[f"seeds 0-{half - 1}"] = seeds[:half]
+    out[f"seeds {num_seeds - half}-{num_seeds - 1}"] = seeds[num_seeds - half :]
+    return out
+
+
+def robust_words(
+    full: Mapping[str, str], splits: Mapping[str, Mapping[str, str]]
+) -> list[list[str]]:
+    """One row per claim: claim, word on all seeds, how many splits give the same word,
+    the splits that differ, and the conclusion: the word where every split agrees,
+    else its weaker form (``WEAKER``)."""
+    rows = []
+    for claim, word in full.items():
+        differ = [name for name, w in splits.items() if w.get(claim, word) != word]
+        agree = len(splits) - len(differ)
+        conclusion = word if not differ else WEAKER.get(word, "does not hold")
+        rows.append(
+            [claim, word, f"{agree} of {len(splits)}", ", ".join(differ), conclusion]
+        )
+    return rows
+
+
+def split_verdicts(
+    grids: Sequence[tuple[np.ndarray, Mapping[str, Any]]],
+    splits: Mapping[str, Sequence[int]],
+) -> dict[str, dict[str, str]]:
+    """The verdict words of several maps on each subset of their seeds: grids is a
+    list of (values [mode, alpha, tau, seeds], ``map_verdicts`` keyword arguments);
+    splits: name -> seed indices into the last axis (``seed_splits``)."""
+    out = {}
+    for name, seeds in splits.items():
+        out[name] = {}
+        for values, kwargs in grids:
+            v = np.asarray(values, dtype=float)[..., list(seeds)]
+            out[name].update(map_verdicts(v, **kwargs))
+    return out
+
+
+def load_or_sweep(
+    path: str | Path,
+    experiment: str,
+    recompute: bool = False,
+    quick: bool = False,
+    num_seeds: int = 5,
+    device: str = "cpu",
+    **grid: Any,
+) -> dict[str, Any]:
+    """The saved sweep at ``path`` (validated), or a fresh ``sweep.sweep`` of
+    ``experiment`` over seeds 0 .. num_seeds - 1 when ``recompute`` or the file is
+    missing; ``quick`` shrinks the grid and the run length to ``sweep.QUICK``'s
+    smoke settings. ``grid``: further ``sweep.sweep`` arguments (e.g. ``modes``)."""
+    from . import sweep as sw
+
+    p = Path(path)
+    if p.exists() and not recompute:
+        res = json.loads(p.read_text())
+    else:
+        if quick:
+            q = sw.QUICK
+            grid.update(
+                alphas=q["alpha"],
+                taus=q["ema_momentum"],
+                num_steps=q["num_steps"],
+                probe_epochs=q["probe_epochs"],
+            )
+        res = sw.sweep(
+            experiment,
+            seeds=list(range(num_seeds)),
+            device=device,
+            quick=quick,
+            log=lambda line: None,
+            **grid,
+        )
+    sw.validate(res)
+    return res
+
+
+def describe(res: Mapping[str, Any]) -> str:
+    """One line saying what a sweep result holds and where it ran."""
+    g = res["grid"]
+    steps = res["settings"]["modes"][g["modes"][0]]["train"]["num_steps"]
+    return (
+        f"{res['experiment']} sweep: {len(res['points'])} points x "
+        f"{len(g['seeds'])} seeds, {steps} steps each, "
+        f"{'quick smoke settings' if res['quick'] else 'paper settings'}, "
+        f"{res['seconds'] / 60:.0f} min of sweep processes on "
+        f"{res['environment']['device']}"
+    )
+
+
+def seed_spread(values: np.ndarray) -> np.ndarray:
+    """values [..., seeds] -> [...]: largest / smallest finished seed of each cell."""
+    import warnings
+
+    v = np.asarray(values, dtype=float)
+    with warnings.catch_warnings():  # a cell where no seed finished stays NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmax(v, -1) / np.nanmin(v, -1)
