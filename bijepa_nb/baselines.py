@@ -194,3 +194,37 @@ def chance_accuracy(train_labels: torch.Tensor, eval_labels: torch.Tensor) -> fl
     if len(train_labels) == 0 or len(eval_labels) == 0:
         raise ValueError("train_labels and eval_labels must not be empty")
     return float((eval_labels == torch.bincount(train_labels).argmax()).float().mean())
+
+
+# --- chapter 05
+def quadratic_features(states: torch.Tensor) -> torch.Tensor:
+    """The last state and the products of its coordinates, in float64:
+    states [N, T, 3] -> [N, 9] (x, y, z, xx, xy, xz, yy, yz, zz)."""
+    last = states[:, -1].double()
+    i, j = torch.triu_indices(3, 3)
+    return torch.cat((last, last[:, i] * last[:, j]), dim=1)
+
+
+def lorenz_raw_baselines(probe: Split, test: Split) -> dict[str, float]:
+    """Held-out MSE of four raw forecasters of the first target state, in float64.
+
+    persistence (the last context state), linear extrapolation (2 * last - previous),
+    least squares on the raw context (a linear map of the flattened context, fitted on
+    ``probe``) and the quadratic map of the last state (least squares on
+    ``quadratic_features``: the form of one Euler step, exact on Euler data).
+    """
+    y = first_target_step(test.target).double()
+    y_probe = first_target_step(probe.target).double()
+    last, prev = test.context[:, -1].double(), test.context[:, -2].double()
+    raw = lstsq_probe(probe.context.flatten(1).double(), y_probe)
+    quad = lstsq_probe(quadratic_features(probe.context), y_probe)
+    return {
+        "persistence": torch.mean((last - y) ** 2).item(),
+        "linear extrapolation": torch.mean((2 * last - prev - y) ** 2).item(),
+        "least squares on the raw context": raw.mse(
+            test.context.flatten(1).double(), y
+        ),
+        "quadratic map of the last state": quad.mse(
+            quadratic_features(test.context), y
+        ),
+    }

@@ -1191,3 +1191,106 @@ def explosion_maps(
         )
     fig.tight_layout()
     return fig
+
+
+# --- chapters 04 and 05
+def integrator_errors(
+    rel: dict[str, np.ndarray], context_len: int, dt: float = 0.01, ax=None
+):
+    """Relative error of integrated states against an accurate solver, per step.
+
+    rel: {integrator: [starts, steps]} (``data.lorenz_integrator_errors``); each drawn
+    as its median over starts with a 10-90% band, on a log axis, with the end of the
+    context marked."""
+    ax = ax or plt.subplots(figsize=(7, 3.6))[1]
+    colors = {"euler": "tab:red", "rk4": "tab:blue"}
+    for i, (name, r) in enumerate(rel.items()):
+        steps = np.arange(1, r.shape[1] + 1)
+        q10, q50, q90 = np.percentile(r, [10, 50, 90], axis=0)
+        color = colors.get(name, f"C{i}")
+        ax.plot(steps, q50, color=color, label=f"{name}, median")
+        ax.fill_between(steps, q10, q90, color=color, alpha=0.2)
+    ax.axvline(context_len, color="k", lw=0.6, ls="--")
+    ax.set_yscale("log")
+    ax.set_xlabel(f"step (dt = {dt:g})")
+    ax.set_ylabel("relative error vs DOP853")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def lorenz_samples(context: torch.Tensor, target: torch.Tensor, ax=None):
+    """A few Lorenz trajectories in 3-D: context [N, C, 3] in blue, target [N, T, 3] in
+    grey (all N drawn)."""
+    if ax is None:
+        ax = plt.figure(figsize=(6, 4.5)).add_subplot(111, projection="3d")
+    for c, t in zip(np.asarray(context), np.asarray(target)):
+        ax.plot(*c.T, color="tab:blue", lw=1.5)
+        ax.plot(*t.T, color="0.5", lw=1.2)
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    ax.set_zlabel("z")
+    return ax
+
+
+#: Marker and colour of each variant's Protocol B forecasts in the Lorenz panel.
+LORENZ_STYLE = {"classic": ("x", "tab:red"), "expressive": ("^", "tab:green")}
+
+
+def lorenz_forecast_panel(
+    runs: dict[str, Any],
+    labels: dict[str, str],
+    n_show: int = 20,
+    epochs: int = 200,
+    seed: int = 0,
+    window: int = 50,
+) -> Figure:
+    """The Lorenz forecast figure (the paper's Figure 3), one run per variant.
+
+    runs: variant -> an ``experiments.RunResult`` (model, history, probe_set, test_set;
+    the test set of the first run is used for all); labels: variant -> legend label.
+    Each model's Adam probe of Protocol B (``epochs``, initialised by ``seed``), fitted
+    on its probe set, forecasts the first target state of the first ``n_show`` held-out
+    trajectories. Left: total training losses (``window``-step moving average). Middle:
+    the x coordinate of those forecasts against the truth. Right: the first trajectory in
+    phase space with every model's predicted next state.
+    """
+    from .data import Split, first_target_step
+    from .probes import adam_probe, protocol_features
+
+    first = next(iter(runs.values()))
+    test = first.test_set
+    fig = plt.figure(figsize=(17, 4.5))
+    loss_curves(
+        {labels[m]: r.history for m, r in runs.items()},
+        ax=fig.add_subplot(1, 3, 1),
+        parts=("total",),
+        window=window,
+        title="training loss",
+    )
+    preds = {}
+    for m, r in runs.items():
+        dev = next(r.model.parameters()).device
+        sub = Split(test.context[:n_show], test.target[:n_show]).to(dev)
+        fit = r.probe_set.to(dev)
+        pb = adam_probe(*protocol_features(r.model, fit, "B"), epochs=epochs, seed=seed)
+        preds[m] = pb(protocol_features(r.model, sub, "B")[0]).cpu()
+    truth = first_target_step(test.target[:n_show]).cpu()
+    ax = fig.add_subplot(1, 3, 2)
+    idx = np.arange(len(truth))
+    ax.plot(idx, truth[:, 0], "o", color="0.55", ms=8, alpha=0.5, label="truth")
+    for i, (m, p) in enumerate(preds.items()):
+        marker, color = LORENZ_STYLE.get(m, ("^", f"C{i}"))
+        ax.plot(idx, p[:, 0], marker, color=color, ms=7, mew=2, label=labels[m])
+    ax.set_xlabel("test trajectory")
+    ax.set_ylabel("x at $t_{20}$ (normalised)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    phase_space(
+        test.context[0].cpu(),
+        test.target[0].cpu(),
+        {("classic" if m == "classic" else "bijepa"): p[0] for m, p in preds.items()},
+        ax=fig.add_subplot(1, 3, 3, projection="3d"),
+        title="trajectory 0",
+    )
+    return fig

@@ -341,3 +341,100 @@ def conclusions_table(
                 row.append(r[4])
         out.append(row)
     return markdown_table(["map", *claims], out)
+
+
+# --- chapters 04 and 05
+def ratio_verdicts(
+    claims: Mapping[str, Mapping[str, tuple[Sequence[float], Sequence[float]]]],
+    measures: Sequence[str],
+):
+    """Claims "W beats L" on errors, each judged by the book's rule over seeds.
+
+    claims: claim -> {measure: (errors of L per seed, errors of W per seed)}, the seeds
+    in the same order on both sides. For each measure the paired geometric-mean ratio
+    L / W with its 95% interval (``stats.paired_ratio_ci``; above 1 when W is better);
+    the claim's verdict is ``stats.verdict`` over its measures ("holds" when every
+    interval lies above 1). Returns (a Markdown table with one row per claim and one
+    column per name in ``measures``, "–" where a claim lacks it; {claim: verdict}).
+    """
+    from .stats import paired_ratio_ci, verdict
+
+    rows, words = [], {}
+    for claim, by_measure in claims.items():
+        unknown = set(by_measure) - set(measures)
+        if unknown or not by_measure:
+            raise ValueError(
+                f"claims[{claim!r}] must hold some of the measures {list(measures)}, "
+                f"got {sorted(by_measure)}"
+            )
+        ivs = {m: paired_ratio_ci(*by_measure[m]) for m in measures if m in by_measure}
+        words[claim] = verdict(list(ivs.values()))
+        cells = [str(ivs[m]) if m in ivs else "–" for m in measures]
+        rows.append([claim, *cells, words[claim]])
+    header = ["claim", *(f"{m}: ratio [95% interval]" for m in measures), "verdict"]
+    return markdown_table(header, rows), words
+
+
+def replication_report(
+    verdicts: Mapping[str, str],
+    seeds: Sequence[int],
+    path: str,
+    save: str = "",
+    quick: bool = False,
+):
+    """This run's verdict words beside those of a rerun on other seeds.
+
+    ``beyond.replicate`` reads the rerun from ``path`` (and, with ``save``, writes this
+    run's words there for the next comparison). Returns (a one-line summary; a Markdown
+    table of every claim: this run, the rerun and the conclusion, the shared word or
+    "does not hold" where the two differ), the table None when there is nothing to
+    compare: quick mode, no file, or a file with the same seeds.
+    """
+    from .beyond import replicate
+
+    rows = replicate(verdicts, seeds, path, save=save or None)
+    if quick:
+        return "quick mode: a smoke run, not compared with the saved rerun", None
+    if not rows:
+        return f"no rerun on other seeds in {path}: nothing to compare", None
+    flipped = sum(r[1] != r[2] for r in rows)
+    header = ["claim", f"seeds {list(seeds)}", "the rerun", "conclusion"]
+    summary = f"{len(rows) - flipped} of {len(rows)} verdicts agree with the rerun"
+    return summary, markdown_table(header, rows)
+
+
+def agreement_table(
+    pairs: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    names: tuple[str, str] = ("ensemble", "separate"),
+):
+    """How two computations of the same runs agree, run by run.
+
+    pairs: metric -> (values of the first computation per run, values of the second),
+    the runs in the same order. Per metric: the median and largest |first / second - 1|
+    and the paired geometric-mean ratio first / second with its 95% interval
+    (``stats.paired_ratio_ci``). Returns (the Markdown table; {metric: (|first / second
+    - 1| per run [runs], Interval)}).
+    """
+    from .stats import paired_ratio_ci
+
+    a, b = names
+    rows, out = [], {}
+    for name, (first, second) in pairs.items():
+        first, second = np.asarray(first, float), np.asarray(second, float)
+        if first.shape != second.shape or first.ndim != 1 or len(first) < 2:
+            raise ValueError(
+                f"pairs[{name!r}]: two equally long lists of at least 2 runs needed, "
+                f"got {first.shape} and {second.shape}"
+            )
+        rel = np.abs(first / second - 1)
+        out[name] = (rel, paired_ratio_ci(first, second))
+        rows.append(
+            [name, f"{np.median(rel):.1%}", f"{rel.max():.1%}", str(out[name][1])]
+        )
+    header = [
+        "metric, per run",
+        f"median |{a} / {b} - 1|",
+        "largest",
+        f"geometric-mean ratio {a} / {b} [95% interval]",
+    ]
+    return markdown_table(header, rows), out

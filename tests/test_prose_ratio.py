@@ -20,7 +20,6 @@ BELOW_ONE = {
     "02_bijepa": 0.45,
     "03_stability": 0.60,
     "04_sine": 0.70,
-    "05_lorenz": 0.50,
     "06_mnist": 0.65,
     "08_verdict": 0.45,
 }

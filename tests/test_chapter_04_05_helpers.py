@@ -1,0 +1,121 @@
+"""Helpers of chapters 4 (sine) and 5 (Lorenz): integrator errors, raw Lorenz baselines,
+the Lorenz figures, the claim table and the comparison with a rerun on other seeds."""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib
+import numpy as np
+import pytest
+import torch
+
+matplotlib.use("Agg")
+
+from bijepa_nb import LorenzConfig, baselines, data, plotting, report
+from bijepa_nb.experiments import run_experiment
+
+SMALL = LorenzConfig(n_train=64, n_probe=64, n_test=32)
+
+
+def test_integrator_errors_rk4_far_closer_than_euler():
+    rel = data.lorenz_integrator_errors(8, SMALL, seed=1)
+    assert set(rel) == set(data.LORENZ_INTEGRATORS)
+    for r in rel.values():
+        assert r.shape == (8, SMALL.seq_len) and np.isfinite(r).all()
+    # Euler's local error is O(dt^2) per step, RK4's O(dt^5): orders of magnitude apart
+    assert np.median(rel["euler"][:, -1]) > 1e3 * np.median(rel["rk4"][:, -1])
+    # the error grows along the trajectory
+    assert np.median(rel["euler"][:, -1]) > np.median(rel["euler"][:, 0])
+    with pytest.raises(ValueError, match="n must"):
+        data.lorenz_integrator_errors(0, SMALL)
+
+
+def test_quadratic_features_are_the_last_state_and_its_products():
+    states = torch.tensor([[[9.0, 9.0, 9.0], [1.0, 2.0, 3.0]]])
+    got = baselines.quadratic_features(states)
+    want = torch.tensor([[1.0, 2.0, 3.0, 1.0, 2.0, 3.0, 4.0, 6.0, 9.0]])
+    assert got.dtype == torch.float64 and torch.equal(got, want.double())
+
+
+def test_lorenz_raw_baselines_quadratic_exact_on_euler_only():
+    scores = {
+        name: baselines.lorenz_raw_baselines(ld.probe, ld.test)
+        for name, ld in ((i, data.lorenz_data(SMALL, 0, i)) for i in ("euler", "rk4"))
+    }
+    for s in scores.values():
+        assert s["linear extrapolation"] < s["persistence"]
+        assert s["least squares on the raw context"] < s["linear extrapolation"]
+    assert scores["euler"]["quadratic map of the last state"] < 1e-10
+    assert scores["rk4"]["quadratic map of the last state"] > 1e-9
+
+
+def test_lorenz_figures():
+    ld = data.lorenz_data(SMALL, 0)
+    rel = data.lorenz_integrator_errors(4, SMALL)
+    ax = plotting.integrator_errors(rel, SMALL.context_len)
+    assert len(ax.lines) == len(rel) + 1  # one median per integrator + the context end
+    ax = plotting.lorenz_samples(ld.train.context[:3], ld.train.target[:3])
+    assert len(ax.lines) == 6
+    runs = {
+        m: run_experiment(
+            "lorenz", m, 0, data=ld, num_steps=20, probe_epochs=2, progress=False
+        )
+        for m in ("classic", "expressive")
+    }
+    fig = plotting.lorenz_forecast_panel(
+        runs, {"classic": "C", "expressive": "B"}, n_show=5, epochs=2
+    )
+    middle = fig.axes[1]
+    assert [line.get_label() for line in middle.lines] == ["truth", "C", "B"]
+    assert all(len(line.get_xdata()) == 5 for line in middle.lines)
+    matplotlib.pyplot.close("all")
+
+
+def test_ratio_verdicts_rule():
+    good, bad = [1.0, 1.1, 0.9, 1.0, 1.05], [3.0, 3.2, 2.9, 3.1, 3.0]
+    noisy = [1.0, 3.0, 0.5, 2.0, 0.7]
+    table, words = report.ratio_verdicts(
+        {
+            "W beats L": {"a": (bad, good), "b": (bad, good)},
+            "unresolved on b": {"a": (bad, good), "b": (noisy, good)},
+            "L beats W": {"a": (good, bad)},
+        },
+        ["a", "b"],
+    )
+    assert words == {
+        "W beats L": "holds",
+        "unresolved on b": "depends",
+        "L beats W": "reversed",
+    }
+    assert "| L beats W |" in table.data and "| – |" in table.data
+    with pytest.raises(ValueError, match="measures"):
+        report.ratio_verdicts({"x": {"c": (bad, good)}}, ["a"])
+
+
+def test_replication_report(tmp_path):
+    path = tmp_path / "rerun.json"
+    words = {"claim 1": "holds", "claim 2": "holds"}
+    summary, table = report.replication_report(words, [0, 1], str(path))
+    assert table is None and "no rerun" in summary
+    report.replication_report(
+        {"claim 1": "holds", "claim 2": "does not hold"}, [5, 6], str(path), save=path
+    )
+    assert json.loads(path.read_text())["seeds"] == [5, 6]
+    summary, table = report.replication_report(words, [0, 1], str(path))
+    assert summary.startswith("1 of 2 verdicts agree")
+    assert "| claim 2 | holds | does not hold | does not hold |" in table.data
+    assert report.replication_report(words, [0, 1], str(path), quick=True)[1] is None
+    # the same seeds as the saved run: nothing to compare
+    assert report.replication_report(words, [6, 5], str(path))[1] is None
+
+
+def test_agreement_table():
+    first, second = [1.0, 2.0, 4.0], [1.0, 2.2, 4.0]
+    table, out = report.agreement_table({"m": (first, second)}, ("new", "old"))
+    rel, iv = out["m"]
+    np.testing.assert_allclose(rel, [0.0, 0.2 / 2.2, 0.0])
+    assert iv.n == 3 and iv.mean < 1  # the geometric-mean ratio new / old
+    assert "| m | 0.0% | 9.1% |" in table.data and "new / old" in table.data
+    with pytest.raises(ValueError, match="equally long"):
+        report.agreement_table({"m": ([1.0, 2.0], [1.0])})
