@@ -1294,3 +1294,50 @@ def lorenz_forecast_panel(
         title="trajectory 0",
     )
     return fig
+
+
+# --- chapters 06 and 08
+def digit_halves(left: torch.Tensor, right: torch.Tensor) -> Figure:
+    """The context and the target of the MNIST experiment side by side: left halves on
+    the top row, the same digits' right halves below. left, right: [N, 1, 28, 14]."""
+    n = len(left)
+    fig, axes = plt.subplots(2, n, figsize=(9 / 8 * n, 3), squeeze=False)
+    for i in range(n):
+        axes[0, i].imshow(np.asarray(left[i, 0]), cmap="gray")
+        axes[1, i].imshow(np.asarray(right[i, 0]), cmap="gray")
+    for ax in axes.flat:
+        ax.axis("off")
+    axes[0, 0].set_title("left", fontsize=9, loc="left")
+    axes[1, 0].set_title("right", fontsize=9, loc="left")
+    return fig
+
+
+def reproduction_seed_panels(
+    res: dict[str, Any],
+    panels: Sequence[dict[str, Any]],
+    figsize: tuple[float, float] = (14, 4.2),
+) -> Figure:
+    """One ``seed_dots`` panel per entry of ``panels``, from a reproduction file ``res``
+    (``bijepa_nb.reproduce``): every config's per-seed values of ``panel["key"]``,
+    the baselines named in ``panel["baselines"]`` as dashed lines at their means, and
+    the paper's single run of ``panel["paper"]`` (a key of ``res["paper"]``) as a red
+    star. Other entries: ``title``, ``log`` (default True)."""
+    from .results import baseline, values
+
+    fig, axes = plt.subplots(1, len(panels), figsize=figsize, squeeze=False)
+    configs = list(res["configs"])
+    for ax, p in zip(axes[0], panels):
+        seed_dots(
+            {res["configs"][c]["label"]: values(res, c, p["key"]) for c in configs},
+            ax=ax,
+            log=p.get("log", True),
+            title=p.get("title"),
+            ylabel=res["metrics"][p["key"]]["unit"],
+            lines={b: float(np.mean(baseline(res, b))) for b in p.get("baselines", ())},
+        )
+        if p.get("paper"):
+            paper = [res["paper"][c][p["paper"]] for c in configs]
+            ax.plot(range(len(configs)), paper, "*", color="red", ms=12,
+                    label="paper (one run)")  # fmt: skip
+            ax.legend(fontsize=7)
+    return fig

@@ -438,3 +438,116 @@ def agreement_table(
         f"geometric-mean ratio {a} / {b} [95% interval]",
     ]
     return markdown_table(header, rows), out
+
+
+# --- chapters 06 and 08
+def _interval_cell(v: Sequence[float], digits: int, level: float) -> str:
+    """'mean [low, high]' over the finite values (the single value when n = 1)."""
+    from .stats import mean_ci
+
+    v = np.asarray(v, dtype=float)
+    v = v[np.isfinite(v)]
+    if len(v) == 1:
+        return fmt(float(v[0]), digits)
+    iv = mean_ci(v, level)
+    return f"{fmt(iv.mean, digits)} [{fmt(iv.low, digits)}, {fmt(iv.high, digits)}]"
+
+
+#: The rows of the MNIST table below the two JEPAs: printed name -> (key of the
+#: accuracy baseline, key of the decoder-MSE baseline or None) in a results file.
+MNIST_BASELINE_ROWS = {
+    "random encoder (untrained)": ("random_encoder_acc", "random_encoder_decoder_mse"),
+    "raw left-half pixels": ("raw_pixels_acc", "raw_pixels_decoder_mse"),
+    "supervised encoder (labels)": ("supervised_acc", None),
+    "most frequent class / mean right half": ("chance_acc", "mean_right_half_mse"),
+}
+
+
+def mnist_table(res: Mapping[str, Any], level: float = 0.95):
+    """The paper's Table 2 beside the MNIST reproduction ``res`` (a results file of
+    ``bijepa_nb.reproduce``) and its baselines: held-out linear-probe accuracy (%) and
+    decoder MSE as "mean [level interval over seeds]", the paper's single run beside
+    each JEPA's. Chapters 6 and 8 both show it."""
+    from .results import baseline, values
+
+    ci = f"[{100 * level:.0f}% CI]"
+    rows = []
+    for c, d in res["configs"].items():
+        p = res["paper"][c]
+        rows.append(
+            [
+                d["label"],
+                fmt(100 * p["probe_acc"], 2),
+                _interval_cell(100 * values(res, c, "probe_acc_heldout"), 2, level),
+                fmt(p["decoder_mse"], 4),
+                _interval_cell(values(res, c, "decoder_mse_heldout"), 4, level),
+            ]
+        )
+    for name, (acc, mse) in MNIST_BASELINE_ROWS.items():
+        mse_cell = _interval_cell(baseline(res, mse), 4, level) if mse else ""
+        acc_cell = _interval_cell(100 * baseline(res, acc), 2, level)
+        rows.append([name, "", acc_cell, "", mse_cell])
+    header = [
+        "",
+        "probe acc. % (paper)",
+        f"probe acc. % held-out {ci}",
+        "decoder MSE (paper)",
+        f"decoder MSE held-out {ci}",
+    ]
+    return markdown_table(header, rows)
+
+
+#: Columns of ``forecast_table``: header -> (what, key): the paper's value of ``key``,
+#: ours as mean ± std over seeds, or the interval of our mean ("95%": the level asked).
+FORECAST_COLUMNS = {
+    "train loss (paper: last batch, fwd)": ("paper", "train_loss"),
+    "last batch, fwd (ours)": ("ours", "loss_final_fwd"),
+    "mean of last 100, total (ours)": ("ours", "loss_last100_total"),
+    "A (paper)": ("paper", "A"),
+    "A probe set": ("ours", "A_adam_probeset"),
+    "A held-out": ("ours", "A_adam_heldout"),
+    "B (paper)": ("paper", "B"),
+    "B probe set": ("ours", "B_adam_probeset"),
+    "B held-out": ("ours", "B_adam_heldout"),
+    "B held-out 95% CI": ("interval", "B_adam_heldout"),
+    "B least sq. held-out": ("ours", "B_lstsq_heldout"),
+}
+
+
+def _range_cell(v: np.ndarray, level: float) -> str:
+    """'low – high': the ``level`` interval of the mean ('–' for n < 2 or no spread)."""
+    from .stats import mean_ci
+
+    if len(v) < 2 or np.ptp(v) == 0:
+        return "–"
+    c = mean_ci(v, level)
+    return f"{fmt(c.low)} – {fmt(c.high)}"
+
+
+def forecast_table(
+    res: Mapping[str, Any], baselines: Sequence[str], level: float = 0.95
+):
+    """The paper's Table 3 (sine) or Table 1 (Lorenz) beside a forecasting reproduction
+    ``res``: every column of ``FORECAST_COLUMNS`` per config (ours as mean ± std over
+    seeds, one column with the interval of the held-out Protocol B mean), then one row
+    per baseline of ``baselines`` in the held-out Protocol B columns."""
+    from .results import baseline, values
+
+    rows = []
+    for c, d in res["configs"].items():
+        row = [d["label"]]
+        for what, key in FORECAST_COLUMNS.values():
+            if what == "paper":
+                row.append(fmt(res["paper"][c][key]))
+            elif what == "ours":
+                row.append(mean_std(values(res, c, key)))
+            else:
+                row.append(_range_cell(values(res, c, key), level))
+        rows.append(row)
+    for b in baselines:
+        v = baseline(res, b)
+        row = [f"baseline: {b.replace('_', ' ')}"] + [""] * len(FORECAST_COLUMNS)
+        row[-3:-1] = [mean_std(v), _range_cell(v, level)]
+        rows.append(row)
+    header = [h.replace("95%", f"{100 * level:.0f}%") for h in FORECAST_COLUMNS]
+    return markdown_table(["", *header], rows)

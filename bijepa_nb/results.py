@@ -1,0 +1,575 @@
+"""The saved reproductions judged (chapters 6 and 8): per-seed values read from the JSON
+files that ``bijepa_nb.reproduce`` writes, the paper's claims with the rule behind each
+verdict, Holm's correction over their tests, and the same verdicts on a subset of the
+seeds (to check that a verdict does not rest on which seeds happened to run).
+
+Every verdict here is a stated rule applied to a t-interval over seeds
+(``stats.mean_ci``); none reads one run's digits.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .stats import Interval, holm, mean_ci, paired_ratio_ci, t_pvalue
+
+Results = Mapping[str, Any]  # one reproduction file, as ``reproduce.reproduce`` returns
+
+
+# ------------------------------------------------------------------ reading the files
+def values(res: Results, config: str, key: str) -> np.ndarray:
+    """Per-seed values of metric ``key`` of ``config`` (diverged seeds, stored as null,
+    are dropped): [seeds]."""
+    per_seed = res["configs"][config]["per_seed"][key]
+    return np.array([x for x in per_seed if x is not None], dtype=float)
+
+
+def baseline(res: Results, name: str) -> np.ndarray:
+    """Per-seed values of baseline ``name``: [seeds]."""
+    return np.array(res["baselines"][name]["per_seed"], dtype=float)
+
+
+def subset(res: Results, seeds: Sequence[int]) -> dict[str, Any]:
+    """A copy of ``res`` holding only ``seeds`` (in that order): every per-seed list —
+    metrics, divergence steps, baselines, checkpoint curves — keeps those seeds' entries.
+    The verdict functions below then judge the subset as if only those seeds had run."""
+    have = [int(s) for s in res["seeds"]]
+    missing = [s for s in seeds if int(s) not in have]
+    if missing or not seeds:
+        raise ValueError(f"seeds must be a non-empty subset of {have}, got {seeds}")
+    pos = [have.index(int(s)) for s in seeds]
+
+    def pick(lst: Sequence[Any]) -> list[Any]:
+        return [lst[i] for i in pos]
+
+    out = copy.deepcopy(dict(res))
+    out["seeds"] = [int(s) for s in seeds]
+    for c in out["configs"].values():
+        c["per_seed"] = {k: pick(v) for k, v in c["per_seed"].items()}
+        c["diverged_at"] = pick(c["diverged_at"])
+    for b in out["baselines"].values():
+        b["per_seed"] = pick(b["per_seed"])
+    ck = out.get("checkpoints")
+    if ck:
+        for c in ck["configs"].values():
+            for k in c:
+                c[k] = pick(c[k])
+    return out
+
+
+def checkpoint_curves(res: Results, configs: Sequence[str]) -> dict[str, dict]:
+    """Metrics along training, from the file's checkpoints: curves[config][metric] is an
+    array [seeds, checkpoints] (diverged seeds dropped); the steps are
+    ``res["checkpoints"]["steps"]`` (step 0: the untrained encoder)."""
+    ck = res["checkpoints"]
+    return {
+        c: {
+            k: np.array([r for r in ck["configs"][c][k] if r is not None], dtype=float)
+            for k in ck["metrics"]
+        }
+        for c in configs
+    }
+
+
+# ------------------------------------------------------------- chapter 6: MNIST verdicts
+def paired_points(a: Sequence[float], b: Sequence[float], level: float = 0.95):
+    """Interval of the paired difference 100 (a - b) over seeds, in points of accuracy
+    (seeds where either is not finite are dropped)."""
+    d = 100 * (np.asarray(a, dtype=float) - np.asarray(b, dtype=float))
+    return mean_ci(d[np.isfinite(d)], level)
+
+
+def better_or_worse(iv: Interval) -> str:
+    """Chapter 6's rule on a paired difference A - B: "better" when its interval lies
+    above 0, "worse" when below, "no difference" otherwise."""
+    return "better" if iv.low > 0 else "worse" if iv.high < 0 else "no difference"
+
+
+#: Chapter 6's baselines, by the key of their accuracy in the file.
+MNIST_OTHERS = {
+    "random_encoder_acc": "random encoder",
+    "raw_pixels_acc": "raw pixels",
+    "supervised_acc": "supervised encoder",
+}
+
+
+def mnist_comparisons(
+    res: Results, labels: Mapping[str, str], level: float = 0.95
+) -> dict[str, Interval]:
+    """Paired accuracy differences of the MNIST reproduction, in points: "BiJEPA -
+    classic JEPA" and every JEPA against every baseline of ``MNIST_OTHERS``.
+    labels: config -> printed name ({"classic": ..., "expressive": ...})."""
+    acc = {c: values(res, c, "probe_acc_heldout") for c in labels}
+    out = {
+        f"{labels['expressive']} - {labels['classic']}": paired_points(
+            acc["expressive"], acc["classic"], level
+        )
+    }
+    for c, name in labels.items():
+        for key, other in MNIST_OTHERS.items():
+            out[f"{name} - {other}"] = paired_points(acc[c], baseline(res, key), level)
+    return out
+
+
+def decoder_gain(res: Results, level: float = 0.95) -> Interval:
+    """Paired difference of held-out decoder MSE, BiJEPA - classic JEPA, over seeds
+    (below 0: BiJEPA's embedding reconstructs the right half better)."""
+    d = values(res, "expressive", "decoder_mse_heldout") - values(
+        res, "classic", "decoder_mse_heldout"
+    )
+    return mean_ci(d, level)
+
+
+def lower_or_higher(iv: Interval) -> str:
+    """The rule of ``better_or_worse`` for an error (lower is better): "better" when
+    the interval of A - B lies below 0, "worse" when above, else "no difference"."""
+    return "better" if iv.high < 0 else "worse" if iv.low > 0 else "no difference"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One config at one checkpoint of training: accuracy (%), its paired difference
+    from the same seeds' untrained encoder (step 0) and from raw pixels (points), and
+    the effective rank's difference from step 0."""
+
+    config: str
+    step: int
+    accuracy: Interval
+    vs_random: Interval
+    vs_raw: Interval
+    rank_vs_random: Interval
+
+    def line(self, label: str) -> str:
+        return (
+            f"{label:13s} step {self.step:5d}: accuracy {self.accuracy}%; vs random "
+            f"{self.vs_random} points ({better_or_worse(self.vs_random)}); vs raw "
+            f"pixels {better_or_worse(self.vs_raw)}; effective rank vs random "
+            f"{self.rank_vs_random}"
+        )
+
+
+def mnist_checkpoints(res: Results, configs: Sequence[str]) -> list[Checkpoint]:
+    """Every config at every checkpoint after step 0, judged against its own untrained
+    encoder and against raw pixels (paired over seeds)."""
+    steps = res["checkpoints"]["steps"]
+    curves = checkpoint_curves(res, configs)
+    raw = 100 * baseline(res, "raw_pixels_acc")
+    out = []
+    for c in configs:
+        a, r = 100 * curves[c]["probe_acc_heldout"], curves[c]["effective_rank_heldout"]
+        for j in range(1, len(steps)):
+            out.append(
+                Checkpoint(
+                    c,
+                    steps[j],
+                    mean_ci(a[:, j]),
+                    mean_ci(a[:, j] - a[:, 0]),
+                    mean_ci(a[:, j] - raw[: len(a)]),
+                    mean_ci(r[:, j] - r[:, 0]),
+                )
+            )
+    return out
+
+
+def first_better_step(points: Sequence[Checkpoint], config: str) -> int | None:
+    """The first checkpoint at which ``config`` beats its own untrained encoder (None:
+    at no checkpoint)."""
+    return next(
+        (p.step for p in points if p.config == config and p.vs_random.low > 0), None
+    )
+
+
+def late_change(res: Results, config: str) -> Interval:
+    """Paired change of held-out accuracy (points) between the last two checkpoints."""
+    a = 100 * checkpoint_curves(res, [config])[config]["probe_acc_heldout"]
+    return mean_ci(a[:, -1] - a[:, -2])
+
+
+def mnist_verdicts(res: Results, labels: Mapping[str, str]) -> dict[str, str]:
+    """Every verdict word chapter 6 prints, by claim: the paired comparisons, each
+    checkpoint against the untrained encoder and raw pixels, the first checkpoint
+    that beats the untrained encoder, and the change over the last stretch."""
+    out = {k: better_or_worse(iv) for k, iv in mnist_comparisons(res, labels).items()}
+    decoder = f"{labels['expressive']} - {labels['classic']}, decoder MSE"
+    out[decoder] = lower_or_higher(decoder_gain(res))
+    points = mnist_checkpoints(res, list(labels))
+    for p in points:
+        name = f"{labels[p.config]} at step {p.step}"
+        out[f"{name} - random encoder"] = better_or_worse(p.vs_random)
+        out[f"{name} - raw pixels"] = better_or_worse(p.vs_raw)
+    steps = res["checkpoints"]["steps"]
+    for c, name in labels.items():
+        first = first_better_step(points, c)
+        out[f"{name} first beats its untrained encoder"] = (
+            f"from step {first}" if first is not None else "at no checkpoint"
+        )
+        out[f"{name} from step {steps[-2]} to {steps[-1]}"] = better_or_worse(
+            late_change(res, c)
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class ProbeBudget:
+    """What one run's probe curves say about the probe budgets (chapter 6): how far the
+    paper's 10 epochs fall short of the longest probe (points), what doubling
+    ``probe_epochs`` adds (points), and after how many epochs the decoder's held-out
+    MSE is lowest. The rule: a budget *converges* when doubling it changes held-out
+    accuracy by less than one point."""
+
+    last: int
+    short_of_last: float
+    doubling_gain: float
+    probe_epochs: int
+    decoder_best: int
+
+    @property
+    def converged(self) -> bool:
+        return bool(abs(self.doubling_gain) < 1)
+
+    def line(self, label: str) -> str:
+        word = "converged" if self.converged else "not converged"
+        return (
+            f"{label:13s} probe: 10 epochs are {self.short_of_last:.2f} points below "
+            f"{self.last}; {self.probe_epochs} -> {2 * self.probe_epochs} epochs adds "
+            f"{self.doubling_gain:.2f} points ({word}); decoder MSE lowest after "
+            f"{self.decoder_best} epochs"
+        )
+
+
+def probe_budget(curve: Mapping[str, Mapping[int, float]], probe_epochs: int):
+    """Read a run's probe curves (``mnist_runs.probe_curves``: metric -> {epochs:
+    held-out value}) with the rule of ``ProbeBudget``; missing epochs read as NaN."""
+    acc, mse = curve["probe_acc_heldout"], curve["decoder_mse_heldout"]
+    last = max(acc)
+    longer = acc.get(2 * probe_epochs, acc[last])
+    return ProbeBudget(
+        last,
+        100 * (acc[last] - acc.get(10, np.nan)),
+        100 * (longer - acc.get(probe_epochs, np.nan)),
+        probe_epochs,
+        min(mse, key=mse.get),
+    )
+
+
+# -------------------------------------------------------- chapter 8: the paper's claims
+@dataclass(frozen=True)
+class Claim:
+    """A claim of the paper with its verdict and the evidence printed beside it.
+
+    tests: test name -> (per-seed values, null); the claim's side of each test is
+    "mean above null", and a test *passes* when its interval (or, under Holm's
+    correction, its adjusted p-value) says so. rule: which tests pass -> verdict.
+    """
+
+    text: str
+    verdict: str
+    evidence: str
+    tests: dict[str, tuple[np.ndarray, float]]
+    rule: Callable[[Mapping[str, bool]], str]
+
+
+def _log_ratio(res: Results, a: str, b: str, key: str) -> np.ndarray:
+    return np.log(values(res, a, key)) - np.log(values(res, b, key))
+
+
+def _all_or_some(ok: Mapping[str, bool]) -> str:
+    n = sum(ok.values())
+    return "holds" if n == len(ok) else "depends" if n else "does not hold"
+
+
+def passes(tests: Mapping[str, tuple[np.ndarray, float]], level: float):
+    """test name -> whether its ``level`` interval lies above its null."""
+    return {k: bool(mean_ci(v, level).low > null) for k, (v, null) in tests.items()}
+
+
+def paper_claims(res: Mapping[str, Results], level: float = 0.95) -> list[Claim]:
+    """The seven claims of the paper that chapter 8 judges, from the three reproductions
+    res = {"sine": ..., "lorenz": ..., "mnist": ...}, with each claim's rule:
+
+    - "X beats Y" on held-out Protocol B: the paired error ratio Y / X (t-interval on
+      the log-ratio) above 1 with the Adam probe and with least squares: holds; with one
+      probe only: depends; otherwise does not hold.
+    - explosion: a diverged seed or a norm growth over the second half above 2: holds;
+      only the loss rebound (last 100 steps / steps 400-600) above 1: depends.
+    - smoother loss: the forward-loss roughness ratio classic / BiJEPA above 1 on sine
+      and Lorenz: holds; on one: depends.
+    - MNIST: the paired accuracy difference above 0: holds.
+    """
+    sine, lorenz, mnist = res["sine"], res["lorenz"], res["mnist"]
+
+    def iv(v: np.ndarray) -> Interval:
+        return mean_ci(v, level)
+
+    def both_probes(exp: Results, worse: str, better: str, text: str) -> Claim:
+        r = {
+            p: paired_ratio_ci(
+                values(exp, worse, f"B_{p}_heldout"),
+                values(exp, better, f"B_{p}_heldout"),
+                level,
+            )
+            for p in ("adam", "lstsq")
+        }
+        tests = {
+            name: (_log_ratio(exp, worse, better, f"B_{p}_heldout"), 0.0)
+            for name, p in (("Adam", "adam"), ("least sq.", "lstsq"))
+        }
+        evidence = (
+            f"error ratio {worse}/{better}: Adam probe {r['adam']}, "
+            f"least squares {r['lstsq']}"
+        )
+        return Claim(
+            text, _all_or_some(passes(tests, level)), evidence, tests, _all_or_some
+        )
+
+    claims = [
+        both_probes(
+            sine,
+            "classic",
+            "expressive",
+            "BiJEPA beats classic JEPA on Protocol B, sine (0.013 vs 0.052)",
+        ),
+        both_probes(
+            lorenz,
+            "classic",
+            "expressive",
+            "BiJEPA beats classic JEPA on Protocol B, Lorenz, 'nearly 4x' "
+            "(0.025 vs 0.094)",
+        ),
+        both_probes(
+            sine,
+            "expressive",
+            "unconstrained",
+            "Without constraints the predictor error is lowest "
+            "(0.0068 vs 0.0132 expressive)",
+        ),
+    ]
+    rebound = values(sine, "unconstrained", "loss_last100_total") / values(
+        sine, "unconstrained", "loss_early_total"
+    )
+    growth = values(sine, "unconstrained", "norm_growth_second_half")
+    diverged = sum(
+        d is not None for d in sine["configs"]["unconstrained"]["diverged_at"]
+    )
+
+    def explosion(ok: Mapping[str, bool]) -> str:
+        if diverged > 0 or ok["norm growth > 2"]:
+            return "holds"
+        return "depends" if ok["loss rebound > 1"] else "does not hold"
+
+    tests = {"norm growth > 2": (growth, 2.0), "loss rebound > 1": (rebound, 1.0)}
+    claims.append(
+        Claim(
+            "Unconstrained BiJEPA explodes: norms grow unbounded, the loss rebounds "
+            "(0.002 -> 0.019)",
+            explosion(passes(tests, level)),
+            f"loss rebound (last 100 / steps 400-600) {iv(rebound)}; "
+            f"norm growth over the 2nd half {iv(growth)}; "
+            f"{diverged} of {len(sine['seeds'])} seeds diverged",
+            tests,
+            explosion,
+        )
+    )
+    claims.append(
+        both_probes(
+            sine,
+            "restrictive",
+            "expressive",
+            "The unit sphere hurts Protocol B (0.078 vs 0.013)",
+        )
+    )
+    rough = {
+        name: paired_ratio_ci(
+            values(exp, "classic", "roughness_fwd"),
+            values(exp, "expressive", "roughness_fwd"),
+            level,
+        )
+        for name, exp in (("sine", sine), ("Lorenz", lorenz))
+    }
+    tests = {
+        name: (_log_ratio(exp, "classic", "expressive", "roughness_fwd"), 0.0)
+        for name, exp in (("sine", sine), ("Lorenz", lorenz))
+    }
+    claims.append(
+        Claim(
+            "BiJEPA's training loss is smoother than classic JEPA's (sine, Lorenz)",
+            _all_or_some(passes(tests, level)),
+            f"forward-loss roughness ratio classic/BiJEPA: sine {rough['sine']}, "
+            f"Lorenz {rough['Lorenz']}",
+            tests,
+            _all_or_some,
+        )
+    )
+    gain = 100 * (
+        values(mnist, "expressive", "probe_acc_heldout")
+        - values(mnist, "classic", "probe_acc_heldout")
+    )
+    tests = {"accuracy gain": (gain, 0.0)}
+
+    def mnist_rule(ok: Mapping[str, bool]) -> str:
+        return "holds" if ok["accuracy gain"] else "does not hold"
+
+    claims.append(
+        Claim(
+            "MNIST: BiJEPA's probe is 2.7 points more accurate than classic's "
+            f"({mnist['environment']['mnist_source']} here)",
+            mnist_rule(passes(tests, level)),
+            f"paired difference {iv(gain)} points",
+            tests,
+            mnist_rule,
+        )
+    )
+    return claims
+
+
+@dataclass(frozen=True)
+class HolmCheck:
+    """Holm's step-down correction over every elementary test of a list of claims.
+
+    rows: one per test (claim, test, p, adjusted p, passes at 1 - level?); verdicts: each
+    claim's rule applied again with only the tests that survive the correction."""
+
+    rows: list[list[str]]
+    verdicts: list[str]
+
+
+def holm_check(claims: Sequence[Claim], level: float = 0.95) -> HolmCheck:
+    """Two-sided one-sample t-tests (the same test as each interval: p < 1 - level
+    exactly when the interval excludes the null), adjusted with ``stats.holm``; a test
+    passes when its adjusted p is below 1 - level and its mean lies on the claim's side."""
+    flat = [
+        (i, name, v, null)
+        for i, c in enumerate(claims)
+        for name, (v, null) in c.tests.items()
+    ]
+    p_raw = np.array([t_pvalue(v, null) for _, _, v, null in flat])
+    p_adj = holm(p_raw)
+    alpha = 1 - level
+    ok = [
+        bool(p < alpha and np.mean(v) > null) for p, (_, _, v, null) in zip(p_adj, flat)
+    ]
+    rows = [
+        [
+            claims[i].text[:48] + "...",
+            name,
+            f"{p_raw[j]:.2g}",
+            f"{p_adj[j]:.2g}",
+            "yes" if ok[j] else "no",
+        ]
+        for j, (i, name, _, _) in enumerate(flat)
+    ]
+    verdicts = []
+    for i, c in enumerate(claims):
+        got = {name: ok[j] for j, (k, name, _, _) in enumerate(flat) if k == i}
+        verdicts.append(c.rule(got))
+    return HolmCheck(rows, verdicts)
+
+
+@dataclass(frozen=True)
+class RawDataRow:
+    """The best JEPA read-out of an experiment against one baseline that learns nothing
+    (or, on MNIST, nothing from the JEPA's objective); ``better``: the paired
+    difference's interval lies on the JEPA's side of 0."""
+
+    experiment: str
+    readout: str
+    jepa: np.ndarray
+    baseline: str
+    base: np.ndarray
+    better: bool
+
+    def cells(self) -> list[str]:
+        """The row of chapter 8's table: experiment, read-out, mean ± std, baseline,
+        mean ± std, "yes"/"no" (accuracies in %)."""
+        from .report import mean_std
+
+        scale, digits = (100, 2) if self.experiment == "mnist" else (1, 4)
+        return [
+            self.experiment,
+            self.readout,
+            mean_std(scale * self.jepa, digits),
+            self.baseline,
+            mean_std(scale * self.base, digits),
+            "yes" if self.better else "no",
+        ]
+
+
+#: The baselines chapter 8 sets against the best JEPA read-out (key, printed name).
+RAW_DATA_BASELINES = (
+    ("sine", "lstsq_context", "lstsq context"),
+    ("sine", "sinusoid_fit", "sinusoid fit"),
+    ("lorenz", "linear_extrapolation", "linear extrapolation"),
+    ("lorenz", "lstsq_context", "lstsq context"),
+    ("mnist", "raw_pixels_acc", "raw left-half pixels"),
+    ("mnist", "random_encoder_acc", "random-init encoder"),
+)
+
+
+def best_config(res: Results, key: str, lower: bool = True) -> str:
+    """The config with the best mean of ``key`` over seeds (lowest by default)."""
+    means = {
+        c: values(res, c, key).mean()
+        for c in res["configs"]
+        if len(values(res, c, key))
+    }
+    return (min if lower else max)(means, key=means.get)
+
+
+def raw_data_comparison(
+    res: Mapping[str, Results], level: float = 0.95
+) -> list[RawDataRow]:
+    """Does the best JEPA read-out beat the raw data? Forecasts: the config with the
+    lowest held-out least-squares Protocol B error against each forecasting baseline
+    (better: the interval of JEPA - baseline lies below 0). MNIST: the most accurate
+    linear probe against raw pixels and the untrained encoder (interval above 0)."""
+    out = []
+    for exp, key, name in RAW_DATA_BASELINES:
+        r = res[exp]
+        if exp == "mnist":
+            c = best_config(r, "probe_acc_heldout", lower=False)
+            jepa, readout = values(r, c, "probe_acc_heldout"), "linear probe acc."
+        else:
+            c = best_config(r, "B_lstsq_heldout")
+            jepa, readout = values(r, c, "B_lstsq_heldout"), "Protocol B least sq."
+        b = baseline(r, key)
+        iv = mean_ci(jepa - b, level)
+        better = iv.low > 0 if exp == "mnist" else iv.high < 0
+        label = f"{r['configs'][c]['label']}, {readout}"
+        out.append(RawDataRow(exp, label, jepa, name, b, bool(better)))
+    return out
+
+
+def claim_verdicts(res: Mapping[str, Results], level: float = 0.95) -> dict[str, str]:
+    """Every verdict word chapter 8 prints, by claim: each claim of ``paper_claims``,
+    the same claim under Holm's correction (key suffixed " (Holm)"), and whether the
+    best JEPA read-out beats each raw-data baseline ("yes"/"no")."""
+    claims = paper_claims(res, level)
+    out = {c.text: c.verdict for c in claims}
+    holm_words = holm_check(claims, level).verdicts
+    out |= {f"{c.text} (Holm)": w for c, w in zip(claims, holm_words)}
+    for r in raw_data_comparison(res, level):
+        out[f"{r.experiment}: JEPA beats {r.baseline}"] = "yes" if r.better else "no"
+    return out
+
+
+# ---------------------------------------------------------- verdicts on other seeds
+def seed_split_table(
+    runs: Mapping[str, Mapping[str, str]], fallback: str
+) -> list[list[str]]:
+    """Compare the verdict words of several runs (run name -> {claim: word}), claim by
+    claim: one row per claim (claim, each run's word, conclusion). The conclusion keeps
+    a word every run agrees on; where they differ, the claim is not robust to which
+    seeds ran and the conclusion is ``fallback`` ("does not hold", "not resolved")."""
+    names = list(runs)
+    if len(names) < 2:
+        raise ValueError(f"runs must hold at least two runs, got {names}")
+    rows = []
+    for claim in runs[names[0]]:
+        words = [runs[n].get(claim, "–") for n in names]
+        rows.append([claim, *words, words[0] if len(set(words)) == 1 else fallback])
+    return rows

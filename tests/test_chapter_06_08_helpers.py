@@ -1,0 +1,273 @@
+"""Tests of the helpers behind chapters 6 and 8: reading the saved reproductions
+(``bijepa_nb.results``), the claims and their rules, Holm's check, the seed split, and
+the tables and figures built from them (``report``/``plotting``, chapters 06 and 08)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pytest
+
+from bijepa_nb import plotting, report
+from bijepa_nb import results as R
+from bijepa_nb.stats import Interval, mean_ci
+
+matplotlib.use("Agg")
+
+RESULTS = Path(__file__).resolve().parents[1] / "book" / "results"
+LABELS = {"classic": "Classic JEPA", "expressive": "BiJEPA"}
+
+
+@pytest.fixture(scope="module")
+def saved() -> dict:
+    return {e: json.loads((RESULTS / f"{e}.json").read_text()) for e in R_EXPS}
+
+
+R_EXPS = ("sine", "lorenz", "mnist")
+
+
+def tiny(seeds=(3, 5, 7, 9)) -> dict:
+    """A results file with two configs, one baseline and checkpoints, whose per-seed
+    values name their seed (value = 10 * seed + config index)."""
+    n = len(seeds)
+    cfg = {
+        c: {
+            "label": c,
+            "diverged_at": [None] * (n - 1) + [120],
+            "per_seed": {"m": [10 * s + k for s in seeds[:-1]] + [None]},
+        }
+        for k, c in enumerate(("classic", "expressive"))
+    }
+    return {
+        "seeds": list(seeds),
+        "configs": cfg,
+        "baselines": {"b": {"per_seed": [float(s) for s in seeds]}},
+        "checkpoints": {
+            "steps": [0, 10],
+            "metrics": ["m"],
+            "configs": {c: {"m": [[s, s + 1] for s in seeds]} for c in cfg},
+        },
+    }
+
+
+# ------------------------------------------------------------------- reading the files
+def test_values_drop_diverged_seeds_and_baseline_reads_all() -> None:
+    res = tiny()
+    assert R.values(res, "expressive", "m").tolist() == [31, 51, 71]
+    assert R.baseline(res, "b").tolist() == [3, 5, 7, 9]
+
+
+def test_subset_keeps_the_named_seeds_in_order_everywhere() -> None:
+    res = tiny()
+    sub = R.subset(res, [9, 3])
+    assert sub["seeds"] == [9, 3]
+    assert sub["configs"]["classic"]["per_seed"]["m"] == [None, 30]
+    assert sub["configs"]["classic"]["diverged_at"] == [120, None]
+    assert sub["baselines"]["b"]["per_seed"] == [9.0, 3.0]
+    assert sub["checkpoints"]["configs"]["expressive"]["m"] == [[9, 10], [3, 4]]
+    assert res["seeds"] == [3, 5, 7, 9], "the original is left alone"
+    with pytest.raises(ValueError, match="subset"):
+        R.subset(res, [4])
+    with pytest.raises(ValueError, match="subset"):
+        R.subset(res, [])
+
+
+def test_checkpoint_curves_are_seeds_by_checkpoints() -> None:
+    res = tiny()
+    res["checkpoints"]["configs"]["classic"]["m"][1] = None  # a diverged seed
+    c = R.checkpoint_curves(res, ["classic"])["classic"]["m"]
+    assert c.shape == (3, 2) and c[:, 0].tolist() == [3, 7, 9]
+
+
+# --------------------------------------------------------------------- chapter 6 rules
+def _iv(low: float, high: float) -> Interval:
+    return Interval((low + high) / 2, 1.0, low, high, 5)
+
+
+def test_better_or_worse_and_its_reverse_for_errors() -> None:
+    assert R.better_or_worse(_iv(0.1, 2)) == "better"
+    assert R.better_or_worse(_iv(-2, -0.1)) == "worse"
+    assert R.better_or_worse(_iv(-1, 1)) == "no difference"
+    assert R.lower_or_higher(_iv(-2, -0.1)) == "better"
+    assert R.lower_or_higher(_iv(0.1, 2)) == "worse"
+    assert R.lower_or_higher(_iv(-1, 1)) == "no difference"
+
+
+def test_paired_points_is_a_paired_interval_in_points() -> None:
+    a = np.array([0.80, 0.82, 0.79, 0.81])
+    iv = R.paired_points(a, a - 0.01)
+    assert iv.mean == pytest.approx(1.0) and iv.std == pytest.approx(0.0, abs=1e-9)
+    iv = R.paired_points(np.append(a, np.nan), np.append(a - 0.02, 0.5))
+    assert iv.n == 4 and iv.mean == pytest.approx(2.0)
+
+
+def test_probe_budget_reads_the_curves_with_the_stated_rule() -> None:
+    curve = {
+        "probe_acc_heldout": {10: 0.80, 100: 0.85, 200: 0.855},
+        "decoder_mse_heldout": {5: 0.04, 10: 0.03, 20: 0.035},
+    }
+    b = R.probe_budget(curve, 100)
+    assert b.last == 200 and b.decoder_best == 10
+    assert b.short_of_last == pytest.approx(5.5)
+    assert b.doubling_gain == pytest.approx(0.5) and b.converged
+    assert "(converged)" in b.line("x")
+    curve["probe_acc_heldout"][200] = 0.87
+    assert not R.probe_budget(curve, 100).converged
+
+
+def test_mnist_verdicts_of_the_saved_run_and_of_its_halves(saved) -> None:
+    res = saved["mnist"]
+    words = R.mnist_verdicts(res, LABELS)
+    assert words["BiJEPA - Classic JEPA"] == "better"
+    assert words["BiJEPA - Classic JEPA, decoder MSE"] == "better"
+    assert words["Classic JEPA - supervised encoder"] == "worse"
+    first = R.mnist_verdicts(R.subset(res, res["seeds"][:5]), LABELS)
+    assert set(first) == set(words)
+    late = "BiJEPA from step 1400 to 2350"
+    assert words[late] == "better" and first[late] == "no difference"
+
+
+def test_mnist_checkpoints_compare_with_step_zero(saved) -> None:
+    res = saved["mnist"]
+    points = R.mnist_checkpoints(res, ["classic"])
+    assert [p.step for p in points] == res["checkpoints"]["steps"][1:]
+    a = 100 * R.checkpoint_curves(res, ["classic"])["classic"]["probe_acc_heldout"]
+    assert points[0].vs_random.mean == pytest.approx((a[:, 1] - a[:, 0]).mean())
+    assert R.first_better_step(points, "classic") == 700
+    assert R.first_better_step(points, "expressive") is None  # not in the list
+
+
+# --------------------------------------------------------------------- chapter 8 rules
+def test_paper_claims_reproduce_the_committed_verdicts(saved) -> None:
+    claims = R.paper_claims(saved)
+    assert [c.verdict for c in claims] == [
+        "holds",
+        "holds",
+        "holds",
+        "depends",
+        "depends",
+        "holds",
+        "holds",
+    ]
+    assert "0 of 10 seeds diverged" in claims[3].evidence
+
+
+def test_a_claim_turns_when_the_data_do(saved) -> None:
+    flipped = copy.deepcopy(saved)
+    cfg = flipped["sine"]["configs"]
+    cfg["classic"], cfg["expressive"] = cfg["expressive"], cfg["classic"]
+    assert R.paper_claims(flipped)[0].verdict == "does not hold"
+    flipped["sine"]["configs"]["unconstrained"]["diverged_at"][0] = 500
+    assert R.paper_claims(flipped)[3].verdict == "holds", "a diverged seed explodes"
+
+
+def test_interval_rule_equals_the_t_test_at_the_same_level(saved) -> None:
+    """Without adjustment, Holm's table passes exactly the tests whose interval does:
+    each claim's rule then gives its unadjusted verdict."""
+    from bijepa_nb.stats import t_pvalue
+
+    for level in (0.9, 0.95, 0.99):
+        for c in R.paper_claims(saved, level):
+            raw = {
+                k: bool(t_pvalue(v, null) < 1 - level and np.mean(v) > null)
+                for k, (v, null) in c.tests.items()
+            }
+            assert raw == R.passes(c.tests, level)
+            assert c.rule(raw) == c.verdict
+
+
+def test_holm_check_adjusts_and_reapplies_the_rules(saved) -> None:
+    claims = R.paper_claims(saved)
+    h = R.holm_check(claims)
+    assert len(h.rows) == sum(len(c.tests) for c in claims) == 13
+    assert h.verdicts == [c.verdict for c in claims]
+    # a strict enough level fails every test but those with p below 1e-9
+    strict = R.holm_check(claims, level=0.999999999)
+    assert strict.verdicts[2] == "does not hold"
+    assert all(float(r[3]) >= float(r[2]) for r in h.rows), "adjusted p >= raw p"
+
+
+def test_raw_data_comparison_and_its_rows(saved) -> None:
+    rows = R.raw_data_comparison(saved)
+    assert [r.better for r in rows] == [True, False, False, False, True, True]
+    cells = rows[4].cells()
+    assert cells[0] == "mnist" and cells[-1] == "yes" and " ± " in cells[2]
+    assert float(cells[2].split(" ± ")[0]) > 50, "accuracy in %"
+
+
+def test_claim_verdicts_cover_claims_holm_and_raw_data(saved) -> None:
+    words = R.claim_verdicts(saved)
+    assert len(words) == 7 + 7 + 6
+    assert words["sine: JEPA beats sinusoid fit"] == "no"
+
+
+def test_seed_split_table_keeps_agreement_only() -> None:
+    runs = {
+        "all": {"a": "holds", "b": "holds"},
+        "h1": {"a": "holds", "b": "depends"},
+        "h2": {"a": "holds", "b": "holds"},
+    }
+    rows = R.seed_split_table(runs, "not resolved")
+    assert rows == [
+        ["a", "holds", "holds", "holds", "holds"],
+        ["b", "holds", "depends", "holds", "not resolved"],
+    ]
+    with pytest.raises(ValueError, match="two runs"):
+        R.seed_split_table({"all": {}}, "x")
+
+
+# --------------------------------------------------------------- tables and figures
+def _text(md) -> str:
+    return getattr(md, "data", md)
+
+
+def test_mnist_table_rows_and_level(saved) -> None:
+    res = saved["mnist"]
+    text = _text(report.mnist_table(res))
+    acc = 100 * R.values(res, "classic", "probe_acc_heldout")
+    iv = mean_ci(acc)
+    assert (
+        f"| Classic JEPA | 89.14 | {iv.mean:.2f} [{iv.low:.2f}, {iv.high:.2f}]" in text
+    )
+    assert "[95% CI]" in text and len(text.splitlines()) == 2 + 2 + 4
+    assert "[90% CI]" in _text(report.mnist_table(res, level=0.9))
+
+
+def test_forecast_table_puts_baselines_in_the_held_out_columns(saved) -> None:
+    text = _text(report.forecast_table(saved["lorenz"], ("persistence",), 0.9))
+    lines = text.splitlines()
+    assert "B held-out 90% CI" in lines[0]
+    base = lines[-1].split(" | ")
+    v = R.baseline(saved["lorenz"], "persistence")
+    assert base[0] == "| baseline: persistence"
+    assert base[-3] == report.mean_std(v) and base[-1] == " |"
+    assert len(base) == len(lines[0].split(" | "))
+
+
+def test_reproduction_seed_panels_draw_seeds_baselines_and_stars(saved) -> None:
+    fig = plotting.reproduction_seed_panels(
+        saved["sine"],
+        [
+            {"key": "B_adam_heldout", "baselines": ("noise_floor",), "paper": "B"},
+            {"key": "B_lstsq_heldout", "log": False},
+        ],
+    )
+    a, b = fig.axes
+    assert a.get_yscale() == "log" and b.get_yscale() == "linear"
+    stars = [ln for ln in a.lines if ln.get_marker() == "*"]
+    assert len(stars) == 1 and len(stars[0].get_xdata()) == 4
+    assert not [ln for ln in b.lines if ln.get_marker() == "*"]
+    matplotlib.pyplot.close(fig)
+
+
+def test_digit_halves_two_rows() -> None:
+    import torch
+
+    left, right = torch.rand(3, 1, 28, 14), torch.rand(3, 1, 28, 14)
+    fig = plotting.digit_halves(left, right)
+    assert len(fig.axes) == 6 and len(fig.axes[0].images) == 1
+    matplotlib.pyplot.close(fig)
