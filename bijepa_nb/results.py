@@ -486,9 +486,11 @@ class RawDataRow:
     def cells(self) -> list[str]:
         """The row of chapter 8's table: experiment, read-out, mean ± std, baseline,
         mean ± std, "yes"/"no" (accuracies in %)."""
+        from .paper import EXPERIMENTS
         from .report import mean_std
 
-        scale, digits = (100, 2) if self.experiment == "mnist" else (1, 4)
+        halves = EXPERIMENTS[self.experiment].kind == "halves"  # accuracies
+        scale, digits = (100, 2) if halves else (1, 4)
         return [
             self.experiment,
             self.readout,
