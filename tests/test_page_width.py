@@ -1,0 +1,54 @@
+"""Code cells fit the rendered column: no chapter's code scrolls sideways on a laptop.
+
+Chapter code lines are at most 88 characters (tests/test_notebooks.py); the book's
+stylesheet ``book/_static/code-width.css`` sets the code font so that 88 of them fit the
+column of a 1,280 px window with both sidebars. Checked in headless Debian chromium on
+the built book (``server``, tests/conftest.py) at 1,280 and 1,440 px.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from bijepa_nb import book
+
+INSTALL = "apt-get update && apt-get install -y chromium"
+SCROLLING = """() => Array.from(document.querySelectorAll('div.cell_input pre'))
+  .filter(e => e.innerText.trim() && e.scrollWidth > e.clientWidth + 2)
+  .map(e => Math.max(...e.innerText.split('\\n').map(l => l.length)))"""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    path = "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None
+    path = path or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        msg = f"chromium not found; install it with: {INSTALL}"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+@pytest.mark.parametrize("width", [1280, 1440])
+def test_no_code_cell_scrolls_sideways(server, browser, width):
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    scrolling, cells = {}, 0
+    for nb in book.chapters():
+        page.goto(f"{server.url}book/{nb.stem}.html")
+        page.wait_for_load_state("load")
+        cells += page.locator("div.cell_input pre").count()
+        wide = page.evaluate(SCROLLING)
+        if wide:
+            scrolling[nb.stem] = wide
+    page.close()
+    assert cells > 100, f"only {cells} code cells found: is the book built?"
+    assert not scrolling, f"code cells wider than the column at {width} px: {scrolling}"
