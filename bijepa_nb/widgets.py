@@ -34,7 +34,7 @@ from .data import SineStream, Split, sine_split
 from .models import build_model
 from .plotting import batch_forecast, loss_curves, norm_curves, sweep_point_svg
 from .probes import lstsq_probe, protocol_features
-from .stats import mean_ci
+from .stats import geometric_mean_ci
 from .training import TrainingDiverged, train
 
 
@@ -364,9 +364,10 @@ def _span(key: str, text: str) -> str:
 
 
 def point_numbers(point: dict) -> dict[str, str]:
-    """What a leaf prints for one grid point: per metric of ``POINT_METRICS`` the mean over
-    the seeds that did not diverge with its 95% t-interval (``stats.mean_ci``; ``str`` of the
-    Interval), the Adam probe's mean alone, and ``diverged`` as "k of n"."""
+    """What a leaf prints for one grid point: per metric of ``POINT_METRICS`` the geometric
+    mean over the seeds that did not diverge with its 95% interval on the log scale
+    (``stats.geometric_mean_ci``, as chapter 10 uses; ``str`` of the Interval), the Adam
+    probe's geometric mean alone, and ``diverged`` as "k of n"."""
     out = {}
     for key in POINT_METRICS:
         vals = [
@@ -377,7 +378,7 @@ def point_numbers(point: dict) -> dict[str, str]:
         if not vals:
             out[key] = "n/a (no seed finished)"
             continue
-        ci = mean_ci(vals)
+        ci = geometric_mean_ci(vals)
         if key.startswith("B_adam"):
             out[key] = f"{ci.mean:.4g}"
         elif ci.n == 1:
@@ -396,14 +397,14 @@ def _leaf_html(point: dict, num_steps: int | None) -> str:
     svg = sweep_point_svg(point["show"], a, num_steps)
     b, aa, adam = (_span(k, nums[k]) for k in POINT_METRICS)
     over = (
-        f"mean over the {n_ok} seeds that trained, 95% interval"
+        f"geometric mean over the {n_ok} seeds that trained, 95% interval"
         if n_ok
         else "every seed diverged"
     )
     numbers = (
         f"<b>{html.escape(m)}, α = {a:g}, τ = {t:g}</b> · held-out MSE, least-squares "
         f"probes ({over}): Protocol B {b}, "
-        f"Protocol A {aa} · {POINT_METRICS['B_adam_heldout']}: {adam} (mean) · "
+        f"Protocol A {aa} · {POINT_METRICS['B_adam_heldout']}: {adam} (geometric mean) · "
         f"diverged: {_span('diverged', nums['diverged'])} seeds"
     )
     return (

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from bijepa_nb.stats import mean_ci
+from bijepa_nb.stats import geometric_mean_ci
 from bijepa_nb.widgets import MAKE_MAPS, POINT_METRICS, sweep_digest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -95,7 +95,7 @@ def _expected_numbers(point: dict) -> dict[str, str]:
         if not vals:
             out[key] = "n/a (no seed finished)"
             continue
-        ci = mean_ci(vals)
+        ci = geometric_mean_ci(vals)
         if key.startswith("B_adam"):
             out[key] = f"{ci.mean:.4g}"
         elif len(vals) == 1:

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from bijepa_nb.plotting import sweep_point_svg
-from bijepa_nb.stats import mean_ci
+from bijepa_nb.stats import geometric_mean_ci
 from bijepa_nb.sweep import CURVE_POINTS, SCHEMA_VERSION
 from bijepa_nb.widgets import (
     POINT_METRICS,
@@ -319,13 +319,13 @@ def test_panel_structure_links_and_markers(sweep):
         assert text in note.value, text
 
 
-def test_leaf_numbers_match_mean_ci(sweep):
+def test_leaf_numbers_match_geometric_mean_ci(sweep):
     p = _point(sweep, "restrictive", 0.0, 0.995)  # last seed diverged
     nums = point_numbers(p)
     b = [v for v in p["per_seed"]["B_lstsq_heldout"] if v is not None]
-    assert len(b) == 4 and nums["B_lstsq_heldout"] == str(mean_ci(b))
+    assert len(b) == 4 and nums["B_lstsq_heldout"] == str(geometric_mean_ci(b))
     adam = [v for v in p["per_seed"]["B_adam_heldout"] if v is not None]
-    assert nums["B_adam_heldout"] == f"{np.mean(adam):.4g}"
+    assert nums["B_adam_heldout"] == f"{np.exp(np.mean(np.log(adam))):.4g}"
     assert nums["diverged"] == "1 of 5"
     all_div = point_numbers(_point(sweep, "unconstrained", 0.5, 0.9))
     assert all_div["diverged"] == "5 of 5" and "n/a" in all_div["B_lstsq_heldout"]
