@@ -492,14 +492,19 @@ def execution(args: argparse.Namespace, ap: argparse.ArgumentParser):
 # ------------------------------------------------------------------------ benchmark
 
 
-def bench(paper: bool, threads: int = 1, log: Callable[[str], None] = print) -> dict:
+def bench(
+    paper: bool,
+    threads: int = 1,
+    log: Callable[[str], None] = print,
+    full_mode: bool = False,
+) -> dict:
     """Wall time of one chunked sweep in process and through a local Ray cluster, same
     chunks, no cache; prints the ratio ray / in-process (the overhead)."""
     from . import sweep as sw
 
-    if (
-        paper
-    ):  # paper steps (2,000), a slice of the grid: 2 alphas x 7 momenta x 5 seeds
+    if full_mode:  # the whole expressive grid of the maps: 385 runs, 5 chunks of 77
+        kw = dict(modes=["expressive"], seeds=list(range(5)), chunk_size=77)
+    elif paper:  # paper steps, a slice of the grid: 2 alphas x 7 momenta x 5 seeds
         kw = dict(modes=["expressive"], alphas=(0.5, 1.0), seeds=list(range(5)))
         kw["chunk_size"] = 35
     else:
@@ -527,7 +532,9 @@ def bench(paper: bool, threads: int = 1, log: Callable[[str], None] = print) -> 
     same = local["points"] == remote["points"]
     n = remote["execution"]["chunks"]
     out = {
-        "what": "paper-scale slice" if paper else "quick sweep",
+        "what": "one full mode of the maps grid"
+        if full_mode
+        else ("paper-scale slice" if paper else "quick sweep"),
         "chunks": n,
         "threads_per_chunk": threads,
         "in_process_s": round(t_local, 2),
@@ -553,6 +560,11 @@ def main(argv: list[str] | None = None) -> None:
         help="paper steps on a slice of the grid (default: the quick sweep)",
     )
     ap.add_argument(
+        "--full-mode",
+        action="store_true",
+        help="the whole expressive grid of the maps at paper steps (385 runs, 5 chunks)",
+    )
+    ap.add_argument(
         "--threads",
         type=int,
         default=1,
@@ -563,7 +575,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads < 1:
         ap.error(f"--threads must be >= 1, got {args.threads}")
     try:
-        bench(args.paper, args.threads)
+        bench(args.paper, args.threads, full_mode=args.full_mode)
     except ClusterError as err:
         sys.exit(f"error: {err}")
 
