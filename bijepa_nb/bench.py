@@ -8,7 +8,7 @@ Two ratios, each against a baseline run in the same process:
   non-fused AdamW, separate encoder calls per view, ``.item()`` per step), both at one CPU
   thread.
 - ``ensemble_speedup``: ``--seeds`` (16) seeds of the same configuration trained at once
-  through ``bijepa_nb.ensemble`` against that many sequential reference-style runs; and
+  through ``bijepa_nb.experiments.ensemble`` against that many sequential reference-style runs; and
   ``ensemble_speedup_compiled``, the same with the batched loss compiled
   (``Ensemble.compile``; the one-off compile is timed and printed separately).
 - ``sweep``: the maps sweep's real job, one batch of ``--sweep-members`` (77) runs with
@@ -31,11 +31,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import SineConfig, paper_config
-from .data import SineStream
-from .ensemble import Ensemble, train_ensemble
-from .models import build_model
-from .training import train
+from .core.config import SineConfig
+from .core.data import SineStream
+from .core.models import build_model
+from .core.training import train
+from .experiments import conv_ensemble
+from .experiments.ensemble import Ensemble, train_ensemble
+from .experiments.pipeline import Run, train_runs
+from .experiments.registry import experiment, paper_config
+from .experiments.sweep import ALPHAS, EMA_MOMENTA
 
 
 def _reference_run(num_steps: int, seed: int) -> float:
@@ -136,9 +140,6 @@ def _ensemble_run(
 def _sweep_batch(num_steps: int, members: int, threads: int, compile: bool) -> float:
     """One batch of the maps sweep: ``members`` sine runs (expressive) with mixed alpha and EMA
     momentum over 5 data seeds, through the shared pipeline."""
-    from .paper import experiment
-    from .pipeline import Run, train_runs
-    from .sweep import ALPHAS, EMA_MOMENTA
 
     sine = experiment("sine")
     runs = [
@@ -200,9 +201,17 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument(
         "--only",
-        choices=("single", "ensemble", "sweep"),
+        choices=("single", "ensemble", "sweep", "conv"),
         default=None,
-        help="run one of the comparisons",
+        help="run one of the comparisons (conv, the grouped-convolution MNIST encoders "
+        "against separate ones, runs only when named)",
+    )
+    ap.add_argument(
+        "--conv-ks",
+        type=int,
+        nargs="+",
+        default=[1, 2, 4, 8],
+        help="ensemble sizes of the conv comparison",
     )
     ap.add_argument(
         "--sweep-members",
@@ -218,6 +227,10 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("--steps, --repeats, --seeds and --threads must be >= 1")
     old = torch.get_num_threads()
     torch.set_num_threads(1)
+    if args.only == "conv":
+        torch.set_num_threads(old)
+        conv_bench(args.conv_ks, threads=1)
+        return
     try:
         (
             _library_run(50, 0),
@@ -291,6 +304,17 @@ def main(argv: list[str] | None = None) -> None:
             print(f"sweep_compile_speedup: {e_s / c_s:.2f}")
     finally:
         torch.set_num_threads(old)
+
+
+def conv_bench(ks: list[int], threads: int = 1, steps: int = 8) -> None:
+    """Grouped-convolution MNIST encoders vs separate ones: per-member ms per step."""
+    for k, r in conv_ensemble.bench(ks, steps=steps, threads=threads).items():
+        print(
+            f"K={k:2d}: grouped {r['grouped_ms']:6.1f} ms/member-step, "
+            f"separate {r['separate_ms']:6.1f} ms/member-step, "
+            f"speed-up {r['ratio']:.2f}x",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -7,10 +7,12 @@ import pytest
 import torch
 
 import bijepa_nb as bj
-from bijepa_nb import beyond, data
-from bijepa_nb.config import LorenzConfig, SineConfig
-from bijepa_nb.ensemble import Ensemble, train_ensemble
-from bijepa_nb.invertible import (
+from bijepa_nb.analysis import beyond, plotting
+from bijepa_nb.core import data, probes, training
+from bijepa_nb.core.config import LorenzConfig, SineConfig
+from bijepa_nb.experiments import registry
+from bijepa_nb.experiments.ensemble import Ensemble, train_ensemble
+from bijepa_nb.experiments.invertible import (
     AffineCoupling,
     InverseView,
     InvertiblePredictor,
@@ -19,8 +21,8 @@ from bijepa_nb.invertible import (
     num_parameters,
     share_invertible_predictor,
 )
-from bijepa_nb.pipeline import seed_runs, train_runs
-from bijepa_nb.stochastic import (
+from bijepa_nb.experiments.pipeline import seed_runs, train_runs
+from bijepa_nb.experiments.stochastic import (
     FORECASTERS,
     StochasticJEPA,
     build_stochastic,
@@ -382,11 +384,11 @@ def test_train_runs_builds_shared_and_stochastic_models_one_at_a_time():
 def test_backward_inference_scores_the_read_outs():
     runs = _tiny_sine(50) + _tiny_sine(50, alpha=1.0)
     trained = train_runs("sine", runs)
-    sd = {s: bj.paper.experiment("sine").seed_data(s) for s in (0, 1)}
+    sd = {s: registry.experiment("sine").seed_data(s) for s in (0, 1)}
     out = beyond.backward_inference(trained[:2], trained[2:], sd)
     assert list(out) == list(beyond.BACKWARD.values())
     m, p, t = trained[1].model, sd[1].probe, sd[1].test
-    fit = bj.probes.lstsq_probe(
+    fit = probes.lstsq_probe(
         m.predict_backward(p.target), data.last_context_step(p.context)
     )
     want = fit.mse(m.predict_backward(t.target), data.last_context_step(t.context))
@@ -398,7 +400,7 @@ def test_backward_inference_scores_the_read_outs():
 
 
 def test_degraded_data_corrupts_only_the_targets():
-    sd = bj.paper.experiment("sine").seed_data(0)
+    sd = registry.experiment("sine").seed_data(0)
     deg = beyond.degraded_data(sd, 0.5, 0.5, 0)
     assert torch.equal(deg.probe.context, sd.probe.context)
     assert torch.equal(deg.test.context, sd.test.context)
@@ -416,7 +418,7 @@ def test_degraded_data_corrupts_only_the_targets():
 
 
 def test_alpha_scores_group_runs_by_name():
-    sd = {s: bj.paper.experiment("sine").seed_data(s) for s in (0, 1)}
+    sd = {s: registry.experiment("sine").seed_data(s) for s in (0, 1)}
     deg = {s: beyond.degraded_data(sd[s], 0.5, 0.5, s) for s in sd}
     runs = _tiny_sine(name="half") + _tiny_sine(name="one", alpha=1.0)
     out = beyond.alpha_scores(train_runs("sine", runs, deg), sd, deg)
@@ -438,7 +440,7 @@ def test_anomaly_aucs_cover_every_detector_and_violation():
 
 
 def test_explosion_halves_and_the_loop_readings():
-    hist = lambda norms: bj.training.History(
+    hist = lambda norms: training.History(
         *(np.zeros(3),) * 3, np.arange(len(norms)), np.array(norms), np.array(norms)
     )
     growing = [hist([1.0, 3.0, 9.0, 9.5, 9.6]), hist([1.0, 4.0, 8.0, 8.1, 8.2])]
@@ -460,7 +462,7 @@ def test_explosion_halves_and_the_loop_readings():
 
 def test_horizon_forecasts_score_five_forecasters():
     cfg = LorenzConfig(n_train=300, n_probe=200, n_test=100)
-    far = bj.paper.lorenz_seed_data(beyond.lorenz_horizon_data(0, 10, cfg), 0)
+    far = registry.lorenz_seed_data(beyond.lorenz_horizon_data(0, 10, cfg), 0)
     runs = seed_runs("lorenz", [0], num_steps=20, progress=False)
     det = train_runs("lorenz", runs, {0: far})[0].model
     sto = train_runs("lorenz", runs, {0: far}, build=build_stochastic)[0].model
@@ -478,12 +480,12 @@ def test_chapter_figures_draw_what_they_are_given():
 
     matplotlib.use("Agg")
     vals = {(g, s): [0.5, 0.6] for g in ("u", "v") for s in ("p", "q", "r")}
-    ax = bj.plotting.grouped_bars(vals, ["u", "v"], ["p", "q", "r"], chance=0.5)
+    ax = plotting.grouped_bars(vals, ["u", "v"], ["p", "q", "r"], chance=0.5)
     assert len(ax.patches) == 6
-    ax = bj.plotting.sample_clouds(np.zeros((4, 3)), np.ones(3), np.ones(3))
+    ax = plotting.sample_clouds(np.zeros((4, 3)), np.ones(3), np.ones(3))
     assert len(ax.lines) == 3 * 3 + 1
     panel = {"a": (np.arange(4), np.ones((4, 2))), "b": (np.arange(4), np.ones((4, 2)))}
-    fig = bj.plotting.seed_bands([panel, panel], ["x", "y"], log=(True,))
+    fig = plotting.seed_bands([panel, panel], ["x", "y"], log=(True,))
     assert len(fig.axes) == 2 and fig.axes[0].get_yscale() == "log"
     assert len(fig.axes[1].lines) == 3, "two means and the reference line"
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from bijepa_nb import book
+from bijepa_nb.book import runner as book
 
 OK = 'print("ok, quick =", quick)'
 RAISES = 'raise ValueError("boom in chapter two")'

@@ -1,5 +1,5 @@
 """Helpers that chapters 1-3 call: probe and interval tables, verdicts of claims over
-seeds, and their figures (bijepa_nb.report and bijepa_nb.plotting, sections 01-03)."""
+seeds, and their figures (bijepa_nb.analysis.report and bijepa_nb.analysis.plotting, sections 01-03)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from bijepa_nb import plotting, report, stats
-from bijepa_nb.beyond import verdict_words
-from bijepa_nb.training import History
+from bijepa_nb.analysis import plotting, report, stats
+from bijepa_nb.analysis.beyond import verdict_words
+from bijepa_nb.core.training import History
 
 
 def text(md) -> str:

@@ -12,14 +12,17 @@ import torch
 
 matplotlib.use("Agg")
 
-from bijepa_nb import LorenzConfig, baselines, data, plotting, report
-from bijepa_nb.experiments import run_experiment
+from bijepa_nb import LorenzConfig
+from bijepa_nb.analysis import plotting, report
+from bijepa_nb.core import data
+from bijepa_nb.experiments import baselines
+from bijepa_nb.experiments.paper_runs import run_experiment
 
 SMALL = LorenzConfig(n_train=64, n_probe=64, n_test=32)
 
 
 def test_integrator_errors_rk4_far_closer_than_euler():
-    rel = data.lorenz_integrator_errors(8, SMALL, seed=1)
+    rel = baselines.lorenz_integrator_errors(8, SMALL, seed=1)
     assert set(rel) == set(data.LORENZ_INTEGRATORS)
     for r in rel.values():
         assert r.shape == (8, SMALL.seq_len) and np.isfinite(r).all()
@@ -28,7 +31,7 @@ def test_integrator_errors_rk4_far_closer_than_euler():
     # the error grows along the trajectory
     assert np.median(rel["euler"][:, -1]) > np.median(rel["euler"][:, 0])
     with pytest.raises(ValueError, match="n must"):
-        data.lorenz_integrator_errors(0, SMALL)
+        baselines.lorenz_integrator_errors(0, SMALL)
 
 
 def test_quadratic_features_are_the_last_state_and_its_products():
@@ -52,7 +55,7 @@ def test_lorenz_raw_baselines_quadratic_exact_on_euler_only():
 
 def test_lorenz_figures():
     ld = data.lorenz_data(SMALL, 0)
-    rel = data.lorenz_integrator_errors(4, SMALL)
+    rel = baselines.lorenz_integrator_errors(4, SMALL)
     ax = plotting.integrator_errors(rel, SMALL.context_len)
     assert len(ax.lines) == len(rel) + 1  # one median per integrator + the context end
     ax = plotting.lorenz_samples(ld.train.context[:3], ld.train.target[:3])

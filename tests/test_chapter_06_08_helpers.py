@@ -1,5 +1,5 @@
 """Tests of the helpers behind chapters 6 and 8: reading the saved reproductions
-(``bijepa_nb.results``), the claims and their rules, Holm's check, the seed split, and
+(``bijepa_nb.analysis.results``), the claims and their rules, Holm's check, the seed split, and
 the tables and figures built from them (``report``/``plotting``, chapters 06 and 08)."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import matplotlib
 import numpy as np
 import pytest
 
-from bijepa_nb import plotting, report
-from bijepa_nb import results as R
-from bijepa_nb.stats import Interval, mean_ci
+from bijepa_nb.analysis import plotting, report
+from bijepa_nb.analysis import results as R
+from bijepa_nb.analysis.stats import Interval, mean_ci
 
 matplotlib.use("Agg")
 
@@ -168,7 +168,7 @@ def test_a_claim_turns_when_the_data_do(saved) -> None:
 def test_interval_rule_equals_the_t_test_at_the_same_level(saved) -> None:
     """Without adjustment, Holm's table passes exactly the tests whose interval does:
     each claim's rule then gives its unadjusted verdict."""
-    from bijepa_nb.stats import t_pvalue
+    from bijepa_nb.analysis.stats import t_pvalue
 
     for level in (0.9, 0.95, 0.99):
         for c in R.paper_claims(saved, level):

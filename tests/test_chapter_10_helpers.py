@@ -1,6 +1,6 @@
 """Chapter 10's machinery: geometric means over seeds, the best cell, the near-best rule,
 the verdict words and their check on subsets of the seeds, and the chapter's figures
-and tables (bijepa_nb.maps, plotting/report "chapter 10" sections)."""
+and tables (bijepa_nb.analysis.maps, plotting/report "chapter 10" sections)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from bijepa_nb import maps, plotting, report
-from bijepa_nb.stats import geometric_mean_ci, paired_ratio_ci
+from bijepa_nb.analysis import maps, plotting, report
+from bijepa_nb.analysis.stats import geometric_mean_ci, paired_ratio_ci
 
 ALPHAS = [0.0, 0.5, 1.0]
 TAUS = [0.9, 0.995]

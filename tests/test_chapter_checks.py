@@ -1,4 +1,4 @@
-"""``bijepa_nb.chapter.check_run_length`` and ``fetch_results``, and the run-length
+"""``bijepa_nb.book.chapter.check_run_length`` and ``fetch_results``, and the run-length
 parameters of chapters 07, 08 and 10 (their hidden validation cells run here alone)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bijepa_nb.chapter import check_run_length, fetch_results
+from bijepa_nb.book.chapter import check_run_length, fetch_results
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
 
@@ -116,7 +116,7 @@ def test_chapter_refuses_a_huge_run_with_its_time(
 def test_geometric_mean_ci_is_the_log_scale_interval() -> None:
     import numpy as np
 
-    from bijepa_nb.stats import geometric_mean_ci, mean_ci
+    from bijepa_nb.analysis.stats import geometric_mean_ci, mean_ci
 
     v = [0.01, 0.012, 0.011, 0.2]  # one bad seed
     g, logs = geometric_mean_ci(v), mean_ci(np.log(v))

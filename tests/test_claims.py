@@ -10,10 +10,15 @@ import pytest
 import torch
 
 import bijepa_nb as bj
-from bijepa_nb import beyond, data, stats
-from bijepa_nb.config import LorenzConfig, SineConfig
-from bijepa_nb.ensemble import Ensemble, train_ensemble
-from bijepa_nb.stochastic import energy_score, gaussian_samples, residual_covariance
+from bijepa_nb.analysis import beyond, stats
+from bijepa_nb.core import data
+from bijepa_nb.core.config import LorenzConfig, SineConfig
+from bijepa_nb.experiments.ensemble import Ensemble, train_ensemble
+from bijepa_nb.experiments.stochastic import (
+    energy_score,
+    gaussian_samples,
+    residual_covariance,
+)
 
 
 # ------------------------------------------------------------------ Lorenz integrators

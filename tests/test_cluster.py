@@ -1,4 +1,4 @@
-"""Chunked, resumable execution and the Ray path (``bijepa_nb.cluster``).
+"""Chunked, resumable execution and the Ray path (``bijepa_nb.experiments.chunks``).
 
 The cache and the interrupted-driver tests need no Ray. The Ray tests start a local
 instance (2 CPUs, no dashboard); Ray is the optional ``cluster`` extra, which CI installs:
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from bijepa_nb import reproduce as rp
-from bijepa_nb import sweep as sw
-from bijepa_nb.cluster import (
+from bijepa_nb.experiments import reproduce as rp
+from bijepa_nb.experiments import sweep as sw
+from bijepa_nb.experiments.chunks import (
     ChunkCache,
     ClusterError,
     check_overwrite,

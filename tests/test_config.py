@@ -3,15 +3,15 @@ import math
 
 import pytest
 
-from bijepa_nb.config import (
+from bijepa_nb.core.config import (
     LorenzConfig,
     MnistConfig,
     ModelConfig,
     SineConfig,
     TrainConfig,
-    paper_config,
     resolve_device,
 )
+from bijepa_nb.experiments.registry import paper_config
 
 BAD_TRAIN = [
     ("alpha", -0.1, r"alpha must be in \[0, 1\]"),

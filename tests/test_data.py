@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from bijepa_nb.config import LorenzConfig, SineConfig
-from bijepa_nb.data import (
+from bijepa_nb.core.config import LorenzConfig, SineConfig
+from bijepa_nb.core.data import (
     EpochStream,
     PoolStream,
     SineStream,

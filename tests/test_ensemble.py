@@ -6,11 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from bijepa_nb.config import LorenzConfig, SineConfig, TrainConfig, paper_config
-from bijepa_nb.data import PoolStream, SineStream, lorenz_data
-from bijepa_nb.ensemble import Ensemble, EnsembleDiverged, StackedStream, train_ensemble
-from bijepa_nb.models import build_model
-from bijepa_nb.training import train
+from bijepa_nb.core.config import LorenzConfig, SineConfig, TrainConfig
+from bijepa_nb.core.data import PoolStream, SineStream, lorenz_data
+from bijepa_nb.core.models import build_model
+from bijepa_nb.core.training import train
+from bijepa_nb.experiments.ensemble import (
+    Ensemble,
+    EnsembleDiverged,
+    StackedStream,
+    train_ensemble,
+)
+from bijepa_nb.experiments.registry import paper_config
 
 SEEDS = [0, 1, 2]
 

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from bijepa_nb import data as D
-from bijepa_nb.config import MnistConfig
+from bijepa_nb.core import data
+from bijepa_nb.core.config import MnistConfig
+from bijepa_nb.experiments import mnist as D
 
 
 def write_idx(path, arr: np.ndarray):
@@ -105,20 +106,20 @@ def test_real_offline_mnist(shared_data_dir, monkeypatch):
 
 
 def test_mnist_pipeline_on_tiny_data(tiny_mnist):
-    from bijepa_nb.config import paper_config
-    from bijepa_nb.models import build_model
-    from bijepa_nb.probes import (
+    from bijepa_nb.core.models import build_model
+    from bijepa_nb.core.training import train
+    from bijepa_nb.experiments.mnist import (
         batched_encode,
         classification_probe,
         decoder_probe,
         right_half_pixels,
     )
-    from bijepa_nb.training import train
+    from bijepa_nb.experiments.registry import paper_config
 
     root, _, _ = tiny_mnist
     m = D.load_mnist_folder(root, MnistConfig(offline_eval=10))
     train_split = D.mnist_split(m.train_images, m.train_labels)
-    stream = D.EpochStream(train_split, 0, 16)
+    stream = data.EpochStream(train_split, 0, 16)
     mc, tc = paper_config(
         "mnist",
         "expressive",

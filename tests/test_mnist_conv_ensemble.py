@@ -6,10 +6,10 @@ import copy
 import pytest
 import torch
 
-from bijepa_nb.config import TrainConfig
-from bijepa_nb.conv_ensemble import GroupedConvEncoders, bench
-from bijepa_nb.models import build_model
-from bijepa_nb.paper import EXPERIMENTS
+from bijepa_nb.core.config import TrainConfig
+from bijepa_nb.core.models import build_model
+from bijepa_nb.experiments.conv_ensemble import GroupedConvEncoders, bench
+from bijepa_nb.experiments.registry import EXPERIMENTS
 
 
 def encoders(k, dtype=torch.float64):

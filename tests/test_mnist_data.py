@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from bijepa_nb import data as D
-from bijepa_nb.config import MnistConfig
+from bijepa_nb.core.config import MnistConfig
+from bijepa_nb.experiments import mnist as D
 
 
 def write_idx(path, arr: np.ndarray):
@@ -81,7 +81,7 @@ def test_full_layout_gives_the_full_split(tmp_path, monkeypatch):
 
 
 def test_full_layout_is_reported_by_the_reproduction(tmp_path, monkeypatch):
-    from bijepa_nb.reproduce import MNIST_QUICK, reproduce, validate
+    from bijepa_nb.experiments.reproduce import MNIST_QUICK, reproduce, validate
 
     make_folder(tmp_path, monkeypatch, n_train=40, n_test=16)
     monkeypatch.setitem(MNIST_QUICK, "num_steps", 2)

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from bijepa_nb import data as D
-from bijepa_nb import mnist_runs as M
-from bijepa_nb.paper import EXPERIMENTS
-from bijepa_nb.probes import classification_probe, decoder_probe
+from bijepa_nb.experiments import mnist as D
+from bijepa_nb.experiments import mnist_runs as M
+from bijepa_nb.experiments.mnist import classification_probe, decoder_probe
+from bijepa_nb.experiments.registry import EXPERIMENTS
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
 
@@ -141,7 +141,7 @@ def test_run_tasks_refuses_unknown_variants(tiny):
 
 
 def test_run_experiment_uses_the_step_budget_or_epochs(tiny):
-    from bijepa_nb.experiments import run_experiment
+    from bijepa_nb.experiments.paper_runs import run_experiment
 
     r = run_experiment(
         "mnist",

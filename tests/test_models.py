@@ -4,9 +4,10 @@ import pytest
 import torch
 from torch import nn
 
-from bijepa_nb.config import ModelConfig, TrainConfig, paper_config
-from bijepa_nb.models import JEPA, build_model, embedding_loss
-from bijepa_nb.optim import FlatAdamW
+from bijepa_nb.core.config import ModelConfig, TrainConfig
+from bijepa_nb.core.models import JEPA, build_model, embedding_loss
+from bijepa_nb.core.optim import FlatAdamW
+from bijepa_nb.experiments.registry import paper_config
 
 SINE, _ = paper_config("sine", "expressive")
 

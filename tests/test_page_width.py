@@ -13,7 +13,7 @@ import shutil
 
 import pytest
 
-from bijepa_nb import book
+from bijepa_nb.book import runner as book
 
 INSTALL = "apt-get update && apt-get install -y chromium"
 SCROLLING = """() => Array.from(document.querySelectorAll('div.cell_input pre'))

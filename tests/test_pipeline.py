@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from bijepa_nb.config import paper_config
-from bijepa_nb.models import build_model
-from bijepa_nb.paper import EXPERIMENTS, VARIANTS, experiment
-from bijepa_nb.pipeline import (
+from bijepa_nb.core.models import build_model
+from bijepa_nb.core.probes import adam_probe, evaluate, lstsq_probe
+from bijepa_nb.core.training import train
+from bijepa_nb.experiments.pipeline import (
     Run,
     batched_adam_probe,
     batched_lstsq,
@@ -16,8 +16,12 @@ from bijepa_nb.pipeline import (
     history_metrics,
     train_runs,
 )
-from bijepa_nb.probes import adam_probe, evaluate, lstsq_probe
-from bijepa_nb.training import train
+from bijepa_nb.experiments.registry import (
+    EXPERIMENTS,
+    VARIANTS,
+    experiment,
+    paper_config,
+)
 
 
 def test_registry_holds_the_papers_settings_and_numbers():
@@ -158,7 +162,7 @@ def test_downsample_keeps_window_means():
 
 
 def test_batch_sizes_are_equal_where_possible():
-    from bijepa_nb.pipeline import batch_sizes
+    from bijepa_nb.experiments.pipeline import batch_sizes
 
     assert batch_sizes(385, 128) == [77] * 5
     assert batch_sizes(10, 4) == [4, 3, 3]

@@ -1,10 +1,11 @@
 import torch
 
-from bijepa_nb.config import SineConfig, TrainConfig, paper_config
-from bijepa_nb.data import SineStream, sine_split
-from bijepa_nb.models import build_model
-from bijepa_nb.probes import adam_probe, evaluate, lstsq_probe, protocol_scores
-from bijepa_nb.training import train
+from bijepa_nb.core.config import SineConfig, TrainConfig
+from bijepa_nb.core.data import SineStream, sine_split
+from bijepa_nb.core.models import build_model
+from bijepa_nb.core.probes import adam_probe, evaluate, lstsq_probe, protocol_scores
+from bijepa_nb.core.training import train
+from bijepa_nb.experiments.registry import paper_config
 
 
 def test_lstsq_recovers_a_known_linear_map():

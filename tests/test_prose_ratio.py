@@ -1,6 +1,6 @@
 """Chapters read as chapters: at least as many characters of prose as of code (issue 12).
 
-Measured by ``bijepa_nb.book.prose_and_code`` (markdown cells against all code cells,
+Measured by ``bijepa_nb.book.runner.prose_and_code`` (markdown cells against all code cells,
 hidden ones included); ``python -m bijepa_nb.book --ratios`` prints the table.
 """
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bijepa_nb import book
+from bijepa_nb.book import runner as book
 
 #: Chapters whose prose was still shorter than their code when this list was written
 #: (``--ratios``, 25 Nov 2026), each with a floor 0.05 to 0.1 under its ratio then. A

@@ -1,4 +1,4 @@
-"""Every chapter's parameter defaults agree with the registry of the paper (bijepa_nb.paper)."""
+"""Every chapter's parameter defaults agree with the registry of the paper (bijepa_nb.experiments.registry)."""
 
 import ast
 import json
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bijepa_nb.paper import EXPERIMENTS
+from bijepa_nb.experiments.registry import EXPERIMENTS
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
 

@@ -8,13 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from bijepa_nb import paper, pipeline, plotting, report
-from bijepa_nb.data import first_target_step
-from bijepa_nb.experiments import run_experiment
-from bijepa_nb.models import build_model
-from bijepa_nb.probes import evaluate
-from bijepa_nb.stats import mean_ci
-from bijepa_nb.training import train
+from bijepa_nb.analysis import plotting, report
+from bijepa_nb.analysis.stats import mean_ci
+from bijepa_nb.core.data import first_target_step
+from bijepa_nb.core.models import build_model
+from bijepa_nb.core.probes import evaluate
+from bijepa_nb.core.training import train
+from bijepa_nb.experiments import pipeline
+from bijepa_nb.experiments import registry as paper
+from bijepa_nb.experiments.paper_runs import run_experiment
 
 
 def rows(md) -> list[list[str]]:

@@ -8,8 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from bijepa_nb import book
-from bijepa_nb.repository import Repository, mismatches, read_config, set_repository
+from bijepa_nb.book import runner as book
+from bijepa_nb.book.repository import (
+    Repository,
+    mismatches,
+    read_config,
+    set_repository,
+)
 
 FORK = "https://github.com/someone-else/bijepa-fork"
 

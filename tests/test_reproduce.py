@@ -8,11 +8,23 @@ import numpy as np
 import pytest
 import torch
 
-from bijepa_nb import baselines as B
-from bijepa_nb.config import SineConfig
-from bijepa_nb.data import Split, make_generator, sine_sequences, split_context_target
-from bijepa_nb.reproduce import PAPER, SPLITS, metric_spec, reproduce, validate
-from bijepa_nb.stats import mean_ci, paired_ratio_ci, roughness
+from bijepa_nb.analysis.stats import mean_ci, paired_ratio_ci
+from bijepa_nb.core.config import SineConfig
+from bijepa_nb.core.data import (
+    Split,
+    make_generator,
+    sine_sequences,
+    split_context_target,
+)
+from bijepa_nb.experiments import baselines as B
+from bijepa_nb.experiments.pipeline import roughness
+from bijepa_nb.experiments.reproduce import (
+    PAPER,
+    SPLITS,
+    metric_spec,
+    reproduce,
+    validate,
+)
 
 
 @pytest.fixture(scope="module")

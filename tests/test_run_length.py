@@ -3,7 +3,7 @@
 Each chapter's hidden validation cell runs here on its own (after the parameters cell,
 with one parameter replaced): the defaults must pass, and a huge value of every parameter
 that sets run length must fail at once with an error naming it and giving the estimated
-time (``bijepa_nb.chapter.check_run_length``).
+time (``bijepa_nb.book.chapter.check_run_length``).
 """
 
 import json

@@ -6,7 +6,7 @@ in tests/conftest.py, over the session build ``book_build``). It moves the alpha
 EMA-momentum sliders with the keyboard (ipywidgets 8 sliders are noUiSlider: focus
 ``.noUi-handle``, press ArrowRight/ArrowLeft) and changes the mode menu; after each move
 exactly the leaf of the new grid point must be visible (``<div class="bijepa-point"
-data-mode data-alpha data-tau>``, written by ``bijepa_nb.widgets.sweep_explorer``) and
+data-mode data-alpha data-tau>``, written by ``bijepa_nb.book.widgets.sweep_explorer``) and
 its printed numbers must equal those computed here from the sweep JSON the chapter
 loaded: the page's note names that file (``data-maps``, relative to book/) and its
 content hash (``data-digest``). Every request the page makes must stay on 127.0.0.1.
@@ -29,8 +29,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from bijepa_nb.stats import geometric_mean_ci
-from bijepa_nb.widgets import MAKE_MAPS, POINT_METRICS, sweep_digest
+from bijepa_nb.analysis.stats import geometric_mean_ci
+from bijepa_nb.book.widgets import MAKE_MAPS, POINT_METRICS, sweep_digest
 
 REPO = Path(__file__).resolve().parents[1]
 PAGE = "book/07_playground.html"
@@ -88,7 +88,7 @@ def browser(chromium_path):
 
 # ---------------------------------------------------------------------------- helpers
 def _expected_numbers(point: dict) -> dict[str, str]:
-    """What the leaf must print, computed independently of bijepa_nb.widgets."""
+    """What the leaf must print, computed independently of bijepa_nb.book.widgets."""
     out = {}
     for key in POINT_METRICS:
         vals = [v for v in point["per_seed"][key] if v is not None and math.isfinite(v)]

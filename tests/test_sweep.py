@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from bijepa_nb import sweep as sw
+from bijepa_nb import sweep as sweep_cli
+from bijepa_nb.experiments import sweep as sw
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +110,7 @@ def test_validate_rejects_broken_files(tiny):
 
 def test_the_command_writes_a_quick_sweep(tmp_path, capsys):
     out = tmp_path / "m.json"
-    sw.main(
+    sweep_cli.main(
         ["sine", "--quick", "--modes", "expressive", "--seeds", "1", "--out", str(out)]
     )
     r = json.loads(out.read_text())
@@ -120,7 +121,7 @@ def test_the_command_writes_a_quick_sweep(tmp_path, capsys):
         and "member-steps/s" in capsys.readouterr().out
     )
     with pytest.raises(SystemExit):
-        sw.main(["sine", "--alpha", "0.5,2", "--out", str(out)])
+        sweep_cli.main(["sine", "--alpha", "0.5,2", "--out", str(out)])
 
 
 def test_sweeps_of_single_modes_merge_into_the_grid(tiny):

@@ -2,16 +2,17 @@ import numpy as np
 import pytest
 import torch
 
-from bijepa_nb.config import SineConfig, TrainConfig, paper_config
-from bijepa_nb.data import SineStream
-from bijepa_nb.models import build_model
-from bijepa_nb.training import (
+from bijepa_nb.core.config import SineConfig, TrainConfig
+from bijepa_nb.core.data import SineStream
+from bijepa_nb.core.models import build_model
+from bijepa_nb.core.training import (
     TrainingDiverged,
     make_optimizer,
     torch_threads,
     train,
     train_step,
 )
+from bijepa_nb.experiments.registry import paper_config
 
 
 def run(steps=150, alpha=0.5, mode="expressive", seed=0, fault_step=None, **kw):

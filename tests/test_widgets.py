@@ -1,6 +1,6 @@
 """The playground's precomputed panel: inline SVG per grid point and the widget structure.
 
-``fake_sweep`` builds a schema-valid SYNTHETIC sweep dict (``bijepa_nb.sweep``'s schema) for
+``fake_sweep`` builds a schema-valid SYNTHETIC sweep dict (``bijepa_nb.experiments.sweep``'s schema) for
 tests and development; never commit its output under book/results/. To write a dev file:
 
     python tests/test_widgets.py _build/dev/maps_sine_fake.json
@@ -16,10 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bijepa_nb.plotting import sweep_point_svg
-from bijepa_nb.stats import geometric_mean_ci
-from bijepa_nb.sweep import CURVE_POINTS, SCHEMA_VERSION
-from bijepa_nb.widgets import (
+from bijepa_nb.analysis.plotting import sweep_point_svg
+from bijepa_nb.analysis.stats import geometric_mean_ci
+from bijepa_nb.book.widgets import (
     POINT_METRICS,
     LiveRetrain,
     check_sweep,
@@ -28,6 +27,7 @@ from bijepa_nb.widgets import (
     sweep_digest,
     sweep_explorer,
 )
+from bijepa_nb.experiments.sweep import CURVE_POINTS, SCHEMA_VERSION
 
 MODES = ["unconstrained", "expressive", "restrictive"]
 ALPHAS = [round(0.1 * i, 1) for i in range(11)]
@@ -54,7 +54,7 @@ def fake_sweep(
     curve_points=CURVE_POINTS,
     seed=0,
 ) -> dict:
-    """A SYNTHETIC sweep in ``bijepa_nb.sweep``'s schema (made-up numbers, not results).
+    """A SYNTHETIC sweep in ``bijepa_nb.experiments.sweep``'s schema (made-up numbers, not results).
 
     Divergences, deterministic in ``seed``: unconstrained with tau = 0.9 diverges in every
     seed; unconstrained with tau = 0.95 diverges in the first seed only (its ``show`` has no
@@ -405,7 +405,7 @@ def test_live_settings_are_checked():
 
 def test_live_change_retrains_and_updates_note(sweep, monkeypatch):
     """In a kernel a value change calls ``retrain`` with the panel's values and ``live``."""
-    from bijepa_nb import widgets
+    from bijepa_nb.book import widgets
 
     calls = []
 

@@ -1,6 +1,6 @@
 """K MNIST conv encoders as one module (grouped convolutions), and why it does not pay here.
 
-The MLP ensemble (``bijepa_nb.ensemble``) trains K seeds as one model and gains ~10x on
+The MLP ensemble (``bijepa_nb.experiments.ensemble``) trains K seeds as one model and gains ~10x on
 the sine task, where a step is dominated by per-call overhead on tiny tensors. The MNIST
 conv encoder can be batched the same way: K encoders become one ``Conv2d(K, 32K,
 groups=K)``, one ``Conv2d(32K, 64K, groups=K)``, BatchNorm over 32K and 64K channels
@@ -8,17 +8,16 @@ groups=K)``, one ``Conv2d(32K, 64K, groups=K)``, BatchNorm over 32K and 64K chan
 builds that encoder (``GroupedConvEncoders``, exact against K separate encoders in
 float64: ``tests/test_mnist_conv_ensemble.py``) and measures it:
 
-    python -m bijepa_nb.conv_ensemble          # per-member ms of an encoder step, K = 1..8
+    python -m bijepa_nb.bench --only conv          # per-member ms of an encoder step, K = 1..8
 
 On the 2-core CPU machine the per-member cost does not fall with K (it rises: grouped
 convolutions run slower per FLOP than dense ones, and the work per step is already
 compute-bound at batch 256), so MNIST seeds are trained as separate one-thread
-processes instead (``bijepa_nb.mnist_runs.run_tasks``).
+processes instead (``bijepa_nb.experiments.mnist_runs.run_tasks``).
 """
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections.abc import Sequence
 
@@ -27,7 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .models import Encoder
+from ..core.config import TrainConfig
+from ..core.models import Encoder, build_model
+from .registry import EXPERIMENTS
 
 
 class GroupedConvEncoders(nn.Module):
@@ -146,9 +147,6 @@ def bench(
     """Per-member milliseconds of the encoder work of a BiJEPA step (``_encoder_step``):
     K grouped encoders vs K separate encoders run one after the other, interleaved,
     median of ``repeats``. Returns {K: {"grouped_ms", "separate_ms", "ratio"}}."""
-    from .config import TrainConfig
-    from .models import build_model
-    from .paper import EXPERIMENTS
 
     old = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -186,23 +184,3 @@ def bench(
     finally:
         torch.set_num_threads(old)
     return out
-
-
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(
-        description="Grouped-convolution MNIST encoders vs separate ones: per-member ms per step."
-    )
-    ap.add_argument("--ks", type=int, nargs="+", default=[1, 2, 4, 8])
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--steps", type=int, default=8)
-    args = ap.parse_args(argv)
-    for k, r in bench(args.ks, steps=args.steps, threads=args.threads).items():
-        print(
-            f"K={k:2d}: grouped {r['grouped_ms']:6.1f} ms/member-step, separate {r['separate_ms']:6.1f} ms/member-step, "
-            f"speed-up {r['ratio']:.2f}x",
-            flush=True,
-        )
-
-
-if __name__ == "__main__":
-    main()

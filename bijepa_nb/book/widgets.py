@@ -1,6 +1,6 @@
 """The playground: sliders over precomputed sweep runs, and live retraining in a kernel.
 
-``sweep_explorer`` shows one grid point of a sweep (``bijepa_nb.sweep``'s JSON) at a time:
+``sweep_explorer`` shows one grid point of a sweep (``bijepa_nb.experiments.sweep``'s JSON) at a time:
 a mode menu and alpha / EMA-momentum sliders whose ``index`` is ``jslink``ed to nested
 ``Stack`` widgets of precomputed ``HTML`` leaves, so the sliders work on a static page
 (the saved widget state, no kernel). In a live kernel each change also retrains one model
@@ -21,21 +21,27 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 
-from .config import (
+from ..analysis.plotting import (
+    batch_forecast,
+    loss_curves,
+    norm_curves,
+    sweep_point_svg,
+)
+from ..analysis.stats import geometric_mean_ci
+from ..core.config import (
     STABILITY_MODES,
     SineConfig,
     check_choice,
     check_float,
     check_int,
-    paper_config,
     resolve_device,
 )
-from .data import SineStream, Split, sine_split
-from .models import build_model
-from .plotting import batch_forecast, loss_curves, norm_curves, sweep_point_svg
-from .probes import lstsq_probe, protocol_features
-from .stats import geometric_mean_ci
-from .training import TrainingDiverged, train
+from ..core.data import SineStream, Split, sine_split
+from ..core.models import build_model
+from ..core.probes import lstsq_probe, protocol_features
+from ..core.training import TrainingDiverged, train
+from ..experiments.registry import paper_config
+from ..experiments.sweep import validate
 
 
 def retrain(
@@ -245,15 +251,17 @@ def sweep_digest(sweep: dict) -> str:
 def check_sweep(sweep: Any) -> None:
     """Raise ``ValueError`` naming the first thing a sweep dict lacks for ``sweep_explorer``.
 
-    First the parts of ``bijepa_nb.sweep``'s schema the explorer reads (``grid``,
+    First the parts of ``bijepa_nb.experiments.sweep``'s schema the explorer reads (``grid``,
     ``metrics`` with ``POINT_METRICS``, every point in grid order with its per-seed values
     and its ``show`` entry), with messages that say what is missing; then the whole
-    schema (``bijepa_nb.sweep.validate``).
+    schema (``bijepa_nb.experiments.sweep.validate``).
     """
 
     def need(ok: bool, msg: str) -> None:
         if not ok:
-            raise ValueError(f"sweep: {msg} (schema: bijepa_nb.sweep docstring)")
+            raise ValueError(
+                f"sweep: {msg} (schema: bijepa_nb.experiments.sweep docstring)"
+            )
 
     need(isinstance(sweep, dict), f"must be a dict, got {type(sweep).__name__}")
     for key in ("grid", "metrics", "points"):
@@ -298,9 +306,6 @@ def check_sweep(sweep: Any) -> None:
         need(isinstance(p["show"], dict), f"points[{i}].show must be a dict")
         for key in _SHOW_KEYS:
             need(key in p["show"], f"points[{i}].show lacks {key!r}")
-    from .sweep import (
-        validate,  # the whole schema, as the sweep that writes it checks it
-    )
 
     validate(sweep)
 

@@ -24,13 +24,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import ModelConfig, TrainConfig, check_int, resolve_device
+from ..core.config import (
+    ModelConfig,
+    TrainConfig,
+    check_float,
+    check_int,
+    resolve_device,
+)
+from ..core.models import JEPA, build_model, seeded
+from ..core.probes import protocol_features
+from ..core.training import History, TrainingDiverged, train
 from .ensemble import Ensemble, StackedStream, train_ensemble
-from .models import JEPA, build_model, seeded
-from .paper import Experiment, SeedData
-from .paper import experiment as lookup
-from .probes import protocol_features
-from .training import History, TrainingDiverged, train
+from .registry import Experiment, SeedData
+from .registry import experiment as lookup
 
 
 @dataclass(frozen=True)
@@ -313,7 +319,6 @@ def forecast_scores(
 
 def history_metrics(h: History) -> dict[str, float]:
     """Loss and embedding-norm summaries of one run (NaN where a run is too short)."""
-    from .stats import roughness
 
     nan = float("nan")
     out: dict[str, float] = {}
@@ -357,3 +362,24 @@ __all__ = [
     "history_metrics",
     "downsample",
 ]
+
+
+def roughness(loss: np.ndarray, window: int = 51, start: float = 0.5) -> float:
+    """Step-to-step fluctuation of a training loss: the std of log(loss) around its centred
+    moving average (``window`` steps), over the part of training after fraction ``start``.
+
+    Dimensionless; 0 for a smooth curve. Used to test "BiJEPA's loss is smoother".
+    """
+    check_int("window", window, 3)
+    check_float("start", start, 0.0, 1.0)
+    y = np.log(np.asarray(loss, dtype=float))
+    if len(y) < window + 2:
+        raise ValueError(
+            f"loss must have more than window + 1 = {window + 1} steps, got {len(y)}"
+        )
+    trend = np.convolve(
+        y, np.ones(window) / window, mode="valid"
+    )  # aligned with y[window//2 : -window//2]
+    h = window // 2
+    resid = y[h : len(y) - h] - trend
+    return float(resid[int(start * len(resid)) :].std())

@@ -4,36 +4,35 @@
 paper's tables, on its own, through the shared pipeline (``pipeline.train_runs`` with
 ``batched=False``) and scores it; the chapters and the command line share it:
 
-    python -m bijepa_nb.experiments sine --configs classic expressive --seeds 0 1 2
+    python -m bijepa_nb.run sine --configs classic expressive --seeds 0 1 2
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
-from .config import MnistConfig, check_int, resolve_device
-from .data import EpochStream, Split, load_mnist, mnist_num_steps, mnist_split
-from .models import JEPA
-from .paper import EXPERIMENTS, VARIANTS, SeedData, lorenz_seed_data, variant
-from .paper import experiment as lookup
-from .pipeline import Run, train_runs
-from .probes import (
+from ..core.config import MnistConfig, check_int, resolve_device
+from ..core.data import EpochStream, Split
+from ..core.models import JEPA
+from ..core.probes import evaluate
+from ..core.training import History
+from .mnist import (
     batched_encode,
     classification_probe,
     decoder_probe,
-    evaluate,
+    load_mnist,
+    mnist_num_steps,
+    mnist_split,
     right_half_pixels,
 )
-from .training import History
+from .pipeline import Run, train_runs
+from .registry import EXPERIMENTS, VARIANTS, SeedData, lorenz_seed_data, variant
+from .registry import experiment as lookup
 
 #: The configurations of the paper's tables, name -> (stability mode, alpha), and the
-#: variants each experiment's table reports: views of the registry (``bijepa_nb.paper``).
+#: variants each experiment's table reports: views of the registry (``bijepa_nb.experiments.registry``).
 CONFIGS: dict[str, tuple[str, float]] = {
     name: (v.mode, v.alpha) for name, v in VARIANTS.items()
 }
@@ -119,7 +118,7 @@ def run_experiment(
             sd = data if isinstance(data, SeedData) else lorenz_seed_data(data, seed)
     else:
         sd = SeedData(lambda b, dev: EpochStream(train_split, seed, b, dev))
-    # the one training path (bijepa_nb.pipeline), here one run on its own
+    # the one training path (bijepa_nb.experiments.pipeline), here one run on its own
     trained = train_runs(
         exp, [Run(v.mode, tc, config)], {seed: sd}, batched=False, keep_going=False
     )[0]
@@ -171,75 +170,3 @@ def run_experiment(
         time.perf_counter() - t0,
         {"decoder": dec, "mnist": mnist},
     )
-
-
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(
-        description="Train and score paper configurations; prints one line per run and a summary."
-    )
-    ap.add_argument("experiment", choices=tuple(PAPER_TABLES))
-    ap.add_argument(
-        "--configs",
-        nargs="+",
-        default=None,
-        choices=tuple(CONFIGS),
-        help="default: the paper's table",
-    )
-    ap.add_argument("--seeds", nargs="+", type=int, default=[0])
-    ap.add_argument(
-        "--steps",
-        type=int,
-        default=None,
-        help="override num_steps (default: the paper's)",
-    )
-    ap.add_argument(
-        "--json", default=None, help="write the per-run scores to this file"
-    )
-    args = ap.parse_args(argv)
-    configs = args.configs or PAPER_TABLES[args.experiment]
-    over: dict[str, Any] = {"progress": False}
-    if args.steps is not None:
-        over["num_steps"] = args.steps
-    rows = []
-    for cfg in configs:
-        for seed in args.seeds:
-            r = run_experiment(args.experiment, cfg, seed, **dict(over))
-            tail = r.history.tail_mean(100)
-            row = {
-                "config": cfg,
-                "seed": seed,
-                "seconds": round(r.seconds, 2),
-                "train_loss_last100": tail["total"],
-                "scores": r.scores,
-            }
-            rows.append(row)
-            if EXPERIMENTS[args.experiment].kind == "halves":
-                print(
-                    f"{cfg:14s} seed {seed}: probe acc {r.scores['linear_probe']['eval_acc']:.4f}  decoder MSE {r.scores['decoder']['eval_mse']:.4f}  ({r.seconds:.1f} s)",
-                    flush=True,
-                )
-            else:
-                s = r.scores
-                print(
-                    f"{cfg:14s} seed {seed}: loss {tail['total']:.4f}  A probe/test/lstsq {s['A']['probe']:.4f}/{s['A']['test']:.4f}/{s['A']['lstsq_test']:.4f}"
-                    f"  B probe/test/lstsq {s['B']['probe']:.4f}/{s['B']['test']:.4f}/{s['B']['lstsq_test']:.4f}  ({r.seconds:.1f} s)",
-                    flush=True,
-                )
-    if EXPERIMENTS[args.experiment].kind == "forecast":
-        print(
-            "\nmean ± std over seeds (held-out test MSE of the paper-style Adam probe):"
-        )
-        for cfg in configs:
-            rs = [r for r in rows if r["config"] == cfg]
-            for p in ("A", "B"):
-                v = np.array([r["scores"][p]["test"] for r in rs])
-                print(
-                    f"  {cfg:14s} Protocol {p}: {v.mean():.4f} ± {v.std(ddof=1) if len(v) > 1 else 0:.4f}"
-                )
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
-
-
-if __name__ == "__main__":
-    main()

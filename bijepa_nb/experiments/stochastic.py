@@ -20,10 +20,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .config import ModelConfig, TrainConfig, check_int
-from .data import stream_seed
-from .models import JEPA, build_model, run_sequential
-from .probes import lstsq_probe
+from ..core.config import ModelConfig, TrainConfig, check_int
+from ..core.data import stream_seed
+from ..core.models import JEPA, build_model, run_sequential
+from ..core.probes import lstsq_probe
 
 
 def energy_score(

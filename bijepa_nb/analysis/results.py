@@ -1,5 +1,5 @@
 """The saved reproductions judged (chapters 6 and 8): per-seed values read from the JSON
-files that ``bijepa_nb.reproduce`` writes, the paper's claims with the rule behind each
+files that ``bijepa_nb.experiments.reproduce`` writes, the paper's claims with the rule behind each
 verdict, Holm's correction over their tests, and the same verdicts on a subset of the
 seeds (to check that a verdict does not rest on which seeds happened to run).
 
@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from .stats import Interval, holm, mean_ci, paired_ratio_ci, t_pvalue
+from ..experiments.registry import EXPERIMENTS
+from .stats import Interval, holm, mean_ci, mean_std, paired_ratio_ci, t_pvalue
 
 Results = Mapping[str, Any]  # one reproduction file, as ``reproduce.reproduce`` returns
 
@@ -486,8 +487,6 @@ class RawDataRow:
     def cells(self) -> list[str]:
         """The row of chapter 8's table: experiment, read-out, mean ± std, baseline,
         mean ± std, "yes"/"no" (accuracies in %)."""
-        from .paper import EXPERIMENTS
-        from .report import mean_std
 
         halves = EXPERIMENTS[self.experiment].kind == "halves"  # accuracies
         scale, digits = (100, 2) if halves else (1, 4)

@@ -23,8 +23,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .config import ModelConfig, TrainConfig, check_float, check_int
-from .models import JEPA, Predictor, build_model, seeded
+from ..core.config import ModelConfig, TrainConfig, check_float, check_int
+from ..core.models import JEPA, Predictor, build_model, seeded
 
 
 def _conditioner(d_in: int, d_out: int, hidden: int, layernorm: bool) -> nn.Sequential:

@@ -8,7 +8,7 @@
     python -m bijepa_nb.book --set-repository https://github.com/OWNER/NAME [--branch B]
                                            # point _config.yml and every chapter's
                                            # Colab link, install cell and downloads at
-                                           # a fork (sources only; bijepa_nb.repository)
+                                           # a fork (sources only; bijepa_nb.book.repository)
 
 Each chapter executes into ``_build/running/`` and replaces its notebook (``book/NN_*.ipynb``,
 or ``_build/quick/NN_*.ipynb`` in quick mode) by an atomic rename only when every cell ran.
@@ -42,7 +42,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from .repository import set_repository
+
+ROOT = Path(__file__).resolve().parents[2]
 
 #: The one kernel log line the runner drops: ipykernel (>= 7) logs it at every kernel start
 #: when the kernel manager provisions no CurveZMQ keys (papermill's never does). The kernel
@@ -351,8 +353,6 @@ def main(argv: list[str] | None = None, root: Path | None = None) -> int:
         print(ratios_table(chapters(root)))
         return 0
     if args.set_repository is not None:
-        from .repository import set_repository
-
         try:
             written = set_repository(
                 root, chapters(root), args.set_repository, args.branch
@@ -430,7 +430,3 @@ def build_html(root: Path, build: Path) -> int:
         flush=True,
     )
     return done.returncode
-
-
-if __name__ == "__main__":
-    sys.exit(main())

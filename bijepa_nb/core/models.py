@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig, TrainConfig, check_float, resolve_device
+from .data import stream_seed
 
 
 def hidden_layer(d_in: int, d_out: int, layernorm: bool) -> list[nn.Module]:
@@ -345,10 +346,9 @@ def build_model(
     the model config). ``device`` defaults to ``train_cfg.device`` ("auto": CUDA if present).
 
     ``cls`` (default ``JEPA``) and ``kwargs`` build a subclass instead, e.g. the
-    stochastic model of ``bijepa_nb.stochastic``, from the same random stream, so the
+    stochastic model of ``bijepa_nb.experiments.stochastic``, from the same random stream, so the
     parts it shares with a plain JEPA start with the same weights.
     """
-    from .data import stream_seed
 
     if not isinstance(train_cfg, TrainConfig):
         raise TypeError(

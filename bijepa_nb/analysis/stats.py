@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from .config import check_float, check_int
+from ..core.config import check_float
 
 
 @dataclass(frozen=True)
@@ -93,27 +94,6 @@ def geometric_mean_ci(values: Sequence[float], level: float = 0.95) -> Interval:
     )
 
 
-def roughness(loss: np.ndarray, window: int = 51, start: float = 0.5) -> float:
-    """Step-to-step fluctuation of a training loss: the std of log(loss) around its centred
-    moving average (``window`` steps), over the part of training after fraction ``start``.
-
-    Dimensionless; 0 for a smooth curve. Used to test "BiJEPA's loss is smoother".
-    """
-    check_int("window", window, 3)
-    check_float("start", start, 0.0, 1.0)
-    y = np.log(np.asarray(loss, dtype=float))
-    if len(y) < window + 2:
-        raise ValueError(
-            f"loss must have more than window + 1 = {window + 1} steps, got {len(y)}"
-        )
-    trend = np.convolve(
-        y, np.ones(window) / window, mode="valid"
-    )  # aligned with y[window//2 : -window//2]
-    h = window // 2
-    resid = y[h : len(y) - h] - trend
-    return float(resid[int(start * len(resid)) :].std())
-
-
 def t_pvalue(values: Sequence[float], null: float = 0.0) -> float:
     """Two-sided p-value of the one-sample t-test "mean of ``values`` = ``null``" (NaN for n < 2).
 
@@ -191,3 +171,25 @@ def verdict(intervals: Sequence[Interval], null: float = 1.0) -> str:
     if "above" in sides and "below" not in sides:
         return "depends"
     return "does not hold"
+
+
+def mean_std(values: Sequence[float], digits: int = 4) -> str:
+    """'mean ± std' over seeds (sample std), or the single value."""
+    v = np.asarray(values, dtype=float)
+    if len(v) == 1:
+        return fmt(float(v[0]), digits)
+    m, s = float(v.mean()), float(v.std(ddof=1))
+    if m != 0 and abs(m) < 0.5 * 10 ** (-digits):
+        return f"{m:.1e} ± {s:.1e}"
+    return f"{m:.{digits}f} ± {s:.{digits}f}"
+
+
+def fmt(x: Any, digits: int = 4) -> str:
+    """Fixed point with ``digits`` decimals; values too small for that get 2 significant digits."""
+    if isinstance(x, str):
+        return x
+    if x is None or (isinstance(x, float) and np.isnan(x)):
+        return "–"
+    if x != 0 and abs(x) < 0.5 * 10 ** (-digits):
+        return f"{x:.1e}"
+    return f"{x:.{digits}f}"

@@ -10,7 +10,7 @@
 - ``MonitoredEnsemble``: an ``Ensemble`` that records the spectral radius of the
   linearised predictors while it trains (the §5.3 mechanism).
 - ``lorenz_horizon_data``: Lorenz windows whose target lies further ahead, for the
-  stochastic predictor (``bijepa_nb.stochastic``).
+  stochastic predictor (``bijepa_nb.experiments.stochastic``).
 - Chapter 9's machinery, one function per section: ``beats`` (the verdict of "A beats
   B" on paired seeds), ``backward_inference`` and ``raw_backward`` (Section 1),
   ``known_noise_views``, ``degraded_data`` and ``alpha_scores`` (2), ``anomaly_aucs``
@@ -29,9 +29,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import stats
-from .config import LorenzConfig, check_float, check_int
-from .data import (
+from ..core.config import LorenzConfig, check_float, check_int
+from ..core.data import (
     LorenzData,
     Split,
     last_context_step,
@@ -39,13 +38,14 @@ from .data import (
     lorenz_trajectories,
     make_generator,
 )
-from .ensemble import Ensemble
-from .models import JEPA
-from .paper import SeedData
-from .pipeline import Trained, forecast_scores
-from .probes import lstsq_probe
+from ..core.models import JEPA
+from ..core.probes import lstsq_probe
+from ..core.training import History
+from ..experiments.ensemble import Ensemble
+from ..experiments.pipeline import Trained, forecast_scores
+from ..experiments.registry import SeedData
+from . import stats
 from .stats import Interval
-from .training import History
 
 # ------------------------------------------------------------------ Eq. 13: adaptive alpha
 

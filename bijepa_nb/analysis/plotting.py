@@ -11,7 +11,11 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from .training import History
+from ..core.data import Split, first_target_step
+from ..core.probes import adam_probe, protocol_features
+from ..core.training import History
+from .results import baseline, values
+from .stats import geometric_mean_ci, mean_ci
 
 COLORS = {
     "truth": "0.55",
@@ -169,8 +173,6 @@ def forecast_panel(
     ``history`` ({label: History}) the training loss comes first (left): forward and
     backward losses for BiJEPA, the total for classic JEPA.
     """
-    from .data import Split
-    from .probes import adam_probe, protocol_features
 
     dev = next(model.parameters()).device
     sub = Split(test_set.context[:n_show], test_set.target[:n_show]).to(dev)
@@ -207,7 +209,6 @@ def forecast_panel(
 
 def _mean_band(ax, x, rows, color: str, label: str) -> None:
     """Mean over seeds with its 95% t-interval as a band; rows [seeds, points]."""
-    from .stats import mean_ci
 
     cis = [mean_ci(col) for col in np.asarray(rows, dtype=float).T]
     mean = np.array([c.mean for c in cis])
@@ -712,7 +713,7 @@ def _log_axis(curves: Sequence[np.ndarray]) -> tuple[tuple[float, float], list]:
 def sweep_point_svg(
     show: dict, alpha: float, num_steps: int | None = None, max_points: int = 50
 ) -> str:
-    """One grid point of a sweep (``bijepa_nb.sweep``'s ``show`` entry) as inline SVG.
+    """One grid point of a sweep (``bijepa_nb.experiments.sweep``'s ``show`` entry) as inline SVG.
 
     Three panels, hand-written SVG (no matplotlib, no ids, no scripts), about 4-5 KB:
     training losses (fwd and bwd, or total for ``alpha`` = 1) on a log axis, the mean
@@ -735,7 +736,7 @@ def sweep_point_svg(
     ):
         if key not in show:
             raise KeyError(
-                f"show entry lacks {key!r} (see the schema in bijepa_nb.sweep)"
+                f"show entry lacks {key!r} (see the schema in bijepa_nb.experiments.sweep)"
             )
     div = show["diverged_at"]
     parts = ("total",) if alpha == 1.0 else ("fwd", "bwd")
@@ -917,7 +918,6 @@ def profile(
     the x values evenly (for the EMA momentum, whose interesting values crowd near 1).
     ``interval(values, level)`` gives each point and band (default ``stats.mean_ci``;
     ``stats.geometric_mean_ci`` for geometric means with log-scale intervals)."""
-    from .stats import mean_ci
 
     interval = interval or mean_ci
 
@@ -1133,7 +1133,6 @@ def profile_row(
     """One ``profile`` per panel, side by side: panels: title -> {line name: [len(x),
     seeds]}. Points are geometric means over seeds, bands their ``level`` t-intervals on
     the log scale (``stats.geometric_mean_ci``)."""
-    from .stats import geometric_mean_ci
 
     fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4))
     for ax, (title, lines) in zip(np.atleast_1d(axes), panels.items()):
@@ -1199,7 +1198,7 @@ def integrator_errors(
 ):
     """Relative error of integrated states against an accurate solver, per step.
 
-    rel: {integrator: [starts, steps]} (``data.lorenz_integrator_errors``); each drawn
+    rel: {integrator: [starts, steps]} (``baselines.lorenz_integrator_errors``); each drawn
     as its median over starts with a 10-90% band, on a log axis, with the end of the
     context marked."""
     ax = ax or plt.subplots(figsize=(7, 3.6))[1]
@@ -1255,8 +1254,6 @@ def lorenz_forecast_panel(
     the x coordinate of those forecasts against the truth. Right: the first trajectory in
     phase space with every model's predicted next state.
     """
-    from .data import Split, first_target_step
-    from .probes import adam_probe, protocol_features
 
     first = next(iter(runs.values()))
     test = first.test_set
@@ -1318,11 +1315,10 @@ def reproduction_seed_panels(
     figsize: tuple[float, float] = (14, 4.2),
 ) -> Figure:
     """One ``seed_dots`` panel per entry of ``panels``, from a reproduction file ``res``
-    (``bijepa_nb.reproduce``): every config's per-seed values of ``panel["key"]``,
+    (``bijepa_nb.experiments.reproduce``): every config's per-seed values of ``panel["key"]``,
     the baselines named in ``panel["baselines"]`` as dashed lines at their means, and
     the paper's single run of ``panel["paper"]`` (a key of ``res["paper"]``) as a red
     star. Other entries: ``title``, ``log`` (default True)."""
-    from .results import baseline, values
 
     fig, axes = plt.subplots(1, len(panels), figsize=figsize, squeeze=False)
     configs = list(res["configs"])

@@ -14,7 +14,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import check_choice, check_float, check_int, resolve_device  # noqa: F401 (re-exported for chapters)
+from ..core.config import (  # noqa: F401 (re-exported for chapters)
+    check_choice,
+    check_float,
+    check_int,
+    resolve_device,
+)
 
 QUICK_ENV = "BIJEPA_QUICK"
 

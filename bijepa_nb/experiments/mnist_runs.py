@@ -30,17 +30,20 @@ from typing import Any
 
 import torch
 
-from .config import TrainConfig, check_int
-from .data import EpochStream, MnistData, Split, mnist_split
-from .models import JEPA, build_model
-from .paper import EXPERIMENTS
-from .probes import (
+from ..core.config import TrainConfig, check_int
+from ..core.data import EpochStream, Split
+from ..core.models import JEPA, build_model
+from ..core.training import TrainingDiverged, train
+from .baselines import supervised_baseline
+from .mnist import (
+    MnistData,
     batched_encode,
     classification_probe,
     decoder_probe,
+    mnist_split,
     right_half_pixels,
 )
-from .training import TrainingDiverged, train
+from .registry import EXPERIMENTS
 
 #: Steps at which an MNIST run is scored besides its last step. Step 0 (the random init)
 #: is the random-encoder baseline of the same seed: identical encoder and probes, so the
@@ -317,7 +320,6 @@ def probe_curves(
 def _run_baselines(task: MnistTask, sets: MnistSets) -> dict[str, Any]:
     """Raw pixels, a random encoder and the supervised encoder (trained for the same
     number of steps as the JEPAs) for one seed; held-out scores."""
-    from .baselines import supervised_baseline
 
     exp = EXPERIMENTS["mnist"]
     mc = exp.model_config("expressive")

@@ -25,9 +25,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import TrainConfig, check_int
-from .models import JEPA, Encoder, JEPAStep, Predictor, seeded
-from .training import BatchStream, History, NonFiniteStep, TrainingDiverged, run_steps
+from ..core.config import TrainConfig, check_int
+from ..core.models import JEPA, Encoder, JEPAStep, Predictor, seeded
+from ..core.training import (
+    BatchStream,
+    History,
+    NonFiniteStep,
+    TrainingDiverged,
+    run_steps,
+)
 
 
 class BatchedLinear(nn.Module):

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from .config import (
+from ..core.config import (
     STABILITY_MODES,
     LorenzConfig,
     MnistConfig,
@@ -28,6 +28,7 @@ from .config import (
     TrainConfig,
     check_choice,
 )
+from ..core.data import PoolStream, SineStream, lorenz_data, sine_split
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,6 @@ def _checked_variant(name: str) -> str:
 
 
 def _sine_data(seed: int) -> SeedData:
-    from .data import SineStream, sine_split
 
     cfg = SineConfig()
     return SeedData(
@@ -149,7 +149,6 @@ def _sine_data(seed: int) -> SeedData:
 
 def lorenz_seed_data(ld: Any, seed: int) -> SeedData:
     """SeedData of a ``data.LorenzData`` (a training pool sampled by seed ``seed``)."""
-    from .data import PoolStream
 
     return SeedData(
         lambda b, dev: PoolStream(ld.train, seed, b, dev),
@@ -160,7 +159,6 @@ def lorenz_seed_data(ld: Any, seed: int) -> SeedData:
 
 
 def _lorenz_data(seed: int) -> SeedData:
-    from .data import lorenz_data
 
     return lorenz_seed_data(lorenz_data(LorenzConfig(), seed), seed)
 
@@ -258,3 +256,20 @@ def experiment(name: str) -> Experiment:
 
 def variant(name: str) -> Variant:
     return VARIANTS[_checked_variant(name)]
+
+
+def paper_config(
+    experiment: str,
+    mode: str = "expressive",
+    alpha: float = 0.5,
+    **train_overrides: Any,
+) -> tuple[ModelConfig, TrainConfig]:
+    """The paper's hyper-parameters (Appendix B.3) for ``experiment`` in stability ``mode``.
+
+    A shortcut to the registry, ``EXPERIMENTS[experiment].mode_configs``.
+    mode: a key of STABILITY_MODES. alpha = 1 gives classic JEPA. For MNIST ``num_steps``
+    is 10 epochs of 60k at batch 256 and must be set by the caller from the data size
+    (see ``data.mnist_num_steps``).
+    """
+    check_choice("experiment", experiment, tuple(EXPERIMENTS))
+    return EXPERIMENTS[experiment].mode_configs(mode, alpha=alpha, **train_overrides)

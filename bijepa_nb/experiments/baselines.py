@@ -8,14 +8,24 @@ return held-out accuracy of classifiers on the left half.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import SineConfig, check_float, check_int
-from .data import Split, first_target_step, make_generator, sine_time_grid
-from .models import seeded
-from .probes import classification_probe, fit_minibatch, lstsq_probe
+from ..core.config import LorenzConfig, SineConfig, check_float, check_int
+from ..core.data import (
+    LORENZ_INTEGRATORS,
+    Split,
+    first_target_step,
+    lorenz_derivative,
+    make_generator,
+    sine_time_grid,
+)
+from ..core.models import seeded
+from ..core.probes import lstsq_probe
+from .mnist import classification_probe, fit_minibatch
+from .registry import experiment as lookup
 
 
 def _mse(pred: torch.Tensor, truth: torch.Tensor) -> float:
@@ -94,7 +104,6 @@ def forecast_baselines(
             flat(test), truth
         ),
     }
-    from .paper import experiment as lookup
 
     extras = {
         "sinusoid_fit": lambda: _mse(sinusoid_fit(test.context, cfg), truth),
@@ -228,3 +237,53 @@ def lorenz_raw_baselines(probe: Split, test: Split) -> dict[str, float]:
             quadratic_features(test.context), y
         ),
     }
+
+
+# --- chapter 05: integrator errors
+def lorenz_integrator_errors(
+    n: int, cfg: LorenzConfig = LorenzConfig(), seed: int = 0
+) -> dict[str, np.ndarray]:
+    """How far each of ``LORENZ_INTEGRATORS`` strays from the Lorenz flow.
+
+    From ``n`` starts drawn like the data's (uniform in [-init_range, init_range]^3,
+    float64, from ``seed``), integrates cfg.seq_len steps of cfg.dt with every integrator
+    and with scipy's DOP853 at rtol = atol = 1e-10 (the reference). Returns
+    {integrator: [n, seq_len]}: the relative error ||s - s_true|| / ||s_true|| of the
+    state after each step.
+    """
+    from scipy.integrate import solve_ivp
+
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    gen = torch.Generator().manual_seed(seed)
+    starts = (
+        torch.rand(n, 3, generator=gen, dtype=torch.float64) * 2 - 1
+    ) * cfg.init_range
+    times = cfg.dt * np.arange(1, cfg.seq_len + 1)
+
+    def field(_, s):
+        return lorenz_derivative(torch.from_numpy(s)[None], cfg)[0].numpy()
+
+    true = np.stack(
+        [
+            solve_ivp(
+                field,
+                (0, times[-1]),
+                s0,
+                method="DOP853",
+                rtol=1e-10,
+                atol=1e-10,
+                t_eval=times,
+            ).y.T
+            for s0 in starts.numpy()
+        ]
+    )
+    out = {}
+    for name, step in LORENZ_INTEGRATORS.items():
+        state, path = starts.clone(), []
+        for _ in range(cfg.seq_len):
+            state = step(state, cfg)
+            path.append(state)
+        path = torch.stack(path, 1).numpy()
+        out[name] = np.linalg.norm(path - true, axis=-1) / np.linalg.norm(true, axis=-1)
+    return out

@@ -255,21 +255,3 @@ def resolve_device(name: str) -> torch.device:  # noqa: F821
     if name == "mps" and not torch.backends.mps.is_available():
         raise ValueError("device='mps' was requested but MPS is not available")
     return torch.device(name)
-
-
-def paper_config(
-    experiment: str,
-    mode: str = "expressive",
-    alpha: float = 0.5,
-    **train_overrides: Any,
-) -> tuple[ModelConfig, TrainConfig]:
-    """The paper's hyper-parameters (Appendix B.3) for ``experiment`` in stability ``mode``.
-
-    A shortcut to the registry, ``bijepa_nb.paper.EXPERIMENTS[experiment].mode_configs``.
-    mode: a key of STABILITY_MODES. alpha = 1 gives classic JEPA. For MNIST ``num_steps``
-    is 10 epochs of 60k at batch 256 and must be set by the caller from the data size
-    (see ``data.mnist_num_steps``).
-    """
-    from .paper import experiment as lookup
-
-    return lookup(experiment).mode_configs(mode, alpha=alpha, **train_overrides)

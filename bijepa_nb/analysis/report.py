@@ -7,27 +7,20 @@ from typing import Any
 
 import numpy as np
 
-
-def fmt(x: Any, digits: int = 4) -> str:
-    """Fixed point with ``digits`` decimals; values too small for that get 2 significant digits."""
-    if isinstance(x, str):
-        return x
-    if x is None or (isinstance(x, float) and np.isnan(x)):
-        return "–"
-    if x != 0 and abs(x) < 0.5 * 10 ** (-digits):
-        return f"{x:.1e}"
-    return f"{x:.{digits}f}"
-
-
-def mean_std(values: Sequence[float], digits: int = 4) -> str:
-    """'mean ± std' over seeds (sample std), or the single value."""
-    v = np.asarray(values, dtype=float)
-    if len(v) == 1:
-        return fmt(float(v[0]), digits)
-    m, s = float(v.mean()), float(v.std(ddof=1))
-    if m != 0 and abs(m) < 0.5 * 10 ** (-digits):
-        return f"{m:.1e} ± {s:.1e}"
-    return f"{m:.{digits}f} ± {s:.{digits}f}"
+from ..core.config import check_float
+from ..experiments.registry import PAPER_METRICS, VARIANTS
+from ..experiments.registry import experiment as lookup
+from .beyond import Comparison, beats, replicate
+from .results import baseline, values
+from .stats import (
+    fmt,
+    geometric_mean_ci,
+    mean_ci,
+    mean_std,
+    paired_ratio_ci,
+    side,
+    verdict,
+)
 
 
 def markdown_table(
@@ -51,7 +44,6 @@ def markdown_table(
 def interval(values: Sequence[float], digits: int = 4) -> str:
     """'mean [low, high]': the mean over seeds and its 95% t-interval (``stats.mean_ci``),
     or the single value when there is one seed."""
-    from .stats import mean_ci
 
     v = np.asarray(values, dtype=float)
     if len(v) == 1:
@@ -69,13 +61,11 @@ def paper_table(
     """The paper's table beside ours: one row per variant of ``results``.
 
     results: variant name -> one dict of metrics per seed, holding at least the keys the
-    paper reports for ``experiment`` (``bijepa_nb.paper``: e.g. train_loss, A, B). For
+    paper reports for ``experiment`` (``bijepa_nb.experiments.registry``: e.g. train_loss, A, B). For
     each of those keys the table shows the paper's single run (read from the registry)
     and ours as "mean [95% interval over seeds]"; ``extra`` (column header -> metric
     key) adds columns of ours alone (held-out scores, other probes).
     """
-    from .paper import PAPER_METRICS, VARIANTS
-    from .paper import experiment as lookup
 
     exp = lookup(experiment)
     if not results:
@@ -166,7 +156,6 @@ def claims_by_metric(
     and its verdict by the book's rule (``stats.verdict`` against 1) — the nested form
     that ``comparison_table`` shows and ``beyond.verdict_words`` saves.
     """
-    from .beyond import beats
 
     return {
         label: beats(
@@ -181,8 +170,6 @@ def ratio_claim(claim: str, ratios: Sequence[float], null: float = 1.0):
     holding the geometric mean's 95% interval (``stats.geometric_mean_ci``) and the
     book's verdict on it (``stats.verdict``: "holds" when the interval lies above
     ``null``, "reversed" when below, "does not hold" when it includes it)."""
-    from .beyond import Comparison
-    from .stats import geometric_mean_ci, verdict
 
     iv = geometric_mean_ci(ratios)
     return Comparison(claim, iv, verdict([iv], null))
@@ -210,7 +197,6 @@ def comparison_table(groups: Mapping[str, Mapping[str, Any]], digits: int = 3):
 def norm_growth(history, start: float = 0.5) -> float:
     """How much the mean online embedding norm ‖f(x)‖ of one run (a ``History``) grew
     from fraction ``start`` of its logged steps to the last: a ratio, 1 when flat."""
-    from .config import check_float
 
     check_float("start", start, 0.0, 1.0)
     norms = np.asarray(history.online_norm, dtype=float)
@@ -230,8 +216,6 @@ def bounded_claim(claim: str, histories: Sequence, limit: float = 10.0, start=0.
     run). A run that diverged (``History.diverged_at`` set) exploded: the verdict is
     then "does not hold" whatever the interval of the runs' finite part says.
     """
-    from .beyond import Comparison
-    from .stats import geometric_mean_ci, side
 
     iv = geometric_mean_ci([norm_growth(h, start) for h in histories])
     word = {
@@ -254,8 +238,6 @@ def replication_table(
     support. Without a saved rerun on other seeds, a sentence that says so."""
     import json
     from pathlib import Path
-
-    from .beyond import replicate
 
     path = Path(path)
     other = json.loads(path.read_text())["seeds"] if path.is_file() else None
@@ -357,7 +339,6 @@ def ratio_verdicts(
     interval lies above 1). Returns (a Markdown table with one row per claim and one
     column per name in ``measures``, "–" where a claim lacks it; {claim: verdict}).
     """
-    from .stats import paired_ratio_ci, verdict
 
     rows, words = [], {}
     for claim, by_measure in claims.items():
@@ -390,7 +371,6 @@ def replication_report(
     "does not hold" where the two differ), the table None when there is nothing to
     compare: quick mode, no file, or a file with the same seeds.
     """
-    from .beyond import replicate
 
     rows = replicate(verdicts, seeds, path, save=save or None)
     if quick:
@@ -415,7 +395,6 @@ def agreement_table(
     (``stats.paired_ratio_ci``). Returns (the Markdown table; {metric: (|first / second
     - 1| per run [runs], Interval)}).
     """
-    from .stats import paired_ratio_ci
 
     a, b = names
     rows, out = [], {}
@@ -443,7 +422,6 @@ def agreement_table(
 # --- chapters 06 and 08
 def _interval_cell(v: Sequence[float], digits: int, level: float) -> str:
     """'mean [low, high]' over the finite values (the single value when n = 1)."""
-    from .stats import mean_ci
 
     v = np.asarray(v, dtype=float)
     v = v[np.isfinite(v)]
@@ -465,10 +443,9 @@ MNIST_BASELINE_ROWS = {
 
 def mnist_table(res: Mapping[str, Any], level: float = 0.95):
     """The paper's Table 2 beside the MNIST reproduction ``res`` (a results file of
-    ``bijepa_nb.reproduce``) and its baselines: held-out linear-probe accuracy (%) and
+    ``bijepa_nb.experiments.reproduce``) and its baselines: held-out linear-probe accuracy (%) and
     decoder MSE as "mean [level interval over seeds]", the paper's single run beside
     each JEPA's. Chapters 6 and 8 both show it."""
-    from .results import baseline, values
 
     ci = f"[{100 * level:.0f}% CI]"
     rows = []
@@ -516,7 +493,6 @@ FORECAST_COLUMNS = {
 
 def _range_cell(v: np.ndarray, level: float) -> str:
     """'low – high': the ``level`` interval of the mean ('–' for n < 2 or no spread)."""
-    from .stats import mean_ci
 
     if len(v) < 2 or np.ptp(v) == 0:
         return "–"
@@ -531,7 +507,6 @@ def forecast_table(
     ``res``: every column of ``FORECAST_COLUMNS`` per config (ours as mean ± std over
     seeds, one column with the interval of the held-out Protocol B mean), then one row
     per baseline of ``baselines`` in the held-out Protocol B columns."""
-    from .results import baseline, values
 
     rows = []
     for c, d in res["configs"].items():

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..experiments import sweep as sw
 from .stats import Interval, geometric_mean_ci, paired_ratio_ci, verdict
 
 #: The verdict words of the chapter, each with the weaker word that replaces it when
@@ -233,7 +234,6 @@ def load_or_sweep(
     ``experiment`` over seeds 0 .. num_seeds - 1 when ``recompute`` or the file is
     missing; ``quick`` shrinks the grid and the run length to ``sweep.QUICK``'s
     smoke settings. ``grid``: further ``sweep.sweep`` arguments (e.g. ``modes``)."""
-    from . import sweep as sw
 
     p = Path(path)
     if p.exists() and not recompute:

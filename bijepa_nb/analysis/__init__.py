@@ -1,0 +1,1 @@
+"""Statistics, verdicts, readers of saved results, tables and figures."""

@@ -1,0 +1,1 @@
+"""The book itself: the chapter runner, chapter cells, repository links, widgets."""
