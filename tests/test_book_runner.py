@@ -273,3 +273,25 @@ def test_the_html_build_prints_one_line_and_logs_the_rest(tmp_path: Path) -> Non
     assert done.stderr == "", done.stderr
     assert (root / "_build" / "html" / "book" / "01_ok.html").exists()
     assert "build succeeded" in (root / "_build" / "html-build.log").read_text()
+
+
+def test_a_cell_over_the_cell_timeout_fails_its_chapter(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A hung cell fails the run after ``--cell-timeout`` seconds instead of holding it."""
+    paths = make_book(tmp_path, {"01_hangs": "import time\ntime.sleep(120)"})
+    before = paths["01_hangs"].read_bytes()
+    t0 = time.monotonic()
+    assert book.main(["--root", str(tmp_path), "--no-html", "--cell-timeout", "3"]) == 1
+    assert time.monotonic() - t0 < 60
+    assert paths["01_hangs"].read_bytes() == before
+    err = capsys.readouterr().err
+    assert "01_hangs.ipynb did not finish" in err and "timed out" in err
+    assert (tmp_path / "_build" / "failed" / "01_hangs.ipynb").exists()
+
+
+def test_cell_timeout_below_one_second_is_a_usage_error(tmp_path: Path) -> None:
+    make_book(tmp_path, {"01_ok": OK})
+    with pytest.raises(SystemExit) as exc:
+        book.main(["--root", str(tmp_path), "--cell-timeout", "0"])
+    assert exc.value.code == 2

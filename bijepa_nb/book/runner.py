@@ -4,6 +4,7 @@
     python -m bijepa_nb.book --only 01 04  # some chapters (unknown prefixes are an error)
     python -m bijepa_nb.book --quick       # quick mode into _build/quick/
     python -m bijepa_nb.book --no-html     # execute only
+    python -m bijepa_nb.book --cell-timeout 600  # fail a cell after 600 s (default 1800)
     python -m bijepa_nb.book --ratios      # characters of prose vs code per chapter
     python -m bijepa_nb.book --set-repository https://github.com/OWNER/NAME [--branch B]
                                            # point _config.yml and every chapter's
@@ -16,6 +17,8 @@ If a chapter raises, or the run is interrupted (Ctrl-C / SIGINT, SIGTERM), the n
 would have replaced is left byte for byte as it was, the partly executed copy is kept in
 ``_build/failed/`` (its path is printed), nothing further runs and the command exits
 non-zero: 1 for a chapter error, 128 + the signal number for an interrupt (130 for Ctrl-C).
+A cell that runs longer than ``--cell-timeout`` seconds (default ``CELL_TIMEOUT_S``) is a
+chapter error, so a hung cell fails the run instead of holding it forever.
 
 The output is one line per chapter with its wall time, then the total (and one line for
 the HTML build, whose own output goes to ``_build/html-build.log``); the kernels' own
@@ -54,6 +57,10 @@ KERNEL_TCP_WARNING = "Kernel is running over TCP without encryption"
 #: Set by SIGINT/SIGTERM while the runner runs: the kernel is then killed at once instead of
 #: being asked to shut down in the middle of a cell (which prints a ZMQError traceback).
 _INTERRUPTED = threading.Event()
+
+#: Seconds one cell may run before its chapter fails (papermill's ``execution_timeout``).
+#: The slowest cell at paper scale took 540 s (06_mnist, MNIST training, 2-core CPU).
+CELL_TIMEOUT_S = 1800
 
 
 def chapters(root: Path = ROOT) -> list[Path]:
@@ -169,10 +176,13 @@ def _quiet_kernel_manager() -> type:
     return QuietKernelManager
 
 
-def execute(nb: Path, out: Path, quick: bool) -> float:
+def execute(
+    nb: Path, out: Path, quick: bool, cell_timeout: int = CELL_TIMEOUT_S
+) -> float:
     """Run notebook ``nb`` with papermill, writing the executed copy to ``out``; seconds taken.
 
     ``out`` is written as the cells run: pass a scratch path (see :func:`run_chapter`).
+    A cell running longer than ``cell_timeout`` seconds raises ``CellTimeoutError``.
     """
     import papermill as pm
 
@@ -196,6 +206,7 @@ def execute(nb: Path, out: Path, quick: bool) -> float:
             cwd=str(nb.parent),
             kernel_name="python3",
             progress_bar=False,
+            execution_timeout=cell_timeout,
             kernel_manager_class=_quiet_kernel_manager(),
         )
     finally:
@@ -240,7 +251,13 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}".rstrip(": ")
 
 
-def run_chapter(nb: Path, dest: Path, quick: bool, build: Path) -> float:
+def run_chapter(
+    nb: Path,
+    dest: Path,
+    quick: bool,
+    build: Path,
+    cell_timeout: int = CELL_TIMEOUT_S,
+) -> float:
     """Execute ``nb`` into ``build/running/``; on success rename the result onto ``dest``.
 
     On any failure, KeyboardInterrupt included, ``dest`` is not touched: the partial copy is
@@ -251,7 +268,7 @@ def run_chapter(nb: Path, dest: Path, quick: bool, build: Path) -> float:
     running.parent.mkdir(parents=True, exist_ok=True)
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
-        seconds = execute(nb, running, quick)
+        seconds = execute(nb, running, quick, cell_timeout)
         _replace(running, dest)
         return seconds
     except BaseException as cause:
@@ -327,6 +344,13 @@ def main(argv: list[str] | None = None, root: Path | None = None) -> int:
     )
     ap.add_argument("--no-html", action="store_true", help="skip jupyter-book build")
     ap.add_argument(
+        "--cell-timeout",
+        type=int,
+        default=CELL_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"fail a chapter whose cell runs longer (default {CELL_TIMEOUT_S})",
+    )
+    ap.add_argument(
         "--root", type=Path, default=None, help="book root holding _toc.yml"
     )
     ap.add_argument(
@@ -349,6 +373,8 @@ def main(argv: list[str] | None = None, root: Path | None = None) -> int:
         ap.error(f"--root {root}: no _toc.yml there")
     if args.branch is not None and args.set_repository is None:
         ap.error("--branch goes with --set-repository")
+    if args.cell_timeout < 1:
+        ap.error(f"--cell-timeout must be at least 1 second, got {args.cell_timeout}")
     if args.ratios:
         print(ratios_table(chapters(root)))
         return 0
@@ -377,7 +403,8 @@ def main(argv: list[str] | None = None, root: Path | None = None) -> int:
         with _signals_raise_keyboard_interrupt(received):
             for nb in nbs:
                 dest = build / "quick" / nb.name if args.quick else nb
-                timings[nb.name] = round(run_chapter(nb, dest, args.quick, build), 1)
+                seconds = run_chapter(nb, dest, args.quick, build, args.cell_timeout)
+                timings[nb.name] = round(seconds, 1)
                 print(f"{nb.name}: {timings[nb.name]:.1f} s ({mode})", flush=True)
     except ChapterFailed as e:
         status = 128 + received[0] if received else 1

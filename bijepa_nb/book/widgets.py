@@ -9,6 +9,7 @@ a mode menu and alpha / EMA-momentum sliders whose ``index`` is ``jslink``ed to 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import html
 import json
@@ -118,6 +119,41 @@ def retrain(
     return scores
 
 
+def _into_output(out, fn, *args, **kwargs):
+    """Call ``fn(*args, **kwargs)`` and make what it printed and displayed (figures) the
+    contents of the ``ipywidgets.Output`` ``out``, by setting ``out.outputs``; returns
+    what ``fn`` returned.
+
+    Not ``with out:``: that asks the frontend to route the cell's outputs into the
+    widget, and a headless executor (nbclient, so papermill and ``python -m
+    bijepa_nb.book``) answers each routed output by sending a comm message on the
+    shell channel while it waits on that channel for the cell's ``execute_reply``.
+    On a busy machine that wait missed the reply and never woke up (chapter 7, no
+    precomputed runs: cell 6 sat idle until the cell timeout; jupyter/nbclient#312).
+    Setting ``outputs`` only sends widget state from the kernel, which every
+    frontend renders.
+    """
+    from IPython.utils.capture import capture_output
+
+    with capture_output(stdout=True, stderr=True, display=True) as cap:
+        result = fn(*args, **kwargs)
+    outputs = [
+        {"output_type": "stream", "name": name, "text": text}
+        for name, text in (("stdout", cap.stdout), ("stderr", cap.stderr))
+        if text
+    ]
+    for shown in cap.outputs:
+        data = {
+            k: base64.b64encode(v).decode("ascii") if isinstance(v, bytes) else v
+            for k, v in shown.data.items()
+        }
+        outputs.append(
+            {"output_type": "display_data", "data": data, "metadata": shown.metadata}
+        )
+    out.outputs = tuple(outputs)
+    return result
+
+
 def playground(
     device: str = "auto",
     alpha: float = 0.5,
@@ -182,22 +218,30 @@ def playground(
         layout=layout,
     )
     status = W.HTML()
+    out = W.Output()
+    controls = {
+        "alpha": alpha,
+        "ema_momentum": ema,
+        "mode": mode,
+        "num_steps": steps,
+        "seed": seed,
+    }
 
-    def run(alpha, ema_momentum, mode, num_steps, seed):
+    def draw() -> None:
+        values = {name: w.value for name, w in controls.items()}
         status.value = "<i>training…</i>"
-        scores = retrain(alpha, ema_momentum, mode, num_steps, seed, device)
+        scores = _into_output(out, retrain, device=device, **values)
         status.value = f"retrained in {scores['seconds']:.1f} s"
 
-    out = W.interactive_output(
-        run,
-        {
-            "alpha": alpha,
-            "ema_momentum": ema,
-            "mode": mode,
-            "num_steps": steps,
-            "seed": seed,
-        },
-    )
+    def on_change(_change: dict) -> None:
+        try:
+            draw()
+        except Exception as err:
+            status.value = html.escape(f"retrain failed: {type(err).__name__}: {err}")
+
+    for w in controls.values():
+        w.observe(on_change, names="value")
+    draw()  # the first figure, for the initial values (an error here fails the cell)
     panel = W.VBox(
         [W.HBox([W.VBox([alpha, ema, steps]), W.VBox([mode, seed, status])]), out]
     )
