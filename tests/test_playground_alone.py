@@ -1,6 +1,6 @@
 """Chapter 7 run alone, as a reader's copy without ``results/maps_sine.json``, finishes.
 
-The live-only panel (``widgets.playground``) used to draw its first figure inside
+The live-only panel (``bijepa_nb.book.widgets.playground``) used to draw its first figure inside
 ``with Output():``. A headless executor (nbclient, so papermill and ``python -m
 bijepa_nb.book``) answers every output routed into an Output widget with a comm message
 on the shell channel while it waits on that channel for the cell's reply; on a busy
@@ -16,6 +16,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+
+from bijepa_nb.book import widgets
 
 REPO = Path(__file__).resolve().parents[1]
 CHAPTER = REPO / "book" / "07_playground.ipynb"
@@ -81,8 +83,6 @@ def test_chapter_7_alone_without_precomputed_runs_finishes(
 def test_live_panel_draws_at_once_and_on_every_change(monkeypatch) -> None:
     """``playground`` trains once for its initial values, again on each change, and a
     failed retrain on a change is shown in the status line instead of raised."""
-    from bijepa_nb import widgets
-
     calls: list[dict] = []
 
     def fake_retrain(**kw):
