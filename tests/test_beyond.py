@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import bijepa_nb as bj
-from bijepa_nb.analysis import beyond, plotting
+from bijepa_nb.analysis import beyond, plotting, verdicts
 from bijepa_nb.core import data, probes, training
 from bijepa_nb.core.config import LorenzConfig, SineConfig
 from bijepa_nb.experiments import registry
@@ -329,18 +329,18 @@ def test_beats_follows_the_rule_on_errors_and_scores():
     g = np.random.default_rng(0)
     good = np.exp(g.normal(0, 0.05, 6))
     scores = {"a": good, "b": 2 * good * np.exp(g.normal(0, 0.05, 6)), "c": good * 0.3}
-    out = beyond.beats(scores, "a", ["b", "c"])
+    out = verdicts.beats(scores, "a", ["b", "c"])
     assert out["b"].verdict == "holds" and out["c"].verdict == "reversed"
     assert out["b"].interval.mean == pytest.approx(2, rel=0.1)
     assert "b / a" in str(out["b"]) and str(out["b"]).endswith("holds")
     aucs = {"x": [0.9, 0.91, 0.92], "y": [0.7, 0.72, 0.69], "z": [0.9, 0.93, 0.89]}
-    got = beyond.beats(aucs, "x", ["y", "z"], higher_is_better=True)
+    got = verdicts.beats(aucs, "x", ["y", "z"], higher_is_better=True)
     assert got["y"].verdict == "holds" and got["z"].verdict == "does not hold"
     assert got["y"].interval.mean == pytest.approx(0.2067, abs=1e-3)
     with pytest.raises(ValueError, match="winner must be one of"):
-        beyond.beats(scores, "q", ["a"])
+        verdicts.beats(scores, "q", ["a"])
     with pytest.raises(ValueError, match="others must be in"):
-        beyond.beats(scores, "a", ["q"])
+        verdicts.beats(scores, "a", ["q"])
 
 
 def test_seed_runs_carry_the_registry_and_the_overrides():
@@ -492,18 +492,18 @@ def test_chapter_figures_draw_what_they_are_given():
 
 def test_verdicts_are_saved_and_compared_across_seed_sets(tmp_path):
     scores = {"a": [1.0, 1.1, 0.9], "b": [3.0, 3.3, 2.7]}
-    comps = beyond.beats(scores, "a", ["b"])
-    words = beyond.verdict_words({"1": comps, "6": {"(a) loop": "not supported"}})
+    comps = verdicts.beats(scores, "a", ["b"])
+    words = verdicts.verdict_words({"1": comps, "6": {"(a) loop": "not supported"}})
     assert words == {"1: b / a": "holds", "6: (a) loop": "not supported"}
     path = tmp_path / "v.json"
-    assert beyond.replicate(words, [0, 1], path, save=path) is None, "no file yet"
-    assert beyond.replicate(words, [1, 0], path) is None, "the same seeds: no rerun"
+    assert verdicts.replicate(words, [0, 1], path, save=path) is None, "no file yet"
+    assert verdicts.replicate(words, [1, 0], path) is None, "the same seeds: no rerun"
     other = {"1: b / a": "does not hold", "6: (a) loop": "consistent", "x": "holds"}
-    beyond.replicate(other, [5, 6], path, save=tmp_path / "w.json")
-    rows = beyond.replicate(other, [5, 6], path)
+    verdicts.replicate(other, [5, 6], path, save=tmp_path / "w.json")
+    rows = verdicts.replicate(other, [5, 6], path)
     assert rows == [
         ["1: b / a", "does not hold", "holds", "does not hold"],
         ["6: (a) loop", "consistent", "not supported", "not supported"],
     ]
-    same = beyond.replicate(words, [5, 6], path)
+    same = verdicts.replicate(words, [5, 6], path)
     assert all(r[1] == r[3] for r in same)

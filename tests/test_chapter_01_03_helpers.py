@@ -11,8 +11,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from bijepa_nb.analysis import plotting, report, stats
-from bijepa_nb.analysis.beyond import verdict_words
+from bijepa_nb.analysis import plotting, report, stats, verdicts
+from bijepa_nb.analysis.verdicts import verdict_words
 from bijepa_nb.core.training import History
 
 
@@ -48,14 +48,14 @@ def test_claims_by_metric_verdicts() -> None:
     bad = [
         {"e": 0.05 * (1 + 0.05 * r), "f": 0.02 + 1e-4 * r} for r in rng.normal(size=5)
     ]
-    claims = report.claims_by_metric(
+    claims = verdicts.claims_by_metric(
         {"good": good, "bad": bad}, "good", ["bad"], {"E": "e", "F": "f"}
     )
     assert claims["E"]["bad"].claim == "bad / good"
     assert claims["E"]["bad"].verdict == "holds"
     assert 4.5 < claims["E"]["bad"].interval.mean < 5.5
     assert claims["F"]["bad"].verdict == "does not hold"
-    reverse = report.claims_by_metric(
+    reverse = verdicts.claims_by_metric(
         {"good": good, "bad": bad}, "bad", ["good"], {"E": "e"}
     )
     assert reverse["E"]["good"].verdict == "reversed"
@@ -66,13 +66,13 @@ def test_claims_by_metric_verdicts() -> None:
 
 
 def test_ratio_claim_against_null() -> None:
-    assert report.ratio_claim("r", [2.0, 2.2, 1.9]).verdict == "holds"
-    assert report.ratio_claim("r", [0.5, 0.45, 0.55]).verdict == "reversed"
-    assert report.ratio_claim("r", [0.5, 2.0, 1.0]).verdict == "does not hold"
-    c = report.ratio_claim("r", [5.0, 6.0, 5.5], null=10.0)
+    assert verdicts.ratio_claim("r", [2.0, 2.2, 1.9]).verdict == "holds"
+    assert verdicts.ratio_claim("r", [0.5, 0.45, 0.55]).verdict == "reversed"
+    assert verdicts.ratio_claim("r", [0.5, 2.0, 1.0]).verdict == "does not hold"
+    c = verdicts.ratio_claim("r", [5.0, 6.0, 5.5], null=10.0)
     assert c.verdict == "reversed" and c.interval.high < 10
     with pytest.raises(ValueError):
-        report.ratio_claim("r", [1.0, -1.0])
+        verdicts.ratio_claim("r", [1.0, -1.0])
 
 
 def _history(n: int = 100) -> History:
@@ -103,23 +103,23 @@ def test_figures_have_their_axes() -> None:
 
 def test_norm_growth_and_bounded_claim() -> None:
     h = _history()  # online norm 1 -> 3 over 10 logged steps
-    assert report.norm_growth(h, 0.5) == pytest.approx(3 / h.online_norm[5])
-    assert report.norm_growth(h, 0.0) == pytest.approx(3.0)
+    assert verdicts.norm_growth(h, 0.5) == pytest.approx(3 / h.online_norm[5])
+    assert verdicts.norm_growth(h, 0.0) == pytest.approx(3.0)
     with pytest.raises(ValueError):
-        report.norm_growth(h, 1.5)
+        verdicts.norm_growth(h, 1.5)
     flat = [_history() for _ in range(3)]
-    claim = report.bounded_claim("b", flat)
+    claim = verdicts.bounded_claim("b", flat)
     assert claim.verdict == "holds"
-    assert claim.interval.mean == pytest.approx(report.norm_growth(flat[0], 0.25))
-    assert report.bounded_claim("b", flat[:1]).verdict == "too few seeds"
+    assert claim.interval.mean == pytest.approx(verdicts.norm_growth(flat[0], 0.25))
+    assert verdicts.bounded_claim("b", flat[:1]).verdict == "too few seeds"
     steep = []
     for k in (20.0, 30.0, 25.0):
         g = _history()
         g.online_norm = np.geomspace(1, k, len(g.online_norm))
         steep.append(g)
-    assert report.bounded_claim("b", steep, start=0.0).verdict == "reversed"
+    assert verdicts.bounded_claim("b", steep, start=0.0).verdict == "reversed"
     flat[1].diverged_at = 50
-    assert report.bounded_claim("b", flat).verdict == "does not hold"
+    assert verdicts.bounded_claim("b", flat).verdict == "does not hold"
 
 
 def test_replication_table(tmp_path) -> None:

@@ -12,7 +12,7 @@ import matplotlib
 import numpy as np
 import pytest
 
-from bijepa_nb.analysis import plotting, report
+from bijepa_nb.analysis import plotting, report, verdicts
 from bijepa_nb.analysis import results as R
 from bijepa_nb.analysis.stats import Interval, mean_ci
 
@@ -89,12 +89,12 @@ def _iv(low: float, high: float) -> Interval:
 
 
 def test_better_or_worse_and_its_reverse_for_errors() -> None:
-    assert R.better_or_worse(_iv(0.1, 2)) == "better"
-    assert R.better_or_worse(_iv(-2, -0.1)) == "worse"
-    assert R.better_or_worse(_iv(-1, 1)) == "no difference"
-    assert R.lower_or_higher(_iv(-2, -0.1)) == "better"
-    assert R.lower_or_higher(_iv(0.1, 2)) == "worse"
-    assert R.lower_or_higher(_iv(-1, 1)) == "no difference"
+    assert verdicts.better_or_worse(_iv(0.1, 2)) == "better"
+    assert verdicts.better_or_worse(_iv(-2, -0.1)) == "worse"
+    assert verdicts.better_or_worse(_iv(-1, 1)) == "no difference"
+    assert verdicts.lower_or_higher(_iv(-2, -0.1)) == "better"
+    assert verdicts.lower_or_higher(_iv(0.1, 2)) == "worse"
+    assert verdicts.lower_or_higher(_iv(-1, 1)) == "no difference"
 
 
 def test_paired_points_is_a_paired_interval_in_points() -> None:

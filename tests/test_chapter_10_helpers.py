@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from bijepa_nb.analysis import maps, plotting, report
+from bijepa_nb.analysis import maps, plotting, report, verdicts
 from bijepa_nb.analysis.stats import geometric_mean_ci, paired_ratio_ci
 
 ALPHAS = [0.0, 0.5, 1.0]
@@ -86,16 +86,16 @@ def test_map_verdicts_names_every_claim():
     assert words["m2: α=0.5 at τ=0.995"] == "near the best"
     assert words["m1: τ=0.9 at α=0.5"] == "near the best"
     assert words["m1: τ=0.995 at α=0.5"] == "worse than the best"
-    assert set(words.values()) <= set(maps.WEAKER)
+    assert set(words.values()) <= set(verdicts.WEAKER)
 
 
 def test_seed_splits_and_split_verdicts():
-    splits = maps.seed_splits(5)
+    splits = verdicts.seed_splits(5)
     assert splits["without seed 2"] == [0, 1, 3, 4]
     assert splits["seeds 0-2"] == [0, 1, 2] and splits["seeds 2-4"] == [2, 3, 4]
     assert len(splits) == 7
     with pytest.raises(ValueError, match="num_seeds"):
-        maps.seed_splits(2)
+        verdicts.seed_splits(2)
     v = grid()
     kw = dict(alphas=ALPHAS, taus=TAUS, modes=["m1", "m2"], paper=PAPER)
     by_split = maps.split_verdicts([(v, kw)], {"odd": [1, 3, 4]})
@@ -113,7 +113,7 @@ def test_robust_words_keep_agreement_and_weaken_a_flip():
             "d": "near the best",
         },
     }
-    rows = {r[0]: r for r in maps.robust_words(full, splits)}
+    rows = {r[0]: r for r in verdicts.robust_words(full, splits)}
     assert rows["a"] == ["a", "beaten", "2 of 2", "", "beaten"]
     assert rows["b"][3:] == ["s2", "does not hold"]
     assert rows["c"][3:] == ["s1", "on par"]  # a split that finds more changes nothing

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import bijepa_nb as bj
-from bijepa_nb.analysis import beyond, stats
+from bijepa_nb.analysis import beyond, stats, verdicts
 from bijepa_nb.core import data
 from bijepa_nb.core.config import LorenzConfig, SineConfig
 from bijepa_nb.experiments.ensemble import Ensemble, train_ensemble
@@ -208,11 +208,11 @@ def test_verdict_rule():
     below = stats.Interval(0.5, 0.1, 0.3, 0.8, 5)
     spans = stats.Interval(1.0, 0.1, 0.8, 1.2, 5)
     single = stats.Interval(1.0, float("nan"), float("nan"), float("nan"), 1)
-    assert stats.verdict([above, above]) == "holds"
-    assert stats.verdict([above, spans]) == "depends"
-    assert stats.verdict([spans]) == "does not hold"
-    assert stats.verdict([above, below]) == "does not hold"
-    assert stats.verdict([below, below]) == "reversed"
-    assert stats.verdict([single]) == "too few seeds"
-    assert stats.verdict([above], null=3.0) == "reversed"
-    assert stats.side(spans, 1.0) == "includes"
+    assert verdicts.verdict([above, above]) == "holds"
+    assert verdicts.verdict([above, spans]) == "depends"
+    assert verdicts.verdict([spans]) == "does not hold"
+    assert verdicts.verdict([above, below]) == "does not hold"
+    assert verdicts.verdict([below, below]) == "reversed"
+    assert verdicts.verdict([single]) == "too few seeds"
+    assert verdicts.verdict([above], null=3.0) == "reversed"
+    assert verdicts.side(spans, 1.0) == "includes"

@@ -20,11 +20,9 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -44,8 +42,7 @@ from ..core.training import History
 from ..experiments.ensemble import Ensemble
 from ..experiments.pipeline import Trained, forecast_scores
 from ..experiments.registry import SeedData
-from . import stats
-from .stats import Interval
+from . import stats, verdicts
 
 # ------------------------------------------------------------------ Eq. 13: adaptive alpha
 
@@ -562,101 +559,6 @@ def horizon_time(gap: int, cfg: LorenzConfig = LorenzConfig()) -> float:
 # ------------------------------------------------------- verdicts of the chapter
 
 
-@dataclass(frozen=True)
-class Comparison:
-    """A claim "winner beats other", its interval over paired seeds and the verdict."""
-
-    claim: str
-    interval: Interval
-    verdict: str
-
-    def __str__(self) -> str:
-        return f"{self.claim}: {self.interval} -> {self.verdict}"
-
-
-def beats(
-    scores: Mapping[str, Sequence[float]],
-    winner: str,
-    others: Sequence[str],
-    higher_is_better: bool = False,
-) -> dict[str, Comparison]:
-    """ "``winner`` beats X" for every X in ``others``, by the book's rule (stats.verdict).
-
-    scores: name -> one value per seed (the same seeds, in the same order, for every
-    name). Errors (``higher_is_better=False``): the interval of the paired geometric-mean
-    ratio X / winner against 1. Scores such as an AUC: the interval of the paired
-    difference winner - X against 0.
-    """
-    if winner not in scores:
-        raise ValueError(f"winner must be one of {sorted(scores)}, got {winner!r}")
-    out = {}
-    for other in others:
-        if other not in scores:
-            raise ValueError(f"others must be in {sorted(scores)}, got {other!r}")
-        a, b = np.asarray(scores[winner], float), np.asarray(scores[other], float)
-        if higher_is_better:
-            iv, null, what = stats.mean_ci(a - b), 0.0, f"{winner} - {other}"
-        else:
-            iv, null, what = stats.paired_ratio_ci(b, a), 1.0, f"{other} / {winner}"
-        out[other] = Comparison(what, iv, stats.verdict([iv], null))
-    return out
-
-
-def verdict_words(
-    groups: Mapping[str, Mapping[str, Comparison | str]],
-) -> dict[str, str]:
-    """Flatten named groups of comparisons (or plain verdict words) into
-    ``{"group: claim": word}``, the form in which a run's verdicts are saved and compared."""
-    out = {}
-    for group, comps in groups.items():
-        for key, c in comps.items():
-            claim = c.claim if isinstance(c, Comparison) else key
-            out[f"{group}: {claim}"] = (
-                c.verdict if isinstance(c, Comparison) else str(c)
-            )
-    return out
-
-
-def replicate(
-    verdicts: Mapping[str, str],
-    seeds: Sequence[int],
-    path: str | Path,
-    save: str | Path | None = None,
-) -> list[list[str]] | None:
-    """Compare this run's verdicts with a saved run on other seeds; optionally save this one.
-
-    ``path``: a JSON file ``{"seeds": [...], "verdicts": {claim: word}}`` written by
-    ``save`` in an earlier run. Returns one row per claim (claim, this run, saved run,
-    conclusion), or None when the file is missing or holds the same seeds. The
-    conclusion keeps a word both runs agree on; where they differ, a claim ("holds",
-    "reversed", "consistent") is not robust and the conclusion is "does not hold" ("not
-    supported" for the §5.3 readings). Claims missing from either run are left out.
-    """
-    seeds = [int(s) for s in seeds]
-    rows = None
-    path = Path(path)
-    if path.is_file():
-        saved = json.loads(path.read_text())
-        if sorted(saved["seeds"]) != sorted(seeds):
-            rows = []
-            for claim, word in verdicts.items():
-                other = saved["verdicts"].get(claim)
-                if other is None:
-                    continue
-                fallback = "not supported" if word in READINGS else "does not hold"
-                both = word if word == other else fallback
-                rows.append([claim, word, other, both])
-    if save:
-        Path(save).write_text(
-            json.dumps({"seeds": seeds, "verdicts": dict(verdicts)}, indent=1) + "\n"
-        )
-    return rows
-
-
-#: The verdict words of a reading of §5.3 (``loop_readings``).
-READINGS = ("consistent", "not supported")
-
-
 # ----------------------------------------------------------- 1. inferring the past
 
 
@@ -908,7 +810,7 @@ def loop_readings(
     (grows, (a) predicts, (b) predicts)), "wrong" (reading -> cells it gets wrong) and
     "reading" (reading -> "consistent" if none, else "not supported").
     """
-    above = lambda v, null: stats.side(stats.mean_ci(v), null) == "above"
+    above = lambda v, null: verdicts.side(stats.mean_ci(v), null) == "above"
     cells = {
         (mode, h): (
             above(part["growth"], explosion),
@@ -946,11 +848,6 @@ __all__ = [
     "drift_operators",
     "lorenz_horizon_data",
     "horizon_time",
-    "Comparison",
-    "beats",
-    "verdict_words",
-    "replicate",
-    "READINGS",
     "raw_backward",
     "BACKWARD",
     "backward_inference",

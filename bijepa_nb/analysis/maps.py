@@ -20,21 +20,8 @@ from typing import Any
 import numpy as np
 
 from ..experiments import sweep as sw
-from .stats import Interval, geometric_mean_ci, paired_ratio_ci, verdict
-
-#: The verdict words of the chapter, each with the weaker word that replaces it when
-#: the seeds disagree (a claim that needs evidence survives only where every split
-#: gives it; absence of evidence is what remains otherwise).
-WEAKER = {
-    "beaten": "on par",
-    "on par": "on par",
-    "worse than the best": "near the best",
-    "near the best": "near the best",
-    "holds": "does not hold",
-    "reversed": "does not hold",
-    "depends": "does not hold",
-    "does not hold": "does not hold",
-}
+from .stats import Interval, geometric_mean_ci, paired_ratio_ci
+from .verdicts import verdict
 
 
 def geometric_means(values: np.ndarray) -> np.ndarray:
@@ -117,7 +104,7 @@ def paper_against_best(
     """values [alpha, tau, seeds]: the best cell (``best_cell``), both cells' geometric
     means with log-scale intervals, and the paired ratio paper / best over the seeds
     where both finished. Word: "beaten" when the ratio's interval lies above 1
-    (``stats.verdict`` says "holds"), "on par" otherwise."""
+    (``verdicts.verdict`` says "holds"), "on par" otherwise."""
     best = best_cell(values, alphas, taus)
     v = np.asarray(values, dtype=float)
     p = v[list(alphas).index(paper[0]), list(taus).index(paper[1])]
@@ -147,7 +134,7 @@ def map_verdicts(
 
     - ``"{mode}: paper's cell vs the best"``: "beaten" / "on par" (``paper_against_best``);
     - ``"{mode}: classic α=1 vs α=0.5 at τ=…"``: the paired ratio classic / paper
-      against 1 by ``stats.verdict`` ("holds": the paper's α beats classic JEPA);
+      against 1 by ``verdicts.verdict`` ("holds": the paper's α beats classic JEPA);
     - ``"{mode}: α=a at τ=…"`` for every α, and ``"{mode}: τ=t at α=…"`` for every τ:
       "near the best" / "worse than the best" (``near_best`` along that line).
     """
@@ -172,37 +159,6 @@ def map_verdicts(
             word = "near the best" if k in near else "worse than the best"
             out[f"{prefix}{mode}: τ={t:g} at α={pa:g}"] = word
     return out
-
-
-def seed_splits(num_seeds: int) -> dict[str, list[int]]:
-    """Subsets of the seeds on which to redraw the verdicts: every leave-one-seed-out
-    subset and the two overlapping halves (first and last ceil(n/2) seeds; seeds 0-2
-    and 2-4 for five)."""
-    if num_seeds < 3:
-        raise ValueError(f"num_seeds must be >= 3 to split, got {num_seeds}")
-    seeds = list(range(num_seeds))
-    half = (num_seeds + 1) // 2
-    out = {f"without seed {s}": [t for t in seeds if t != s] for s in seeds}
-    out[f"seeds 0-{half - 1}"] = seeds[:half]
-    out[f"seeds {num_seeds - half}-{num_seeds - 1}"] = seeds[num_seeds - half :]
-    return out
-
-
-def robust_words(
-    full: Mapping[str, str], splits: Mapping[str, Mapping[str, str]]
-) -> list[list[str]]:
-    """One row per claim: claim, word on all seeds, how many splits give the same word,
-    the splits that differ, and the conclusion: the word where every split agrees,
-    else its weaker form (``WEAKER``)."""
-    rows = []
-    for claim, word in full.items():
-        differ = [name for name, w in splits.items() if w.get(claim, word) != word]
-        agree = len(splits) - len(differ)
-        conclusion = word if not differ else WEAKER.get(word, "does not hold")
-        rows.append(
-            [claim, word, f"{agree} of {len(splits)}", ", ".join(differ), conclusion]
-        )
-    return rows
 
 
 def split_verdicts(

@@ -7,20 +7,11 @@ from typing import Any
 
 import numpy as np
 
-from ..core.config import check_float
 from ..experiments.registry import PAPER_METRICS, VARIANTS
 from ..experiments.registry import experiment as lookup
-from .beyond import Comparison, beats, replicate
 from .results import baseline, values
-from .stats import (
-    fmt,
-    geometric_mean_ci,
-    mean_ci,
-    mean_std,
-    paired_ratio_ci,
-    side,
-    verdict,
-)
+from .stats import fmt, mean_ci, mean_std, paired_ratio_ci
+from .verdicts import replicate, verdict
 
 
 def markdown_table(
@@ -142,41 +133,8 @@ def interval_table(
     return markdown_table([label, *columns], rows, digits)
 
 
-def claims_by_metric(
-    results: Mapping[str, Sequence[Mapping[str, float]]],
-    winner: str,
-    others: Sequence[str],
-    metrics: Mapping[str, str],
-) -> dict[str, dict]:
-    """ "``winner`` beats X" for every X in ``others``, measured by each error metric.
-
-    results: name -> one dict of metrics per seed (the same seeds in the same order);
-    metrics: label -> metric key (lower is better). Returns label -> X -> a
-    ``beyond.Comparison``: the 95% interval of the paired geometric-mean ratio X / winner
-    and its verdict by the book's rule (``stats.verdict`` against 1) — the nested form
-    that ``comparison_table`` shows and ``beyond.verdict_words`` saves.
-    """
-
-    return {
-        label: beats(
-            {n: [m[key] for m in results[n]] for n in (winner, *others)}, winner, others
-        )
-        for label, key in metrics.items()
-    }
-
-
-def ratio_claim(claim: str, ratios: Sequence[float], null: float = 1.0):
-    """A claim "this ratio exceeds ``null``", one ratio per seed: a ``beyond.Comparison``
-    holding the geometric mean's 95% interval (``stats.geometric_mean_ci``) and the
-    book's verdict on it (``stats.verdict``: "holds" when the interval lies above
-    ``null``, "reversed" when below, "does not hold" when it includes it)."""
-
-    iv = geometric_mean_ci(ratios)
-    return Comparison(claim, iv, verdict([iv], null))
-
-
 def comparison_table(groups: Mapping[str, Mapping[str, Any]], digits: int = 3):
-    """Verdicts as a table: a row per ``beyond.Comparison`` of ``groups`` (group -> key ->
+    """Verdicts as a table: a row per ``verdicts.Comparison`` of ``groups`` (group -> key ->
     Comparison, e.g. ``claims_by_metric``'s result): the group (the claim, or what
     measures it), the ratio the claim is about, its geometric mean [95% interval] over
     seeds, and the verdict word."""
@@ -194,46 +152,11 @@ def comparison_table(groups: Mapping[str, Mapping[str, Any]], digits: int = 3):
     return markdown_table(["claim", "ratio", "mean [95% interval]", "verdict"], rows)
 
 
-def norm_growth(history, start: float = 0.5) -> float:
-    """How much the mean online embedding norm ‖f(x)‖ of one run (a ``History``) grew
-    from fraction ``start`` of its logged steps to the last: a ratio, 1 when flat."""
-
-    check_float("start", start, 0.0, 1.0)
-    norms = np.asarray(history.online_norm, dtype=float)
-    if len(norms) < 2:
-        raise ValueError("history must hold at least two logged norms")
-    return float(norms[-1] / norms[min(int(start * len(norms)), len(norms) - 1)])
-
-
-def bounded_claim(claim: str, histories: Sequence, limit: float = 10.0, start=0.25):
-    """The claim "the embeddings stay bounded" over seeds, one ``History`` per seed.
-
-    Per run, the growth g of ‖f(x)‖ from fraction ``start`` of training to its end
-    (``norm_growth``). Returns a ``beyond.Comparison`` holding the 95% interval of the
-    geometric mean of g (``stats.geometric_mean_ci``) and the verdict: "holds" when the
-    interval lies below ``limit`` (the runs grow less than that), "reversed" when it
-    lies above, "does not hold" when it contains ``limit`` ("too few seeds" for one
-    run). A run that diverged (``History.diverged_at`` set) exploded: the verdict is
-    then "does not hold" whatever the interval of the runs' finite part says.
-    """
-
-    iv = geometric_mean_ci([norm_growth(h, start) for h in histories])
-    word = {
-        "below": "holds",
-        "above": "reversed",
-        "includes": "does not hold",
-        "n < 2": "too few seeds",
-    }[side(iv, limit)]
-    if any(h.diverged_at is not None for h in histories):
-        word = "does not hold"
-    return Comparison(claim, iv, word)
-
-
 def replication_table(
     verdicts: Mapping[str, str], seeds: Sequence[int], path, save=None
 ):
     """This run's verdict words beside those a rerun on other seeds saved in ``path``
-    (``beyond.replicate``, which also writes this run's words to ``save`` when given):
+    (``verdicts.replicate``, which also writes this run's words to ``save`` when given):
     how many agree, then a row per claim with both words and the conclusion that both
     support. Without a saved rerun on other seeds, a sentence that says so."""
     import json
@@ -292,7 +215,7 @@ def paper_vs_best_table(comparisons: Mapping[str, Any]):
 
 
 def robustness_table(rows: Sequence[Sequence[str]], moved_only: bool = True):
-    """A Markdown table of ``maps.robust_words`` rows (claim, word on all seeds, splits
+    """A Markdown table of ``verdicts.robust_words`` rows (claim, word on all seeds, splits
     that agree, splits that differ, conclusion); with ``moved_only`` just the claims whose
     word changed on some split."""
     keep = [r for r in rows if r[3]] if moved_only else list(rows)
@@ -304,7 +227,7 @@ def robustness_table(rows: Sequence[Sequence[str]], moved_only: bool = True):
 def conclusions_table(
     rows: Sequence[Sequence[str]], names: Sequence[str], claims: Sequence[str]
 ):
-    """A Markdown table of chosen ``maps.robust_words`` conclusions: one row per map in
+    """A Markdown table of chosen ``verdicts.robust_words`` conclusions: one row per map in
     ``names``, one column per claim in ``claims`` (the claim ``f"{name}: {claim}"``).
     A cell gives the conclusion, and where some seed subset disagreed, the word on all
     seeds and on how many subsets it was the same, e.g. "does not hold (all seeds:
@@ -335,7 +258,7 @@ def ratio_verdicts(
     claims: claim -> {measure: (errors of L per seed, errors of W per seed)}, the seeds
     in the same order on both sides. For each measure the paired geometric-mean ratio
     L / W with its 95% interval (``stats.paired_ratio_ci``; above 1 when W is better);
-    the claim's verdict is ``stats.verdict`` over its measures ("holds" when every
+    the claim's verdict is ``verdicts.verdict`` over its measures ("holds" when every
     interval lies above 1). Returns (a Markdown table with one row per claim and one
     column per name in ``measures``, "–" where a claim lacks it; {claim: verdict}).
     """
@@ -365,7 +288,7 @@ def replication_report(
 ):
     """This run's verdict words beside those of a rerun on other seeds.
 
-    ``beyond.replicate`` reads the rerun from ``path`` (and, with ``save``, writes this
+    ``verdicts.replicate`` reads the rerun from ``path`` (and, with ``save``, writes this
     run's words there for the next comparison). Returns (a one-line summary; a Markdown
     table of every claim: this run, the rerun and the conclusion, the shared word or
     "does not hold" where the two differ), the table None when there is nothing to

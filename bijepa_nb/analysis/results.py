@@ -18,6 +18,7 @@ import numpy as np
 
 from ..experiments.registry import EXPERIMENTS
 from .stats import Interval, holm, mean_ci, mean_std, paired_ratio_ci, t_pvalue
+from .verdicts import better_or_worse, lower_or_higher
 
 Results = Mapping[str, Any]  # one reproduction file, as ``reproduce.reproduce`` returns
 
@@ -85,12 +86,6 @@ def paired_points(a: Sequence[float], b: Sequence[float], level: float = 0.95):
     return mean_ci(d[np.isfinite(d)], level)
 
 
-def better_or_worse(iv: Interval) -> str:
-    """Chapter 6's rule on a paired difference A - B: "better" when its interval lies
-    above 0, "worse" when below, "no difference" otherwise."""
-    return "better" if iv.low > 0 else "worse" if iv.high < 0 else "no difference"
-
-
 #: Chapter 6's baselines, by the key of their accuracy in the file.
 MNIST_OTHERS = {
     "random_encoder_acc": "random encoder",
@@ -124,12 +119,6 @@ def decoder_gain(res: Results, level: float = 0.95) -> Interval:
         res, "classic", "decoder_mse_heldout"
     )
     return mean_ci(d, level)
-
-
-def lower_or_higher(iv: Interval) -> str:
-    """The rule of ``better_or_worse`` for an error (lower is better): "better" when
-    the interval of A - B lies below 0, "worse" when above, else "no difference"."""
-    return "better" if iv.high < 0 else "worse" if iv.low > 0 else "no difference"
 
 
 @dataclass(frozen=True)

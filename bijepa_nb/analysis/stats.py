@@ -144,35 +144,6 @@ def holm(pvalues: Sequence[float]) -> np.ndarray:
     return out
 
 
-def side(iv: Interval, null: float) -> str:
-    """Where an interval lies against ``null``: "above", "below", "includes", or "n < 2"."""
-    if iv.n < 2 or not np.isfinite(iv.low):
-        return "n < 2"
-    return "above" if iv.low > null else "below" if iv.high < null else "includes"
-
-
-def verdict(intervals: Sequence[Interval], null: float = 1.0) -> str:
-    """The book's rule for a claim "X beats Y" measured in several ways (e.g. two probes).
-
-    Each interval is of a quantity that exceeds ``null`` when the claim is right (an
-    error ratio worse / better, an AUC difference). "holds" when every interval lies
-    above ``null``; "depends" when some do and none lies below; "reversed" when every
-    one lies below; "does not hold" otherwise; "too few seeds" when an interval has n < 2.
-    """
-    sides = [side(iv, null) for iv in intervals]
-    if not sides:
-        raise ValueError("verdict needs at least one interval")
-    if "n < 2" in sides:
-        return "too few seeds"
-    if all(s == "above" for s in sides):
-        return "holds"
-    if all(s == "below" for s in sides):
-        return "reversed"
-    if "above" in sides and "below" not in sides:
-        return "depends"
-    return "does not hold"
-
-
 def mean_std(values: Sequence[float], digits: int = 4) -> str:
     """'mean ± std' over seeds (sample std), or the single value."""
     v = np.asarray(values, dtype=float)
