@@ -422,7 +422,11 @@ def seed_dots(
 
 def architecture(bidirectional: bool, ax=None, title: str | None = None):
     """Figure 1 of the paper as a diagram: classic JEPA (one direction) or BiJEPA (forward and
-    backward directions sharing the online encoder f_θ and the EMA target encoder f̄)."""
+    backward directions sharing the online encoder f_θ and the EMA target encoder f̄).
+
+    Why so long: one diagram drawn box by box and arrow by arrow, in reading order;
+    split, its coordinates would be scattered over helpers.
+    """
     from matplotlib.patches import FancyBboxPatch
 
     ax = ax or plt.subplots(figsize=(7.5, 2.6 if not bidirectional else 4.6))[1]
@@ -722,6 +726,9 @@ def sweep_point_svg(
     point shows its curves up to the divergence step and says "diverged at step N" in
     place of the forecast. ``num_steps`` sets the step axis (default: the last step
     logged); curves are drawn with at most ``max_points`` points (window means).
+
+    Why so long: one self-contained SVG written element by element (axes, curves,
+    forecasts, labels) so the static page needs no plotting library.
     """
     for key in (
         "steps",
@@ -861,7 +868,11 @@ def heat_map(
     """A map of ``values`` [alpha, ema_momentum] (seed means) with alpha on the y-axis and the EMA
     momentum on the x-axis (one column per grid value, evenly spaced). NaN cells (no seed
     finished) are grey; ``hatch`` [alpha, ema_momentum] (bool) crosses cells where some seed
-    diverged; ``marks``: labelled (alpha, ema_momentum) points, e.g. the paper's and the best."""
+    diverged; ``marks``: labelled (alpha, ema_momentum) points, e.g. the paper's and the best.
+
+    Why so many parameters: the map and its axes plus drawing options,
+    each with a default.
+    """
     from matplotlib.colors import LogNorm, Normalize
 
     ax = ax or plt.subplots(figsize=(5, 4.2))[1]
@@ -917,7 +928,11 @@ def profile(
     ``groups[name]``: [len(x), seeds] arrays (NaN seeds are dropped). ``categorical`` spaces
     the x values evenly (for the EMA momentum, whose interesting values crowd near 1).
     ``interval(values, level)`` gives each point and band (default ``stats.mean_ci``;
-    ``stats.geometric_mean_ci`` for geometric means with log-scale intervals)."""
+    ``stats.geometric_mean_ci`` for geometric means with log-scale intervals).
+
+    Why so many parameters: the values and their axis plus drawing options, each
+    with a default.
+    """
 
     interval = interval or mean_ci
 

@@ -164,3 +164,30 @@ def fmt(x: Any, digits: int = 4) -> str:
     if x != 0 and abs(x) < 0.5 * 10 ** (-digits):
         return f"{x:.1e}"
     return f"{x:.{digits}f}"
+
+
+def prediction_interval(
+    values: Sequence[float], log: bool = False, level: float = 0.95
+) -> Interval:
+    """A ``level`` prediction interval for one more run, from runs over seeds.
+
+    Student-t: mean ± t * std * sqrt(1 + 1/n); with ``log`` on log(values), then
+    exponentiated (for positive quantities such as errors and ratios). ``mean`` is the
+    (geometric) mean. Where does a single run, e.g. the paper's, plausibly fall?
+    """
+    from scipy import stats as st
+
+    check_float("level", level, 0.0, 1.0, low_open=True)
+    v = np.asarray(values, dtype=float)
+    if log:
+        if np.any(v <= 0):
+            raise ValueError("values must be positive for a log-scale interval")
+        v = np.log(v)
+    if v.ndim != 1 or len(v) < 2 or not np.all(np.isfinite(v)):
+        raise ValueError(f"values must be >= 2 finite numbers, got {values!r}")
+    m, s = float(v.mean()), float(v.std(ddof=1))
+    half = float(st.t.ppf(0.5 + level / 2, len(v) - 1)) * s * np.sqrt(1 + 1 / len(v))
+    lo, hi = m - half, m + half
+    if log:
+        m, lo, hi = float(np.exp(m)), float(np.exp(lo)), float(np.exp(hi))
+    return Interval(m, s, lo, hi, len(v), level)

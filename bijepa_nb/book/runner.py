@@ -6,6 +6,7 @@
     python -m bijepa_nb.book --no-html     # execute only
     python -m bijepa_nb.book --cell-timeout 600  # fail a cell after 600 s (default 1800)
     python -m bijepa_nb.book --ratios      # characters of prose vs code per chapter
+    python -m bijepa_nb.book --ledger      # rewrite the claim ledger from book/results
     python -m bijepa_nb.book --set-repository https://github.com/OWNER/NAME [--branch B]
                                            # point _config.yml and every chapter's
                                            # Colab link, install cell and downloads at
@@ -45,6 +46,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from ..analysis.ledger import write_pages as write_ledger
 from .repository import set_repository
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -330,6 +332,9 @@ def main(argv: list[str] | None = None, root: Path | None = None) -> int:
     """Run the command line ``argv``; returns the exit status (argparse errors exit 2).
 
     ``root`` (or ``--root``) is the book folder with ``_toc.yml``; default: this repository.
+
+    Why so long: the command line, read in the order it runs: parse and check the
+    options, execute the chapters, report, write the ledger, render.
     """
     ap = argparse.ArgumentParser(
         prog="python -m bijepa_nb.book",
@@ -359,6 +364,11 @@ def main(argv: list[str] | None = None, root: Path | None = None) -> int:
         help="print characters of prose and code per chapter, run nothing",
     )
     ap.add_argument(
+        "--ledger",
+        action="store_true",
+        help="rewrite book/ledger.md and book/_findings.md from book/results, run nothing",
+    )
+    ap.add_argument(
         "--set-repository",
         metavar="URL",
         help="point _config.yml and the chapters' links at https://github.com/OWNER/NAME",
@@ -377,6 +387,10 @@ def main(argv: list[str] | None = None, root: Path | None = None) -> int:
         ap.error(f"--cell-timeout must be at least 1 second, got {args.cell_timeout}")
     if args.ratios:
         print(ratios_table(chapters(root)))
+        return 0
+    if args.ledger:
+        for path in write_ledger(root / "book"):
+            print(f"wrote {_show(path)}")
         return 0
     if args.set_repository is not None:
         try:
@@ -427,6 +441,12 @@ def main(argv: list[str] | None = None, root: Path | None = None) -> int:
         build.mkdir(exist_ok=True)
         path = build / ("timings-quick.json" if args.quick else "timings.json")
         path.write_text(json.dumps(timings, indent=1))
+    if status == 0 and not args.quick and (root / "book" / "results").is_dir():
+        try:  # the ledger follows the saved results the chapters read
+            for path in write_ledger(root / "book"):
+                print(f"ledger: {_show(path)}")
+        except FileNotFoundError as err:
+            print(f"ledger: not rewritten ({err})", file=sys.stderr)
     if status == 0 and not args.no_html and not args.quick:
         status = build_html(root, build)
     return status

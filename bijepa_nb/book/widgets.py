@@ -164,7 +164,11 @@ def playground(
 ):
     """The live-only panel: sliders for alpha, EMA momentum, steps, seed and a stability-mode
     menu that retrain on every change (a kernel is needed; on a static page they do nothing).
-    The keyword arguments are the initial slider values."""
+    The keyword arguments are the initial slider values.
+
+    Why so long: one panel, its controls, layout and the callback that retrains, kept
+    together so the widget wiring reads in one place.
+    """
     import ipywidgets as W
     from IPython.display import display
 
@@ -534,6 +538,9 @@ def sweep_explorer(
     initial values and must be grid values. With ``live``, a change in a live kernel also
     retrains one model (``retrain``) into an ``Output`` below and updates the note.
     ``source`` (the file the sweep came from) is named in the note.
+
+    Why so long: one panel whose nested Stack/jslink wiring must be read as a whole for
+    the sliders to work without a kernel.
     """
     import ipywidgets as W
     from ipywidgets.widgets.widget_string import HTMLStyle

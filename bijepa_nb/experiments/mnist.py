@@ -323,6 +323,9 @@ def fit_minibatch(
     batches of ``batch_size``: ``batch_loss(idx)`` (idx [b] on ``device``) -> scalar loss
     -> backward -> Adam step. Batches smaller than ``min_batch`` are skipped (BatchNorm
     needs two samples); ``after_epoch(epoch)`` (1-based) runs after each epoch.
+
+    Why so many parameters: the loop every MNIST read-out shares; each is a setting of
+    that loop (data, loss, epochs, batch, learning rate, seed, device).
     """
     check_int("epochs", epochs, 1)
     check_int("batch_size", batch_size, 1)
@@ -356,6 +359,9 @@ def classification_probe(
     Returns train accuracy and held-out accuracy (fractions in [0, 1]). ``record``: epochs
     after which both are also measured, returned as ``curve`` {epoch: (train, held-out)};
     the value at epoch e equals that of a run with ``epochs=e`` (same random stream).
+
+    Why so many parameters: train and evaluation features and labels plus the paper's
+    probe settings, each with the paper's default.
     """
     check_int("epochs", epochs, 1)
     n_cls = int(max(train_labels.max(), eval_labels.max())) + 1
@@ -430,6 +436,9 @@ def decoder_probe(
     *_right: right halves in [0, 1] pixel units [N, 1, 28, 14]. Returns the decoder (eval
     mode) and train / held-out pixel MSE; ``record`` as in ``classification_probe``
     (``curve`` {epoch: (train MSE, held-out MSE)}).
+
+    Why so many parameters: train and evaluation features and targets plus the paper's
+    decoder settings, each with the paper's default.
     """
     check_int("epochs", epochs, 1)
     gen = make_generator(seed, "extra")

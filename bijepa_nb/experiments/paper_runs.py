@@ -90,6 +90,9 @@ def run_experiment(
     (2,350 steps at batch 256, i.e. 10 epochs of 60k images) whatever the training-set
     size; ``epochs`` (optional) instead sets it to that many passes over the training set
     (the other reading of "10 epochs": 320 steps on the offline 8,000 images).
+
+    Why so long: the three experiments' data preparation and scoring side by side, so
+    one call reads as one paper run.
     """
     exp = lookup(experiment)
     v = variant(config)

@@ -101,6 +101,9 @@ def train_runs(
     training); default: batched wherever the experiment and ``build`` allow it.
     ``keep_going``: a diverged run is recorded (default) or, with False, its
     ``TrainingDiverged`` (``EnsembleDiverged`` in a batch) is raised.
+
+    Why so many parameters: the runs and their data plus the options of the one
+    training path (batching, building, divergence), each with a default.
     """
     exp = lookup(experiment) if isinstance(experiment, str) else experiment
     if not runs:

@@ -1,0 +1,396 @@
+"""The claim ledger: every claim of the paper that the book judges, as one entry each.
+
+An entry states the claim, the measure and its rule, the paper's number of that measure
+(one run) where the paper gives one, ours as a 95% interval over seeds, and two verdicts:
+
+- *direction* (``verdicts.verdict`` on the interval against the measure's null value):
+  "holds", "reversed" or "does not hold";
+- *size*, where the paper states a number: "as the paper" when the paper's number lies
+  inside our interval of the mean, else "larger" or "smaller" (ours than the paper's).
+
+The paper's number comes from a single run, so it is also set against a 95% *prediction*
+interval of one run (``stats.prediction_interval``): "a plausible run" when inside it.
+
+``findings`` builds the entries from the three saved reproductions
+(``book/results/{sine,lorenz,mnist}.json``); ``findings_table`` and ``ledger_page`` render
+them for the introduction and the ledger page, which ``python -m bijepa_nb.book --ledger``
+writes and ``tests/test_ledger.py`` keeps current.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .results import subset, values
+from .stats import Interval, geometric_mean_ci, mean_ci, prediction_interval
+from .verdicts import verdict
+
+Results = Mapping[str, Any]
+
+#: The reproductions the ledger reads, by experiment.
+RESULT_FILES = ("sine", "lorenz", "mnist")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One judged claim: see the module docstring. ``ratio``: the measure is a ratio of
+    positive quantities (geometric intervals, null 1); otherwise a difference (null 0)."""
+
+    claim: str
+    chapter: str
+    measure: str
+    paper: float | None
+    ours: Interval
+    one_run: Interval
+    ratio: bool
+    null: float
+    halves: tuple[str, ...] = ()
+
+    @property
+    def conclusion(self) -> str:
+        """The direction where both halves of the seeds give it too, else "not
+        resolved": a word that five other seeds cannot reproduce is not a finding."""
+        if any(h != self.direction for h in self.halves):
+            return "not resolved"
+        return self.direction
+
+    @property
+    def direction(self) -> str:
+        return verdict([self.ours], self.null)
+
+    @property
+    def size(self) -> str:
+        if self.paper is None:
+            return "–"
+        if self.ours.low <= self.paper <= self.ours.high:
+            return "as the paper"
+        return "larger" if self.ours.low > self.paper else "smaller"
+
+    @property
+    def paper_run(self) -> str:
+        if self.paper is None:
+            return "–"
+        inside = self.one_run.low <= self.paper <= self.one_run.high
+        return "a plausible run" if inside else "outside"
+
+
+def load_results(folder: str | Path) -> dict[str, Results]:
+    """The saved reproductions below ``folder`` (``book/results``), by experiment."""
+    folder = Path(folder)
+    missing = [n for n in RESULT_FILES if not (folder / f"{n}.json").is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{folder}: no {', '.join(m + '.json' for m in missing)}; they are written "
+            "by python -m bijepa_nb.reproduce (see the appendix)"
+        )
+    return {n: json.loads((folder / f"{n}.json").read_text()) for n in RESULT_FILES}
+
+
+def _ratio_entry(
+    claim: str,
+    chapter: str,
+    measure: str,
+    per_seed: tuple[np.ndarray, np.ndarray],
+    paper: float | None,
+) -> Entry:
+    """A ratio measure worse / better, paired seed by seed (geometric interval, null 1)."""
+    r = np.asarray(per_seed[0], float) / np.asarray(per_seed[1], float)
+    return Entry(
+        claim,
+        chapter,
+        measure,
+        paper,
+        geometric_mean_ci(r),
+        prediction_interval(r, log=True),
+        True,
+        1.0,
+    )
+
+
+def _paper_ratio(res: Results, worse: str, better: str, key: str) -> float:
+    return res["paper"][worse][key] / res["paper"][better][key]
+
+
+def _beats(
+    res: Results, claim: str, chapter: str, worse: str, better: str
+) -> list[Entry]:
+    """ "``better`` beats ``worse`` on Protocol B": three measures of the error ratio."""
+    paper = _paper_ratio(res, worse, better, "B")
+    ratio = f"Protocol B error ratio {worse} / {better}"
+    return [
+        _ratio_entry(
+            claim,
+            chapter,
+            f"{ratio}, Adam probe scored on its probe set (the paper's measure)",
+            (
+                values(res, worse, "B_adam_probeset"),
+                values(res, better, "B_adam_probeset"),
+            ),
+            paper,
+        ),
+        _ratio_entry(
+            claim,
+            chapter,
+            f"{ratio}, Adam probe, held-out",
+            (
+                values(res, worse, "B_adam_heldout"),
+                values(res, better, "B_adam_heldout"),
+            ),
+            None,
+        ),
+        _ratio_entry(
+            claim,
+            chapter,
+            f"{ratio}, least squares, held-out",
+            (
+                values(res, worse, "B_lstsq_heldout"),
+                values(res, better, "B_lstsq_heldout"),
+            ),
+            None,
+        ),
+    ]
+
+
+def _growth_entries(sine: Results) -> list[Entry]:
+    """Explosion, as two separate measures of the unconstrained sine runs."""
+    growth = values(sine, "unconstrained", "norm_growth_second_half")
+    rebound = values(sine, "unconstrained", "loss_last100_total") / values(
+        sine, "unconstrained", "loss_early_total"
+    )
+    return [
+        Entry(
+            "Unconstrained BiJEPA's embedding norms explode",
+            "03_stability",
+            "embedding-norm growth over the second half of training, against 2x",
+            None,
+            geometric_mean_ci(growth),
+            prediction_interval(growth, log=True),
+            True,
+            2.0,
+        ),
+        Entry(
+            "Unconstrained BiJEPA's loss rebounds after its early minimum",
+            "03_stability",
+            "loss rebound: loss of the last 100 steps / steps 400-600, against 1",
+            None,
+            geometric_mean_ci(rebound),
+            prediction_interval(rebound, log=True),
+            True,
+            1.0,
+        ),
+    ]
+
+
+def findings(res: Mapping[str, Results]) -> list[Entry]:
+    """The ledger's entries from the sine, Lorenz and MNIST reproductions, each with
+    ``halves``: its direction on the first and on the second half of the seeds."""
+    seeds = res["sine"]["seeds"]
+    half = len(seeds) // 2
+    parts = [
+        _entries({k: subset(r, r["seeds"][:half]) for k, r in res.items()}),
+        _entries({k: subset(r, r["seeds"][half:]) for k, r in res.items()}),
+    ]
+    return [
+        replace(e, halves=tuple(p[i].direction for p in parts))
+        for i, e in enumerate(_entries(res))
+    ]
+
+
+def _entries(res: Mapping[str, Results]) -> list[Entry]:
+    sine, lorenz, mnist = res["sine"], res["lorenz"], res["mnist"]
+    entries = [
+        *_beats(
+            sine,
+            "BiJEPA beats classic JEPA on sine waves",
+            "04_sine",
+            "classic",
+            "expressive",
+        ),
+        *_beats(
+            lorenz,
+            "BiJEPA beats classic JEPA on Lorenz, 'nearly 4x'",
+            "05_lorenz",
+            "classic",
+            "expressive",
+        ),
+        *_beats(
+            sine,
+            "Without constraints the predictor error is lowest",
+            "04_sine",
+            "expressive",
+            "unconstrained",
+        ),
+        *_beats(
+            sine,
+            "The unit sphere hurts Protocol B",
+            "04_sine",
+            "restrictive",
+            "expressive",
+        ),
+        *_growth_entries(sine),
+    ]
+    for name, exp in (("sine", sine), ("Lorenz", lorenz)):
+        entries.append(
+            _ratio_entry(
+                f"BiJEPA's training loss is smoother than classic JEPA's ({name})",
+                "08_verdict",
+                "forward-loss roughness ratio classic / BiJEPA",
+                (
+                    values(exp, "classic", "roughness_fwd"),
+                    values(exp, "expressive", "roughness_fwd"),
+                ),
+                None,
+            )
+        )
+    gain = 100 * (
+        values(mnist, "expressive", "probe_acc_heldout")
+        - values(mnist, "classic", "probe_acc_heldout")
+    )
+    p = mnist["paper"]
+    entries.append(
+        Entry(
+            "On MNIST halves BiJEPA's linear probe is 2.7 points more accurate",
+            "06_mnist",
+            "held-out probe accuracy, BiJEPA - classic JEPA, points "
+            f"({mnist['environment']['mnist_source']} MNIST)",
+            100 * (p["expressive"]["probe_acc"] - p["classic"]["probe_acc"]),
+            mean_ci(gain),
+            prediction_interval(gain, log=False),
+            False,
+            0.0,
+        )
+    )
+    return entries
+
+
+def _num(x: float) -> str:
+    """Three significant digits."""
+    return f"{x:.3g}"
+
+
+def _iv(iv: Interval) -> str:
+    return f"{_num(iv.mean)} [{_num(iv.low)}, {_num(iv.high)}]"
+
+
+def _link(chapter: str) -> str:
+    return f"[{chapter.split('_', 1)[0].lstrip('0')}]({chapter}.ipynb)"
+
+
+def findings_table(entries: Sequence[Entry]) -> str:
+    """The introduction's table: one row per claim, on the paper's own measure where it
+    has one (else the claim's first measure), with the conclusion of its held-out
+    least-squares measure beside it where it has one."""
+    rows = []
+    for claim in dict.fromkeys(e.claim for e in entries):
+        mine = [x for x in entries if x.claim == claim]
+        main = next((x for x in mine if x.paper is not None), mine[0])
+        exact = next((x for x in mine if "least squares" in x.measure), None)
+        rows.append(
+            [
+                claim,
+                "–" if main.paper is None else _num(main.paper),
+                _iv(main.ours),
+                main.conclusion,
+                main.size,
+                "–" if exact is None else exact.conclusion,
+                _link(main.chapter),
+            ]
+        )
+    header = [
+        "claim",
+        "paper",
+        "ours, 95% interval",
+        "verdict",
+        "size",
+        "with least squares",
+        "chapter",
+    ]
+    return _markdown(header, rows)
+
+
+def ledger_table(entries: Sequence[Entry]) -> str:
+    """Every entry with its measure, both verdicts, the halves and the paper's run."""
+    header = [
+        "claim",
+        "measure",
+        "paper (one run)",
+        "ours, 95% interval",
+        "one run, 95% prediction",
+        "direction",
+        "seeds 0-4 / 5-9",
+        "verdict",
+        "size",
+        "paper's run",
+    ]
+    rows = [
+        [
+            e.claim,
+            e.measure,
+            "–" if e.paper is None else _num(e.paper),
+            _iv(e.ours),
+            f"[{_num(e.one_run.low)}, {_num(e.one_run.high)}]",
+            e.direction,
+            " / ".join(e.halves) or "–",
+            e.conclusion,
+            e.size,
+            e.paper_run,
+        ]
+        for e in entries
+    ]
+    return _markdown(header, rows)
+
+
+def _markdown(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+LEDGER_HEAD = """\
+# The claim ledger
+
+Every claim of the paper that the book judges, one row per way of measuring it. The
+numbers are read from the saved reproductions (ten seeds each, held-out data unless the
+measure says otherwise; `book/results/*.json`) by `bijepa_nb.analysis.ledger`, which
+also writes this page (`python -m bijepa_nb.book --ledger`); a test fails when the page
+and the saved results disagree.
+
+- **direction**: where the 95% interval over seeds lies against the measure's null
+  value (1 for a ratio, 0 for a difference; 2 for the norm growth): *holds* above it,
+  *reversed* below it, *does not hold* when it contains it.
+- **size**, where the paper gives a number: *as the paper* when that number lies inside
+  our interval, *larger* or *smaller* when ours lies above or below it.
+- **verdict**: the direction, kept only where the first and the second half of the
+  seeds each give it too; otherwise *not resolved*.
+- **paper's run**: the paper reports one run; *a plausible run* when its number lies
+  inside the 95% prediction interval of a single run of ours, *outside* when not.
+
+Ratios are geometric means with intervals on the log scale; the MNIST difference is an
+arithmetic mean.
+
+"""
+
+
+def ledger_page(entries: Sequence[Entry]) -> str:
+    """The Markdown of ``book/ledger.md``."""
+    return LEDGER_HEAD + ledger_table(entries)
+
+
+def write_pages(book: str | Path) -> list[Path]:
+    """Write ``ledger.md`` and the introduction's ``_findings.md`` into ``book``
+    (the folder holding ``results/``); returns the paths written."""
+    book = Path(book)
+    entries = findings(load_results(book / "results"))
+    out = {
+        book / "ledger.md": ledger_page(entries),
+        book / "_findings.md": findings_table(entries),
+    }
+    for path, text in out.items():
+        path.write_text(text)
+    return list(out)
