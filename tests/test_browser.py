@@ -23,9 +23,6 @@ import pytest
 PLAYGROUND = "book/07_playground.html"
 SINE = "book/04_sine.html"
 INSTALL = "apt-get update && apt-get install -y chromium"
-# Console errors that are known and harmless: sphinx-thebe 0.3.1 under jupyter-book 1.0
-# emits its `const THEBE_JS_URL = ...` inline script twice on every page.
-KNOWN_CONSOLE_ERRORS = ("Identifier 'THEBE_JS_URL' has already been declared",)
 
 
 # ---------------------------------------------------------------------------- fixtures
@@ -158,14 +155,11 @@ def _assert_clean_console_and_network(page: str, result, server):
     errors = [
         line
         for line in result.console
-        if ("Uncaught" in line or "MathJax" in line or "Error" in line)
-        and not any(known in line for known in KNOWN_CONSOLE_ERRORS)
+        if "Uncaught" in line or "MathJax" in line or "Error" in line
     ]
     assert not errors, f"{page}: console errors:\n" + "\n".join(errors)
     assert not result.remote, f"{page}: requested from the network: {result.remote}"
-    missing = sorted(
-        {p for p, status in server.requests if status >= 400} - {"/favicon.ico"}
-    )
+    missing = sorted({p for p, status in server.requests if status >= 400})
     assert not missing, (
         f"local files the browser asked for but the build lacks: {missing}"
     )
