@@ -6,7 +6,6 @@ in its setup cell, so all chapters behave alike on a CPU, on CUDA and under nbva
 
 from __future__ import annotations
 
-import html
 import os
 import random
 import sys
@@ -14,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from IPython.display import display
 
 from ..core.config import (  # noqa: F401 (re-exported for chapters)
     check_choice,
@@ -50,25 +48,8 @@ def setup(seed: int, device: str = "auto", threads: int = 1) -> torch.device:
     torch.set_num_threads(threads)
     dev = resolve_device(device)
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "CPU"
-    display(RunEnvironment(f"device: {dev} ({name}), torch {torch.__version__}"))
+    print(f"device: {dev} ({name}), torch {torch.__version__}")
     return dev
-
-
-class RunEnvironment:
-    """The line ``setup`` reports, shown on a web page as a collapsed note (the reader
-    opens it when a number needs its machine) and as the plain line elsewhere."""
-
-    def __init__(self, line: str):
-        self.line = line
-
-    def __repr__(self) -> str:
-        return self.line
-
-    def _repr_html_(self) -> str:
-        return (
-            '<details class="run-environment"><summary>Run environment</summary>'
-            f"<code>{html.escape(self.line)}</code></details>"
-        )
 
 
 def _duration(seconds: float) -> str:
