@@ -134,8 +134,8 @@ def information(
 
     rho: the fraction of observed steps; SNR_c = signal variance / noise variance of channel
     c, the noise variance from differences of the data (``noise_variance``; ``order``
-    "auto" by default, 2 for the first version of this book, whose second differences
-    overestimate the noise of smooth views) and the signal variance as the observed
+    "auto" by default; 2 gives plain second differences, which overestimate the noise of
+    smooth views) and the signal variance as the observed
     variance minus it. 1/2 log2(1 + SNR) is the capacity of a
     Gaussian channel: the bits one observed step can carry. A view with nothing observed
     has I = 0. SNR is capped at ``max_snr`` (a noise-free view would have infinite I).
