@@ -30,7 +30,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .experiments import sweep as sw
-from .experiments.chunks import DEFAULT_CACHE, ClusterError, connect
+from .experiments.chunks import (
+    DEFAULT_CACHE,
+    ClusterError,
+    OutputError,
+    check_output,
+    connect,
+    write_output,
+)
 
 # ---------------------------------------------------------------- command line
 
@@ -79,6 +86,40 @@ def add_execution_arguments(ap: argparse.ArgumentParser, chunks: bool) -> None:
             default=None,
             help="most runs per chunk, one batched ensemble (default: --max-batch)",
         )
+
+
+def check_out(
+    out: Path | str, identity: dict, force: bool, option: str = "--out"
+) -> None:
+    """Refuse ``--out`` before any work (``chunks.check_output``): one line on stderr,
+    exit status 2."""
+    try:
+        check_output(out, identity, force, option)
+    except OutputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+def write_out(
+    args: argparse.Namespace, out: dict, identity: tuple, indent: int | None = None
+) -> None:
+    """Write the results to ``args.out``; if that fails, they are saved beside the cache
+    (``<cache-dir>/unsaved``) or in the temporary folder, and the exit status is 1 with
+    one line on stderr naming that file (``chunks.write_output``)."""
+    cache = getattr(args, "cache_dir", None)
+    aside = [] if cache is None or getattr(args, "no_cache", False) else [cache]
+    try:
+        write_output(
+            args.out,
+            out,
+            identity,
+            args.force,
+            indent,
+            [Path(a) / "unsaved" for a in aside],
+        )
+    except OutputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(1)
 
 
 @contextlib.contextmanager

@@ -42,16 +42,22 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .cluster import add_execution_arguments, execution
+from .cluster import add_execution_arguments, check_out, execution, write_out
 from .core.config import (
     DEVICES,
     STABILITY_MODES,
 )
-from .experiments.chunks import (
-    check_overwrite,
-    write_json_atomic,
+from .experiments.sweep import (
+    ALPHAS,
+    EMA_MOMENTA,
+    IDENTITY,
+    QUICK,
+    SWEPT,
+    grid_of,
+    identity,
+    merge,
+    sweep,
 )
-from .experiments.sweep import QUICK, SWEPT, merge, sweep
 
 
 def _floats(text: str) -> list[float]:
@@ -74,7 +80,8 @@ def main(argv: list[str] | None = None) -> None:
             out = merge([json.loads(Path(f).read_text()) for f in margs.parts])
         except ValueError as err:
             mp.error(str(err))
-        _write(Path(margs.out), out, margs.force)
+        check_out(margs.out, {k: out[k] for k in IDENTITY}, margs.force)
+        _write(margs, out)
         return
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -142,6 +149,12 @@ def main(argv: list[str] | None = None) -> None:
         kw["taus"] = args.ema_momentum
     if args.steps is not None:
         kw["num_steps"] = args.steps
+    try:
+        axes = (kw.get("alphas", ALPHAS), kw.get("taus", EMA_MOMENTA))
+        grid = grid_of(args.modes, *axes, list(range(args.seeds)))
+    except ValueError as err:
+        ap.error(str(err))
+    check_out(args.out, identity(args.experiment, args.quick, grid), args.force)
     with execution(args, ap) as cluster:
         try:
             out = sweep(
@@ -160,14 +173,15 @@ def main(argv: list[str] | None = None) -> None:
             )
         except (ValueError, MemoryError) as err:
             ap.error(str(err))
-    _write(Path(args.out), out, args.force)
+    _write(args, out)
 
 
-def _write(path: Path, out: dict[str, Any], force: bool = False) -> None:
+def _write(args: argparse.Namespace, out: dict[str, Any]) -> None:
     """Write the JSON atomically (a temporary file renamed over the target); never over
-    a file that holds another experiment's or another grid's results unless ``force``."""
-    check_overwrite(path, out, ("schema", "experiment", "quick", "grid"), force)
-    write_json_atomic(path, out)
+    a file that holds another experiment's or another grid's results unless ``--force``;
+    if writing fails the results are saved aside (``cluster.write_out``)."""
+    path = Path(args.out)
+    write_out(args, out, IDENTITY)
     print(
         f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): {len(out['points'])} points x {len(out['grid']['seeds'])} seeds "
         f"in {out['seconds']:.1f} s, {out['member_steps_per_second']:,} member-steps/s"

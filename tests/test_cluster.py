@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -20,9 +21,12 @@ from bijepa_nb.experiments import sweep as sw
 from bijepa_nb.experiments.chunks import (
     ChunkCache,
     ClusterError,
+    OutputError,
+    check_output,
     check_overwrite,
     connect,
     write_json_atomic,
+    write_output,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,6 +120,60 @@ def test_output_is_atomic_and_never_overwrites_another_experiment(tmp_path):
     check_overwrite(out, other, ("experiment", "grid"), force=True)
     assert json.loads(out.read_text()) == new
     assert [p.name for p in tmp_path.iterdir()] == ["maps.json"]
+
+
+def test_an_output_path_is_checked_before_any_work(tmp_path):
+    """check_output: what the command lines refuse at once, with a message naming it."""
+    ident = {"schema": "s/1", "experiment": "sine", "seeds": [0, 1]}
+    out = tmp_path / "r.json"
+    check_output(out, ident, force=False)  # a new file in a writable folder
+    assert list(tmp_path.iterdir()) == [], "the write probe leaves nothing behind"
+    write_json_atomic(out, {**ident, "configs": {}})
+    check_output(out, ident, force=False)  # the same experiment and seeds: a rerun
+    cases = {
+        "is a folder": tmp_path,
+        "does not exist": tmp_path / "missing" / "r.json",
+        "is a file, not a folder": out / "r.json",
+    }
+    out.with_name("empty.json").touch()
+    cases["is empty"] = out.with_name("empty.json")
+    for says, path in cases.items():
+        with pytest.raises(OutputError, match=says):
+            check_output(path, ident, force=False)
+    for key, other in (("experiment", "lorenz"), ("seeds", [0])):
+        with pytest.raises(OutputError, match=f"different '{key}'.*--force"):
+            check_output(out, {**ident, key: other}, force=False)
+        check_output(out, {**ident, key: other}, force=True)
+    check_output(cases["is empty"], ident, force=True)
+    if Path("/proc").is_dir():  # a folder nobody, root included, can write in
+        with pytest.raises(OutputError, match="cannot write in the folder"):
+            check_output("/proc/r.json", ident, force=False)
+    if os.geteuid() != 0:  # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        with pytest.raises(OutputError, match="cannot write in the folder"):
+            check_output(locked / "r.json", ident, force=False)
+
+
+def test_results_that_cannot_be_written_go_to_a_named_side_file(tmp_path):
+    result = {"schema": "s/1", "experiment": "sine", "points": [1, 2]}
+    gone = tmp_path / "gone" / "maps.json"  # e.g. the folder was removed meanwhile
+    (tmp_path / "gone").write_text("a file where the folder was")
+    with pytest.raises(OutputError, match="could not write .* saved in") as err:
+        write_output(gone, result, ("experiment",), False, aside=[tmp_path / "aside"])
+    side = Path(str(err.value).split("saved in ")[1].split(" ")[0])
+    assert side.parent == tmp_path / "aside" and json.loads(side.read_text()) == result
+    taken = tmp_path / "taken.json"
+    taken.write_text(json.dumps({**result, "experiment": "lorenz"}))
+    with pytest.raises(OutputError, match="different 'experiment'.*saved in") as err:
+        write_output(taken, result, ("experiment",), False, aside=[gone])  # to $TMPDIR
+    side = Path(str(err.value).split("saved in ")[1].split(" ")[0])
+    assert side.parent == Path(tempfile.gettempdir())
+    assert json.loads(side.read_text()) == result
+    side.unlink()
+    assert json.loads(taken.read_text())["experiment"] == "lorenz"
+    write_output(taken, result, ("experiment",), True)
+    assert json.loads(taken.read_text()) == result
 
 
 def _cli(args, cache, env=None, **kw):

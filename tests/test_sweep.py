@@ -1,6 +1,11 @@
 """The maps sweep: grid checks, schema, one batched run per mode, bad input."""
 
 import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -153,3 +158,98 @@ def test_sweeps_of_single_modes_merge_into_the_grid(tiny):
     other = sw.sweep("sine", modes=["restrictive"], **{**kw, "seeds": [0, 2]})
     with pytest.raises(ValueError, match="grid.seeds differs"):
         sw.merge([parts[0], other])
+
+
+# ------------------------------------------------------- the output file (never lose work)
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICK_CLI = [
+    "sine",
+    "--quick",
+    "--modes",
+    "expressive",
+    "--seeds",
+    "1",
+    "--threads",
+    "1",
+]
+
+
+def test_a_bad_out_is_refused_before_any_training(tmp_path):
+    """Another grid, an empty file, a missing folder: one error line, exit 2, within
+    seconds (Python and torch take most of them), nothing trained."""
+    other = tmp_path / "other_grid.json"
+    other.write_text(
+        json.dumps(
+            {
+                "schema": sw.SCHEMA_VERSION,
+                "experiment": "sine",
+                "quick": True,
+                "grid": {
+                    "modes": ["expressive"],
+                    "alpha": [0.5],
+                    "ema_momentum": [0.9],
+                    "seeds": [0],
+                },
+            }
+        )
+    )
+    empty = tmp_path / "empty.json"
+    empty.touch()
+    cache = tmp_path / "cache"
+    for out, says in (
+        (other, "different 'grid'"),
+        (empty, "is empty"),
+        (tmp_path / "no" / "maps.json", "does not exist"),
+        (tmp_path, "is a folder"),
+    ):
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-m", "bijepa_nb.sweep", *QUICK_CLI]
+            + ["--cache-dir", str(cache), "--out", str(out)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        seconds = time.perf_counter() - t0
+        assert proc.returncode == 2 and proc.stdout == "", proc.stdout + proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+        assert says in lines[0] and str(out) in lines[0], lines[0]
+        assert not cache.exists() and seconds < 15, seconds
+
+
+def test_a_rerun_replaces_its_own_results_and_a_late_conflict_is_saved_aside(
+    tmp_path, monkeypatch, capsys
+):
+    """The same grid again replaces the file; a file of another grid that appears at
+    --out while training runs (another process) is not replaced: the results go to a
+    side file in the temporary folder (--no-cache), named, exit status 1."""
+    out = tmp_path / "maps.json"
+    argv = [*QUICK_CLI, "--cache-dir", str(tmp_path / "cache"), "--out", str(out)]
+    sweep_cli.main(argv)
+    sweep_cli.main(argv)  # a rerun of the same grid: replaced, from the cache
+    assert "1 chunks: 1 from the cache" in capsys.readouterr().out
+    first = json.loads(out.read_text())
+    real = sweep_cli.sweep
+
+    def another_run_writes_meanwhile(*args, **kw):
+        result = real(*args, **kw)
+        out.write_text(json.dumps({**first, "grid": {**first["grid"], "seeds": [7]}}))
+        return result
+
+    monkeypatch.setattr(sweep_cli, "sweep", another_run_writes_meanwhile)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    with pytest.raises(SystemExit) as exit_:
+        sweep_cli.main([*QUICK_CLI, "--no-cache", "--out", str(out)])
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert "different 'grid'" in err and "saved in" in err, err
+    side = Path(err.split("saved in ")[1].split(" ")[0])
+    assert side.parent == tmp_path / "tmp"
+    saved = json.loads(side.read_text())
+    sw.validate(saved)
+    assert saved["points"] == first["points"]
+    assert json.loads(out.read_text())["grid"]["seeds"] == [7], "the other file stays"

@@ -105,6 +105,20 @@ PROTOCOLS = {
 }
 
 
+#: The keys an existing output file must share with a reproduction's results to be replaced.
+IDENTITY = ("schema", "experiment", "seeds", "quick")
+
+
+def identity(experiment: str, seeds: list[int], quick: bool) -> dict[str, Any]:
+    """The ``IDENTITY`` keys of a reproduction's results, known before any training."""
+    return {
+        "schema": SCHEMA_VERSION,
+        "experiment": experiment,
+        "seeds": list(seeds),
+        "quick": quick,
+    }
+
+
 def metric_spec(experiment: str) -> dict[str, dict[str, str]]:
     """Unit, split and description of every per-seed metric key of ``experiment``."""
     spec: dict[str, dict[str, str]] = {}

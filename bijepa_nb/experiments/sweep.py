@@ -179,6 +179,39 @@ def check_grid(
         check_int("seeds[...]", s, 0)
 
 
+def grid_of(
+    modes: Sequence[str],
+    alphas: Sequence[float],
+    taus: Sequence[float],
+    seeds: Sequence[int],
+) -> dict[str, list]:
+    """The ``grid`` of a sweep over these axes, as its JSON holds it (modes in
+    STABILITY_MODES order, the other axes sorted); ValueError from ``check_grid``."""
+    modes = (
+        [m for m in STABILITY_MODES if m in modes]
+        if set(modes) <= set(STABILITY_MODES)
+        else list(modes)
+    )
+    check_grid(modes, list(alphas), list(taus), list(seeds))
+    return {
+        "modes": list(modes),
+        "alpha": [float(a) for a in sorted(alphas)],
+        "ema_momentum": [float(t) for t in sorted(taus)],
+        "seeds": list(sorted(seeds)),
+    }
+
+
+#: The keys an existing output file must share with a sweep's results to be replaced.
+IDENTITY = ("schema", "experiment", "quick", "grid")
+
+
+def identity(experiment: str, quick: bool, grid: dict[str, list]) -> dict[str, Any]:
+    """The ``IDENTITY`` keys of the results of a sweep of ``grid`` (from ``grid_of``), known
+    before any training: an output file is checked against them first."""
+    out = {"schema": SCHEMA_VERSION, "experiment": experiment, "quick": quick}
+    return _clean({**out, "grid": grid}, digits=5)
+
+
 def estimate_bytes(experiment: str, members: int, num_steps: int) -> int:
     """A generous estimate of the memory one batch of ``members`` runs needs while training:
     parameters with their gradients, Adam moments and EMA targets, the activations of one
@@ -376,13 +409,13 @@ def sweep(
         raise ValueError(
             f"experiment must be one with batched per-seed data (sine, lorenz), got {experiment!r}"
         )
-    modes = (
-        [m for m in STABILITY_MODES if m in modes]
-        if set(modes) <= set(STABILITY_MODES)
-        else list(modes)
+    grid = grid_of(modes, alphas, taus, seeds)
+    modes, alphas, taus, seeds = (
+        grid["modes"],
+        grid["alpha"],
+        grid["ema_momentum"],
+        grid["seeds"],
     )
-    check_grid(modes, list(alphas), list(taus), list(seeds))
-    alphas, taus, seeds = sorted(alphas), sorted(taus), sorted(seeds)
     check_int("n_show", n_show, 1, 1000)
     check_int("threads", threads, 1)
     check_int("max_batch", max_batch, 1)
