@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import sys
 import time
 from collections.abc import Callable
@@ -169,29 +170,38 @@ def bench(
     chunks, no cache; prints the ratio ray / in-process (the overhead)."""
 
     if full_mode:  # the whole expressive grid of the maps: 385 runs, 5 chunks of 77
-        kw = dict(modes=["expressive"], seeds=list(range(5)), chunk_size=77)
+        spec = sw.SweepSpec(
+            "sine", modes=["expressive"], seeds=(0, 1, 2, 3, 4), chunk_size=77
+        )
     elif paper:  # paper steps, a slice of the grid: 2 alphas x 7 momenta x 5 seeds
-        kw = dict(modes=["expressive"], alphas=(0.5, 1.0), seeds=list(range(5)))
-        kw["chunk_size"] = 35
+        spec = sw.SweepSpec(
+            "sine",
+            modes=["expressive"],
+            alphas=(0.5, 1.0),
+            seeds=(0, 1, 2, 3, 4),
+            chunk_size=35,
+        )
     else:
-        kw = dict(
+        spec = sw.SweepSpec(
+            "sine",
             alphas=sw.QUICK["alpha"],
             taus=sw.QUICK["ema_momentum"],
-            seeds=list(range(sw.QUICK["seeds"])),
+            seeds=tuple(range(sw.QUICK["seeds"])),
             num_steps=sw.QUICK["num_steps"],
             probe_epochs=sw.QUICK["probe_epochs"],
             quick=True,
             chunk_size=6,
         )
-    kw.update(threads=threads, log=lambda line: None, cache_dir=None)
+    spec = dataclasses.replace(spec, threads=threads)
+    quiet = dict(log=lambda line: None, cache_dir=None)
     t0 = time.perf_counter()
-    local = sw.sweep("sine", **kw)
+    local = sw.sweep(spec, **quiet)
     t_local = time.perf_counter() - t0
     t1 = time.perf_counter()
     cluster = connect(None, num_cpus=threads, log=log)
     t_start = time.perf_counter() - t1
     try:
-        remote = sw.sweep("sine", cluster=cluster, **kw)
+        remote = sw.sweep(spec, cluster=cluster, **quiet)
     finally:
         cluster.shutdown()
     t_ray = time.perf_counter() - t1

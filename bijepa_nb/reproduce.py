@@ -47,7 +47,7 @@ from .core.config import (
     DEVICES,
 )
 from .experiments.registry import EXPERIMENTS
-from .experiments.reproduce import IDENTITY, identity, reproduce
+from .experiments.reproduce import IDENTITY, ReproduceSpec, reproduce
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -93,18 +93,20 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(
             f"--seeds must be >= 1 and --first-seed >= 0, got {args.seeds} and {args.first_seed}"
         )
-    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-    check_out(args.out, identity(args.experiment, seeds, args.quick), args.force)
+    spec = ReproduceSpec(
+        args.experiment,
+        list(range(args.first_seed, args.first_seed + args.seeds)),
+        args.quick,
+        args.device,
+        args.threads,
+        alpha=args.alpha,
+        ema_momentum=args.ema_momentum,
+    )
+    check_out(args.out, spec.identity(), args.force)  # before any work
     with execution(args, ap) as cluster:
         try:
             out = reproduce(
-                args.experiment,
-                seeds,
-                args.quick,
-                args.device,
-                args.threads,
-                alpha=args.alpha,
-                ema_momentum=args.ema_momentum,
+                spec,
                 cache_dir=None if args.no_cache else args.cache_dir,
                 cluster=cluster,
             )

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,8 @@ from bijepa_nb.experiments.chunks import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-QUICK = dict(
+QUICK = sw.SweepSpec(
+    "sine",
     alphas=sw.QUICK["alpha"],
     taus=sw.QUICK["ema_momentum"],
     seeds=[0, 1],
@@ -39,8 +41,11 @@ QUICK = dict(
     quick=True,
     threads=1,
     chunk_size=4,
-    log=lambda line: None,
 )
+
+
+def quiet(line: str) -> None:
+    pass
 
 
 def _need_ray():
@@ -57,7 +62,7 @@ def _need_ray():
 @pytest.fixture(scope="module")
 def reference():
     """The quick sweep, in process, no cache: what every other path must give."""
-    return sw.sweep("sine", **QUICK)
+    return sw.sweep(QUICK, log=quiet)
 
 
 # ------------------------------------------------------------------ cache, files
@@ -83,7 +88,7 @@ def test_cache_round_trip_and_notes_on_bad_entries(tmp_path):
 
 def test_sweep_resumes_from_the_cache(tmp_path, reference):
     logs = []
-    first = sw.sweep("sine", **{**QUICK, "cache_dir": tmp_path})
+    first = sw.sweep(QUICK, log=quiet, cache_dir=tmp_path)
     assert first["execution"] == {
         "backend": "in-process",
         "chunks": 9,
@@ -94,7 +99,7 @@ def test_sweep_resumes_from_the_cache(tmp_path, reference):
     files = sorted(tmp_path.glob("*.json"))
     assert len(files) == 9
     files[4].unlink()  # as if the run had stopped before this chunk
-    again = sw.sweep("sine", **{**QUICK, "cache_dir": tmp_path, "log": logs.append})
+    again = sw.sweep(QUICK, log=logs.append, cache_dir=tmp_path)
     assert again["execution"]["from_cache"] == 8
     assert again["execution"]["computed"] == 1
     assert again["points"] == reference["points"]
@@ -102,8 +107,8 @@ def test_sweep_resumes_from_the_cache(tmp_path, reference):
 
 
 def test_a_changed_setting_is_recomputed_not_mixed(tmp_path):
-    sw.sweep("sine", **{**QUICK, "cache_dir": tmp_path})
-    other = sw.sweep("sine", **{**QUICK, "cache_dir": tmp_path, "probe_epochs": 11})
+    sw.sweep(QUICK, log=quiet, cache_dir=tmp_path)
+    other = sw.sweep(replace(QUICK, probe_epochs=11), log=quiet, cache_dir=tmp_path)
     assert other["execution"]["from_cache"] == 0
     assert len(list(tmp_path.glob("*.json"))) == 18
 
@@ -236,7 +241,7 @@ def cluster():
 
 
 def test_ray_sweep_equals_in_process(cluster, reference):
-    remote = sw.sweep("sine", **{**QUICK, "cluster": cluster})
+    remote = sw.sweep(QUICK, log=quiet, cluster=cluster)
     assert remote["execution"]["backend"] == "ray"
     assert remote["execution"]["computed"] == 9
     assert remote["points"] == reference["points"]
@@ -244,19 +249,19 @@ def test_ray_sweep_equals_in_process(cluster, reference):
 
 
 def test_ray_reproduction_equals_in_process(cluster):
-    kw = dict(quick=True, threads=1, log=lambda line: None)
-    local = rp.reproduce("sine", [0, 1], **kw)
-    remote = rp.reproduce("sine", [0, 1], cluster=cluster, **kw)
+    spec = rp.ReproduceSpec("sine", [0, 1], quick=True, threads=1)
+    local = rp.reproduce(spec, log=quiet)
+    remote = rp.reproduce(spec, log=quiet, cluster=cluster)
     assert remote["execution"]["backend"] == "ray"
     for key in ("configs", "baselines", "settings", "metrics"):
         assert remote[key] == local[key], key
 
 
 def test_a_diverging_chunk_is_recorded_not_retried(cluster):
-    kw = {**QUICK, "modes": ["unconstrained"], "overrides": {"lr": 1e30}}
+    spec = replace(QUICK, modes=["unconstrained"], overrides={"lr": 1e30})
     logs = []
-    remote = sw.sweep("sine", **{**kw, "cluster": cluster, "log": logs.append})
-    local = sw.sweep("sine", **kw)
+    remote = sw.sweep(spec, log=logs.append, cluster=cluster)
+    local = sw.sweep(spec, log=quiet)
     diverged = [d for p in remote["points"] for d in p["diverged_at"] if d is not None]
     assert diverged, "lr = 1e30 makes the runs diverge"
     assert remote["points"] == local["points"]
@@ -265,13 +270,14 @@ def test_a_diverging_chunk_is_recorded_not_retried(cluster):
 
 def test_ray_mnist_reproduction_equals_in_process(cluster, shared_data_dir, tmp_path):
     """One Ray task per (variant, seed) task, each worker loading the same digits."""
-    kw = dict(quick=True, device="cpu", log=lambda line: None)
-    local = rp.reproduce("mnist", [0], **kw)
-    remote = rp.reproduce("mnist", [0], cluster=cluster, cache_dir=tmp_path, **kw)
+    spec = rp.ReproduceSpec("mnist", [0], quick=True, device="cpu")
+    kw = dict(log=quiet, cluster=cluster, cache_dir=tmp_path)
+    local = rp.reproduce(spec, log=quiet)
+    remote = rp.reproduce(spec, **kw)
     assert remote["execution"]["computed"] == 3  # classic, BiJEPA, baselines
     for key in ("configs", "baselines", "checkpoints", "metrics"):
         assert remote[key] == local[key], key
-    again = rp.reproduce("mnist", [0], cluster=cluster, cache_dir=tmp_path, **kw)
+    again = rp.reproduce(spec, **kw)
     assert (
         again["execution"]["from_cache"] == 3 and again["configs"] == local["configs"]
     )

@@ -28,6 +28,7 @@ from bijepa_nb.experiments.pipeline import roughness
 from bijepa_nb.experiments.reproduce import (
     PAPER,
     SPLITS,
+    ReproduceSpec,
     metric_spec,
     reproduce,
     validate,
@@ -36,7 +37,8 @@ from bijepa_nb.experiments.reproduce import (
 
 @pytest.fixture(scope="module")
 def quick_sine():
-    return reproduce("sine", [0, 1], quick=True, device="cpu", log=lambda s: None)
+    spec = ReproduceSpec("sine", [0, 1], quick=True, device="cpu")
+    return reproduce(spec, log=lambda s: None)
 
 
 def test_quick_sine_follows_the_schema(quick_sine):
@@ -102,15 +104,16 @@ def test_metric_units_and_splits():
 
 def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="experiment"):
-        reproduce("cifar", [0])
+        reproduce(ReproduceSpec("cifar", [0]))
     with pytest.raises(ValueError, match="seeds"):
-        reproduce("sine", [])
+        reproduce(ReproduceSpec("sine", []))
     with pytest.raises(ValueError, match="repeat"):
-        reproduce("sine", [1, 1])
+        reproduce(ReproduceSpec("sine", [1, 1]))
 
 
 def test_quick_mnist_on_real_digits(shared_data_dir):
-    r = reproduce("mnist", [0], quick=True, device="cpu", log=lambda s: None)
+    spec = ReproduceSpec("mnist", [0], quick=True, device="cpu")
+    r = reproduce(spec, log=lambda s: None)
     validate(r)
     assert r["environment"]["mnist_source"] in ("offline-10k", "full")
     acc = r["baselines"]["supervised_acc"]["per_seed"][0]
@@ -191,9 +194,8 @@ def test_roughness_separates_smooth_from_noisy():
 
 
 def test_alpha_and_ema_momentum_travel_to_every_variant_once():
-    r = reproduce(
-        "sine", [0], quick=True, log=lambda line: None, alpha=0.3, ema_momentum=0.99
-    )
+    spec = ReproduceSpec("sine", [0], quick=True, alpha=0.3, ema_momentum=0.99)
+    r = reproduce(spec, log=lambda line: None)
     validate(r)
     assert (
         r["configs"]["expressive"]["alpha"] == 0.3
@@ -203,7 +205,7 @@ def test_alpha_and_ema_momentum_travel_to_every_variant_once():
         assert c["train"]["ema_momentum"] == 0.99
         assert c["train"]["alpha"] == (1.0 if name == "classic" else 0.3)
     with pytest.raises(ValueError, match=r"alpha must be in \[0, 1\]"):
-        reproduce("sine", [0], quick=True, alpha=1.5)
+        reproduce(ReproduceSpec("sine", [0], quick=True, alpha=1.5))
 
 
 # ------------------------------------------------------- the output file (never lose work)
