@@ -178,6 +178,32 @@ def timed(fn, *args) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    if args.steps < 1 or args.repeats < 1 or args.seeds < 1 or args.threads < 1:
+        raise SystemExit("--steps, --repeats, --seeds and --threads must be >= 1")
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    if args.only == "conv":
+        torch.set_num_threads(old)
+        conv_bench(args.conv_ks, threads=1)
+        return
+    try:
+        (
+            _library_run(50, 0),
+            _reference_run(50, 0),
+            _ensemble_run(20, [0, 1], args.threads),
+        )  # warm-up
+        if args.only in (None, "single"):
+            _bench_single(args)
+        if args.only in (None, "ensemble"):
+            _bench_ensemble(args)
+        if args.only in (None, "sweep"):
+            _bench_sweep(args)
+    finally:
+        torch.set_num_threads(old)
+
+
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -222,88 +248,77 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--sweep-steps", type=int, default=400, help="steps of the sweep comparison"
     )
-    args = ap.parse_args(argv)
-    if args.steps < 1 or args.repeats < 1 or args.seeds < 1 or args.threads < 1:
-        raise SystemExit("--steps, --repeats, --seeds and --threads must be >= 1")
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    if args.only == "conv":
-        torch.set_num_threads(old)
-        conv_bench(args.conv_ks, threads=1)
-        return
-    try:
-        (
-            _library_run(50, 0),
-            _reference_run(50, 0),
-            _ensemble_run(20, [0, 1], args.threads),
-        )  # warm-up
-        if args.only in (None, "single"):
-            lib, ref = [], []
-            for r in range(args.repeats):  # alternate so machine noise hits both alike
-                lib.append(timed(_library_run, args.steps, r)[0])
-                ref.append(timed(_reference_run, args.steps, r)[0])
-            lib_s, ref_s = float(np.median(lib)), float(np.median(ref))
-            print(
-                f"library   : {lib_s:.2f} s for {args.steps} steps ({1e3 * lib_s / args.steps:.2f} ms/step), median of {args.repeats}"
-            )
-            print(
-                f"reference : {ref_s:.2f} s for {args.steps} steps ({1e3 * ref_s / args.steps:.2f} ms/step), median of {args.repeats}"
-            )
-            print(f"speedup: {ref_s / lib_s:.1f}", flush=True)
-        if args.only in (None, "ensemble"):
-            seeds = list(range(args.seeds))
-            # The ensemble run is short and the sequential one long: interleave them (ensemble,
-            # a share of the sequential runs, ensemble, ...) and take the ensemble's median, so
-            # a burst of load on this shared machine cannot land on one side only.
-            ens, seq_s = [], 0.0
-            for part in np.array_split(np.array(seeds), args.repeats):
-                ens.append(timed(_ensemble_run, args.steps, seeds, args.threads)[0])
-                seq_s += timed(
-                    _sequential_reference, args.steps, [int(s) for s in part]
-                )[0]
-            ens.append(timed(_ensemble_run, args.steps, seeds, args.threads)[0])
-            ens_s = float(np.median(ens))
-            print(
-                f"ensemble  : {ens_s:.2f} s for {args.seeds} seeds x {args.steps} steps, batched, {args.threads} thread(s), median of {len(ens)}"
-            )
-            print(
-                f"sequential: {seq_s:.2f} s for {args.seeds} reference-style runs one after another, 1 thread"
-            )
-            print(f"ensemble_speedup: {seq_s / ens_s:.1f}", flush=True)
-            compile_s = timed(_ensemble_run, 11, seeds, args.threads, True)[
-                0
-            ]  # pays the one-off compile
-            comp_s = float(
-                np.median(
-                    [
-                        timed(_ensemble_run, args.steps, seeds, args.threads, True)[0]
-                        for _ in range(3)
-                    ]
-                )
-            )
-            print(
-                f"compiled  : {comp_s:.2f} s for {args.seeds} seeds x {args.steps} steps after a one-off compile of {compile_s:.1f} s"
-            )
-            print(f"ensemble_speedup_compiled: {seq_s / comp_s:.1f}", flush=True)
-        if args.only in (None, "sweep"):
-            k, n = args.sweep_members, args.sweep_steps
-            _sweep_batch(
-                11, k, args.threads, True
-            )  # the one-off compile for this batch shape
-            eager, comp = [], []
-            for _ in range(2):  # alternate so machine noise hits both alike
-                eager.append(timed(_sweep_batch, n, k, args.threads, False)[0])
-                comp.append(timed(_sweep_batch, n, k, args.threads, True)[0])
-            e_s, c_s = float(np.median(eager)), float(np.median(comp))
-            print(
-                f"sweep eager   : {k * n / e_s:,.0f} member-steps/s ({k} runs x {n} steps in {e_s:.1f} s)"
-            )
-            print(
-                f"sweep compiled: {k * n / c_s:,.0f} member-steps/s ({k} runs x {n} steps in {c_s:.1f} s)"
-            )
-            print(f"sweep_compile_speedup: {e_s / c_s:.2f}")
-    finally:
-        torch.set_num_threads(old)
+    return ap
+
+
+def _bench_single(args: argparse.Namespace) -> None:
+    """The library's training loop against the paper's reference code, one run each."""
+    lib, ref = [], []
+    for r in range(args.repeats):  # alternate so machine noise hits both alike
+        lib.append(timed(_library_run, args.steps, r)[0])
+        ref.append(timed(_reference_run, args.steps, r)[0])
+    lib_s, ref_s = float(np.median(lib)), float(np.median(ref))
+    print(
+        f"library   : {lib_s:.2f} s for {args.steps} steps ({1e3 * lib_s / args.steps:.2f} ms/step), median of {args.repeats}"
+    )
+    print(
+        f"reference : {ref_s:.2f} s for {args.steps} steps ({1e3 * ref_s / args.steps:.2f} ms/step), median of {args.repeats}"
+    )
+    print(f"speedup: {ref_s / lib_s:.1f}", flush=True)
+
+
+def _bench_ensemble(args: argparse.Namespace) -> None:
+    """One batched ensemble of ``--seeds`` runs against them one after another."""
+    seeds = list(range(args.seeds))
+    # The ensemble run is short and the sequential one long: interleave them (ensemble,
+    # a share of the sequential runs, ensemble, ...) and take the ensemble's median, so
+    # a burst of load on this shared machine cannot land on one side only.
+    ens, seq_s = [], 0.0
+    for part in np.array_split(np.array(seeds), args.repeats):
+        ens.append(timed(_ensemble_run, args.steps, seeds, args.threads)[0])
+        seq_s += timed(_sequential_reference, args.steps, [int(s) for s in part])[0]
+    ens.append(timed(_ensemble_run, args.steps, seeds, args.threads)[0])
+    ens_s = float(np.median(ens))
+    print(
+        f"ensemble  : {ens_s:.2f} s for {args.seeds} seeds x {args.steps} steps, batched, {args.threads} thread(s), median of {len(ens)}"
+    )
+    print(
+        f"sequential: {seq_s:.2f} s for {args.seeds} reference-style runs one after another, 1 thread"
+    )
+    print(f"ensemble_speedup: {seq_s / ens_s:.1f}", flush=True)
+    compile_s = timed(_ensemble_run, 11, seeds, args.threads, True)[
+        0
+    ]  # pays the one-off compile
+    comp_s = float(
+        np.median(
+            [
+                timed(_ensemble_run, args.steps, seeds, args.threads, True)[0]
+                for _ in range(3)
+            ]
+        )
+    )
+    print(
+        f"compiled  : {comp_s:.2f} s for {args.seeds} seeds x {args.steps} steps after a one-off compile of {compile_s:.1f} s"
+    )
+    print(f"ensemble_speedup_compiled: {seq_s / comp_s:.1f}", flush=True)
+
+
+def _bench_sweep(args: argparse.Namespace) -> None:
+    """One batch of the sweep, eager against ``torch.compile``."""
+    k, n = args.sweep_members, args.sweep_steps
+    _sweep_batch(11, k, args.threads, True)  # the one-off compile for this batch shape
+    eager, comp = [], []
+    for _ in range(2):  # alternate so machine noise hits both alike
+        eager.append(timed(_sweep_batch, n, k, args.threads, False)[0])
+        comp.append(timed(_sweep_batch, n, k, args.threads, True)[0])
+    e_s, c_s = float(np.median(eager)), float(np.median(comp))
+    print(
+        f"sweep eager   : {k * n / e_s:,.0f} member-steps/s ({k} runs x {n} steps in {e_s:.1f} s)"
+    )
+    print(
+        f"sweep compiled: {k * n / c_s:,.0f} member-steps/s ({k} runs x {n} steps in {c_s:.1f} s)"
+    )
+    print(f"sweep_compile_speedup: {e_s / c_s:.2f}")
 
 
 def conv_bench(ks: list[int], threads: int = 1, steps: int = 8) -> None:

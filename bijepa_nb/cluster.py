@@ -24,13 +24,21 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from .experiments import sweep as sw
-from .experiments.chunks import DEFAULT_CACHE, ClusterError, connect
+from .experiments.chunks import (
+    DEFAULT_CACHE,
+    ClusterError,
+    OutputError,
+    check_output,
+    connect,
+    write_output,
+)
 
 # ---------------------------------------------------------------- command line
 
@@ -81,6 +89,40 @@ def add_execution_arguments(ap: argparse.ArgumentParser, chunks: bool) -> None:
         )
 
 
+def check_out(
+    out: Path | str, identity: dict, force: bool, option: str = "--out"
+) -> None:
+    """Refuse ``--out`` before any work (``chunks.check_output``): one line on stderr,
+    exit status 2."""
+    try:
+        check_output(out, identity, force, option)
+    except OutputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+def write_out(
+    args: argparse.Namespace, out: dict, identity: tuple, indent: int | None = None
+) -> None:
+    """Write the results to ``args.out``; if that fails, they are saved beside the cache
+    (``<cache-dir>/unsaved``) or in the temporary folder, and the exit status is 1 with
+    one line on stderr naming that file (``chunks.write_output``)."""
+    cache = getattr(args, "cache_dir", None)
+    aside = [] if cache is None or getattr(args, "no_cache", False) else [cache]
+    try:
+        write_output(
+            args.out,
+            out,
+            identity,
+            args.force,
+            indent,
+            [Path(a) / "unsaved" for a in aside],
+        )
+    except OutputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(1)
+
+
 @contextlib.contextmanager
 def execution(args: argparse.Namespace, ap: argparse.ArgumentParser):
     """The Ray cluster that ``args`` ask for (None for in-process), shut down after.
@@ -128,29 +170,38 @@ def bench(
     chunks, no cache; prints the ratio ray / in-process (the overhead)."""
 
     if full_mode:  # the whole expressive grid of the maps: 385 runs, 5 chunks of 77
-        kw = dict(modes=["expressive"], seeds=list(range(5)), chunk_size=77)
+        spec = sw.SweepSpec(
+            "sine", modes=["expressive"], seeds=(0, 1, 2, 3, 4), chunk_size=77
+        )
     elif paper:  # paper steps, a slice of the grid: 2 alphas x 7 momenta x 5 seeds
-        kw = dict(modes=["expressive"], alphas=(0.5, 1.0), seeds=list(range(5)))
-        kw["chunk_size"] = 35
+        spec = sw.SweepSpec(
+            "sine",
+            modes=["expressive"],
+            alphas=(0.5, 1.0),
+            seeds=(0, 1, 2, 3, 4),
+            chunk_size=35,
+        )
     else:
-        kw = dict(
+        spec = sw.SweepSpec(
+            "sine",
             alphas=sw.QUICK["alpha"],
             taus=sw.QUICK["ema_momentum"],
-            seeds=list(range(sw.QUICK["seeds"])),
+            seeds=tuple(range(sw.QUICK["seeds"])),
             num_steps=sw.QUICK["num_steps"],
             probe_epochs=sw.QUICK["probe_epochs"],
             quick=True,
             chunk_size=6,
         )
-    kw.update(threads=threads, log=lambda line: None, cache_dir=None)
+    spec = dataclasses.replace(spec, threads=threads)
+    quiet = dict(log=lambda line: None, cache_dir=None)
     t0 = time.perf_counter()
-    local = sw.sweep("sine", **kw)
+    local = sw.sweep(spec, **quiet)
     t_local = time.perf_counter() - t0
     t1 = time.perf_counter()
     cluster = connect(None, num_cpus=threads, log=log)
     t_start = time.perf_counter() - t1
     try:
-        remote = sw.sweep("sine", cluster=cluster, **kw)
+        remote = sw.sweep(spec, cluster=cluster, **quiet)
     finally:
         cluster.shutdown()
     t_ray = time.perf_counter() - t1

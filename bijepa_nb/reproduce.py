@@ -42,16 +42,12 @@ from __future__ import annotations
 
 import argparse
 
-from .cluster import add_execution_arguments, execution
+from .cluster import add_execution_arguments, check_out, execution, write_out
 from .core.config import (
     DEVICES,
 )
-from .experiments.chunks import (
-    check_overwrite,
-    write_json_atomic,
-)
 from .experiments.registry import EXPERIMENTS
-from .experiments.reproduce import reproduce
+from .experiments.reproduce import IDENTITY, ReproduceSpec, reproduce
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -97,24 +93,26 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(
             f"--seeds must be >= 1 and --first-seed >= 0, got {args.seeds} and {args.first_seed}"
         )
+    spec = ReproduceSpec(
+        args.experiment,
+        list(range(args.first_seed, args.first_seed + args.seeds)),
+        args.quick,
+        args.device,
+        args.threads,
+        alpha=args.alpha,
+        ema_momentum=args.ema_momentum,
+    )
+    check_out(args.out, spec.identity(), args.force)  # before any work
     with execution(args, ap) as cluster:
         try:
             out = reproduce(
-                args.experiment,
-                list(range(args.first_seed, args.first_seed + args.seeds)),
-                args.quick,
-                args.device,
-                args.threads,
-                alpha=args.alpha,
-                ema_momentum=args.ema_momentum,
+                spec,
                 cache_dir=None if args.no_cache else args.cache_dir,
                 cluster=cluster,
             )
         except ValueError as err:
             ap.error(str(err))
-    identity = ("schema", "experiment", "seeds", "quick")
-    check_overwrite(args.out, out, identity, args.force)
-    write_json_atomic(args.out, out, indent=1)
+    write_out(args, out, IDENTITY, indent=1)
     print(f"wrote {args.out} ({out['seconds']:.1f} s)")
 
 

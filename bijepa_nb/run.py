@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 from typing import Any
 
 import numpy as np
 
+from .cluster import check_out
+from .experiments.chunks import OutputError, write_output
 from .experiments.paper_runs import CONFIGS, PAPER_TABLES, run_experiment
 from .experiments.registry import (
     EXPERIMENTS,
@@ -37,6 +39,8 @@ def main(argv: list[str] | None = None) -> None:
         "--json", default=None, help="write the per-run scores to this file"
     )
     args = ap.parse_args(argv)
+    if args.json:  # the folder must take the file (an existing file is replaced)
+        check_out(args.json, {}, force=True, option="--json")
     configs = args.configs or PAPER_TABLES[args.experiment]
     over: dict[str, Any] = {"progress": False}
     if args.steps is not None:
@@ -78,8 +82,11 @@ def main(argv: list[str] | None = None) -> None:
                     f"  {cfg:14s} Protocol {p}: {v.mean():.4f} ± {v.std(ddof=1) if len(v) > 1 else 0:.4f}"
                 )
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+        try:  # if it fails, the scores are saved in the temporary folder, named
+            write_output(args.json, rows, (), force=True, indent=1)
+        except OutputError as err:
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(1)
 
 
 if __name__ == "__main__":

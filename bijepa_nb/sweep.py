@@ -42,16 +42,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .cluster import add_execution_arguments, execution
+from .cluster import add_execution_arguments, check_out, execution, write_out
 from .core.config import (
     DEVICES,
     STABILITY_MODES,
 )
-from .experiments.chunks import (
-    check_overwrite,
-    write_json_atomic,
+from .experiments.sweep import (
+    IDENTITY,
+    QUICK,
+    SWEPT,
+    SweepSpec,
+    merge,
+    sweep,
 )
-from .experiments.sweep import QUICK, SWEPT, merge, sweep
 
 
 def _floats(text: str) -> list[float]:
@@ -63,19 +66,45 @@ def main(argv: list[str] | None = None) -> None:
     if argv[:1] == [
         "merge"
     ]:  # python -m bijepa_nb.sweep merge A.json B.json ... --out C.json
-        mp = argparse.ArgumentParser(
-            prog="python -m bijepa_nb.sweep merge", description=merge.__doc__
-        )
-        mp.add_argument("parts", nargs="+")
-        mp.add_argument("--out", required=True)
-        mp.add_argument("--force", action="store_true", help="replace any --out file")
-        margs = mp.parse_args(argv[1:])
-        try:
-            out = merge([json.loads(Path(f).read_text()) for f in margs.parts])
-        except ValueError as err:
-            mp.error(str(err))
-        _write(Path(margs.out), out, margs.force)
+        _merge(argv[1:])
         return
+    ap = _parser()
+    args = ap.parse_args(argv)
+    try:
+        spec = _spec(args)
+        spec.grid()  # a bad grid is refused here, naming the parameter
+    except ValueError as err:
+        ap.error(str(err))
+    check_out(args.out, spec.identity(), args.force)  # before any work
+    with execution(args, ap) as cluster:
+        try:
+            out = sweep(
+                spec,
+                cache_dir=None if args.no_cache else args.cache_dir,
+                cluster=cluster,
+            )
+        except (ValueError, MemoryError) as err:
+            ap.error(str(err))
+    _write(args, out)
+
+
+def _merge(argv: list[str]) -> None:
+    mp = argparse.ArgumentParser(
+        prog="python -m bijepa_nb.sweep merge", description=merge.__doc__
+    )
+    mp.add_argument("parts", nargs="+")
+    mp.add_argument("--out", required=True)
+    mp.add_argument("--force", action="store_true", help="replace any --out file")
+    margs = mp.parse_args(argv)
+    try:
+        out = merge([json.loads(Path(f).read_text()) for f in margs.parts])
+    except ValueError as err:
+        mp.error(str(err))
+    check_out(margs.out, {k: out[k] for k in IDENTITY}, margs.force)
+    _write(margs, out)
+
+
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -124,10 +153,16 @@ def main(argv: list[str] | None = None) -> None:
         help="train eagerly (default: torch.compile for >= 1000 steps)",
     )
     add_execution_arguments(ap, chunks=True)
-    args = ap.parse_args(argv)
+    return ap
+
+
+def _spec(args: argparse.Namespace) -> SweepSpec:
+    """The sweep that the arguments ask for: ``--quick`` takes ``QUICK``'s grid, run
+    length and at most its seeds; ``--alpha``, ``--ema-momentum``, ``--steps`` win."""
     if args.seeds < 1:
-        ap.error(f"--seeds must be >= 1, got {args.seeds}")
+        raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
     kw: dict[str, Any] = {}
+    seeds = args.seeds
     if args.quick:
         kw = {
             "alphas": QUICK["alpha"],
@@ -135,39 +170,33 @@ def main(argv: list[str] | None = None) -> None:
             "num_steps": QUICK["num_steps"],
             "probe_epochs": QUICK["probe_epochs"],
         }
-        args.seeds = min(args.seeds, QUICK["seeds"])
+        seeds = min(seeds, QUICK["seeds"])
     if args.alpha is not None:
         kw["alphas"] = args.alpha
     if args.ema_momentum is not None:
         kw["taus"] = args.ema_momentum
     if args.steps is not None:
         kw["num_steps"] = args.steps
-    with execution(args, ap) as cluster:
-        try:
-            out = sweep(
-                args.experiment,
-                modes=args.modes,
-                seeds=list(range(args.seeds)),
-                quick=args.quick,
-                device=args.device,
-                threads=args.threads,
-                max_batch=args.max_batch,
-                compile=False if args.no_compile else None,
-                chunk_size=args.chunk_size,
-                cache_dir=None if args.no_cache else args.cache_dir,
-                cluster=cluster,
-                **kw,
-            )
-        except (ValueError, MemoryError) as err:
-            ap.error(str(err))
-    _write(Path(args.out), out, args.force)
+    return SweepSpec(
+        args.experiment,
+        modes=args.modes,
+        seeds=list(range(seeds)),
+        quick=args.quick,
+        device=args.device,
+        threads=args.threads,
+        max_batch=args.max_batch,
+        compile=False if args.no_compile else None,
+        chunk_size=args.chunk_size,
+        **kw,
+    )
 
 
-def _write(path: Path, out: dict[str, Any], force: bool = False) -> None:
+def _write(args: argparse.Namespace, out: dict[str, Any]) -> None:
     """Write the JSON atomically (a temporary file renamed over the target); never over
-    a file that holds another experiment's or another grid's results unless ``force``."""
-    check_overwrite(path, out, ("schema", "experiment", "quick", "grid"), force)
-    write_json_atomic(path, out)
+    a file that holds another experiment's or another grid's results unless ``--force``;
+    if writing fails the results are saved aside (``cluster.write_out``)."""
+    path = Path(args.out)
+    write_out(args, out, IDENTITY)
     print(
         f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): {len(out['points'])} points x {len(out['grid']['seeds'])} seeds "
         f"in {out['seconds']:.1f} s, {out['member_steps_per_second']:,} member-steps/s"

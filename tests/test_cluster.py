@@ -10,7 +10,9 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,13 +22,17 @@ from bijepa_nb.experiments import sweep as sw
 from bijepa_nb.experiments.chunks import (
     ChunkCache,
     ClusterError,
+    OutputError,
+    check_output,
     check_overwrite,
     connect,
     write_json_atomic,
+    write_output,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-QUICK = dict(
+QUICK = sw.SweepSpec(
+    "sine",
     alphas=sw.QUICK["alpha"],
     taus=sw.QUICK["ema_momentum"],
     seeds=[0, 1],
@@ -35,8 +41,11 @@ QUICK = dict(
     quick=True,
     threads=1,
     chunk_size=4,
-    log=lambda line: None,
 )
+
+
+def quiet(line: str) -> None:
+    pass
 
 
 def _need_ray():
@@ -53,7 +62,7 @@ def _need_ray():
 @pytest.fixture(scope="module")
 def reference():
     """The quick sweep, in process, no cache: what every other path must give."""
-    return sw.sweep("sine", **QUICK)
+    return sw.sweep(QUICK, log=quiet)
 
 
 # ------------------------------------------------------------------ cache, files
@@ -79,7 +88,7 @@ def test_cache_round_trip_and_notes_on_bad_entries(tmp_path):
 
 def test_sweep_resumes_from_the_cache(tmp_path, reference):
     logs = []
-    first = sw.sweep("sine", **{**QUICK, "cache_dir": tmp_path})
+    first = sw.sweep(QUICK, log=quiet, cache_dir=tmp_path)
     assert first["execution"] == {
         "backend": "in-process",
         "chunks": 9,
@@ -90,7 +99,7 @@ def test_sweep_resumes_from_the_cache(tmp_path, reference):
     files = sorted(tmp_path.glob("*.json"))
     assert len(files) == 9
     files[4].unlink()  # as if the run had stopped before this chunk
-    again = sw.sweep("sine", **{**QUICK, "cache_dir": tmp_path, "log": logs.append})
+    again = sw.sweep(QUICK, log=logs.append, cache_dir=tmp_path)
     assert again["execution"]["from_cache"] == 8
     assert again["execution"]["computed"] == 1
     assert again["points"] == reference["points"]
@@ -98,8 +107,8 @@ def test_sweep_resumes_from_the_cache(tmp_path, reference):
 
 
 def test_a_changed_setting_is_recomputed_not_mixed(tmp_path):
-    sw.sweep("sine", **{**QUICK, "cache_dir": tmp_path})
-    other = sw.sweep("sine", **{**QUICK, "cache_dir": tmp_path, "probe_epochs": 11})
+    sw.sweep(QUICK, log=quiet, cache_dir=tmp_path)
+    other = sw.sweep(replace(QUICK, probe_epochs=11), log=quiet, cache_dir=tmp_path)
     assert other["execution"]["from_cache"] == 0
     assert len(list(tmp_path.glob("*.json"))) == 18
 
@@ -116,6 +125,60 @@ def test_output_is_atomic_and_never_overwrites_another_experiment(tmp_path):
     check_overwrite(out, other, ("experiment", "grid"), force=True)
     assert json.loads(out.read_text()) == new
     assert [p.name for p in tmp_path.iterdir()] == ["maps.json"]
+
+
+def test_an_output_path_is_checked_before_any_work(tmp_path):
+    """check_output: what the command lines refuse at once, with a message naming it."""
+    ident = {"schema": "s/1", "experiment": "sine", "seeds": [0, 1]}
+    out = tmp_path / "r.json"
+    check_output(out, ident, force=False)  # a new file in a writable folder
+    assert list(tmp_path.iterdir()) == [], "the write probe leaves nothing behind"
+    write_json_atomic(out, {**ident, "configs": {}})
+    check_output(out, ident, force=False)  # the same experiment and seeds: a rerun
+    cases = {
+        "is a folder": tmp_path,
+        "does not exist": tmp_path / "missing" / "r.json",
+        "is a file, not a folder": out / "r.json",
+    }
+    out.with_name("empty.json").touch()
+    cases["is empty"] = out.with_name("empty.json")
+    for says, path in cases.items():
+        with pytest.raises(OutputError, match=says):
+            check_output(path, ident, force=False)
+    for key, other in (("experiment", "lorenz"), ("seeds", [0])):
+        with pytest.raises(OutputError, match=f"different '{key}'.*--force"):
+            check_output(out, {**ident, key: other}, force=False)
+        check_output(out, {**ident, key: other}, force=True)
+    check_output(cases["is empty"], ident, force=True)
+    if Path("/proc").is_dir():  # a folder nobody, root included, can write in
+        with pytest.raises(OutputError, match="cannot write in the folder"):
+            check_output("/proc/r.json", ident, force=False)
+    if os.geteuid() != 0:  # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        with pytest.raises(OutputError, match="cannot write in the folder"):
+            check_output(locked / "r.json", ident, force=False)
+
+
+def test_results_that_cannot_be_written_go_to_a_named_side_file(tmp_path):
+    result = {"schema": "s/1", "experiment": "sine", "points": [1, 2]}
+    gone = tmp_path / "gone" / "maps.json"  # e.g. the folder was removed meanwhile
+    (tmp_path / "gone").write_text("a file where the folder was")
+    with pytest.raises(OutputError, match="could not write .* saved in") as err:
+        write_output(gone, result, ("experiment",), False, aside=[tmp_path / "aside"])
+    side = Path(str(err.value).split("saved in ")[1].split(" ")[0])
+    assert side.parent == tmp_path / "aside" and json.loads(side.read_text()) == result
+    taken = tmp_path / "taken.json"
+    taken.write_text(json.dumps({**result, "experiment": "lorenz"}))
+    with pytest.raises(OutputError, match="different 'experiment'.*saved in") as err:
+        write_output(taken, result, ("experiment",), False, aside=[gone])  # to $TMPDIR
+    side = Path(str(err.value).split("saved in ")[1].split(" ")[0])
+    assert side.parent == Path(tempfile.gettempdir())
+    assert json.loads(side.read_text()) == result
+    side.unlink()
+    assert json.loads(taken.read_text())["experiment"] == "lorenz"
+    write_output(taken, result, ("experiment",), True)
+    assert json.loads(taken.read_text()) == result
 
 
 def _cli(args, cache, env=None, **kw):
@@ -178,7 +241,7 @@ def cluster():
 
 
 def test_ray_sweep_equals_in_process(cluster, reference):
-    remote = sw.sweep("sine", **{**QUICK, "cluster": cluster})
+    remote = sw.sweep(QUICK, log=quiet, cluster=cluster)
     assert remote["execution"]["backend"] == "ray"
     assert remote["execution"]["computed"] == 9
     assert remote["points"] == reference["points"]
@@ -186,19 +249,19 @@ def test_ray_sweep_equals_in_process(cluster, reference):
 
 
 def test_ray_reproduction_equals_in_process(cluster):
-    kw = dict(quick=True, threads=1, log=lambda line: None)
-    local = rp.reproduce("sine", [0, 1], **kw)
-    remote = rp.reproduce("sine", [0, 1], cluster=cluster, **kw)
+    spec = rp.ReproduceSpec("sine", [0, 1], quick=True, threads=1)
+    local = rp.reproduce(spec, log=quiet)
+    remote = rp.reproduce(spec, log=quiet, cluster=cluster)
     assert remote["execution"]["backend"] == "ray"
     for key in ("configs", "baselines", "settings", "metrics"):
         assert remote[key] == local[key], key
 
 
 def test_a_diverging_chunk_is_recorded_not_retried(cluster):
-    kw = {**QUICK, "modes": ["unconstrained"], "overrides": {"lr": 1e30}}
+    spec = replace(QUICK, modes=["unconstrained"], overrides={"lr": 1e30})
     logs = []
-    remote = sw.sweep("sine", **{**kw, "cluster": cluster, "log": logs.append})
-    local = sw.sweep("sine", **kw)
+    remote = sw.sweep(spec, log=logs.append, cluster=cluster)
+    local = sw.sweep(spec, log=quiet)
     diverged = [d for p in remote["points"] for d in p["diverged_at"] if d is not None]
     assert diverged, "lr = 1e30 makes the runs diverge"
     assert remote["points"] == local["points"]
@@ -207,13 +270,14 @@ def test_a_diverging_chunk_is_recorded_not_retried(cluster):
 
 def test_ray_mnist_reproduction_equals_in_process(cluster, shared_data_dir, tmp_path):
     """One Ray task per (variant, seed) task, each worker loading the same digits."""
-    kw = dict(quick=True, device="cpu", log=lambda line: None)
-    local = rp.reproduce("mnist", [0], **kw)
-    remote = rp.reproduce("mnist", [0], cluster=cluster, cache_dir=tmp_path, **kw)
+    spec = rp.ReproduceSpec("mnist", [0], quick=True, device="cpu")
+    kw = dict(log=quiet, cluster=cluster, cache_dir=tmp_path)
+    local = rp.reproduce(spec, log=quiet)
+    remote = rp.reproduce(spec, **kw)
     assert remote["execution"]["computed"] == 3  # classic, BiJEPA, baselines
     for key in ("configs", "baselines", "checkpoints", "metrics"):
         assert remote[key] == local[key], key
-    again = rp.reproduce("mnist", [0], cluster=cluster, cache_dir=tmp_path, **kw)
+    again = rp.reproduce(spec, **kw)
     assert (
         again["execution"]["from_cache"] == 3 and again["configs"] == local["configs"]
     )

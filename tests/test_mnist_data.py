@@ -81,16 +81,18 @@ def test_full_layout_gives_the_full_split(tmp_path, monkeypatch):
 
 
 def test_full_layout_is_reported_by_the_reproduction(tmp_path, monkeypatch):
-    from bijepa_nb.experiments.reproduce import MNIST_QUICK, reproduce, validate
+    from bijepa_nb.experiments.reproduce import (
+        MNIST_QUICK,
+        ReproduceSpec,
+        reproduce,
+        validate,
+    )
 
     make_folder(tmp_path, monkeypatch, n_train=40, n_test=16)
     monkeypatch.setitem(MNIST_QUICK, "num_steps", 2)
     monkeypatch.setitem(MNIST_QUICK, "checkpoints", (0, 1, 5))  # 0 and 5 are left out
     r = reproduce(
-        "mnist",
-        [0, 1],
-        quick=True,
-        device="cpu",
+        ReproduceSpec("mnist", [0, 1], quick=True, device="cpu"),
         log=lambda s: None,
         mnist=D.load_mnist_folder(tmp_path),
     )

@@ -1,13 +1,19 @@
 """The reproduction JSON, its baselines and its statistics."""
 
 import copy
+import errno
 import json
 import math
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from bijepa_nb import reproduce as reproduce_cli
 from bijepa_nb.analysis.stats import mean_ci, paired_ratio_ci
 from bijepa_nb.core.config import SineConfig
 from bijepa_nb.core.data import (
@@ -17,10 +23,12 @@ from bijepa_nb.core.data import (
     split_context_target,
 )
 from bijepa_nb.experiments import baselines as B
+from bijepa_nb.experiments import chunks
 from bijepa_nb.experiments.pipeline import roughness
 from bijepa_nb.experiments.reproduce import (
     PAPER,
     SPLITS,
+    ReproduceSpec,
     metric_spec,
     reproduce,
     validate,
@@ -29,7 +37,8 @@ from bijepa_nb.experiments.reproduce import (
 
 @pytest.fixture(scope="module")
 def quick_sine():
-    return reproduce("sine", [0, 1], quick=True, device="cpu", log=lambda s: None)
+    spec = ReproduceSpec("sine", [0, 1], quick=True, device="cpu")
+    return reproduce(spec, log=lambda s: None)
 
 
 def test_quick_sine_follows_the_schema(quick_sine):
@@ -95,15 +104,16 @@ def test_metric_units_and_splits():
 
 def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="experiment"):
-        reproduce("cifar", [0])
+        reproduce(ReproduceSpec("cifar", [0]))
     with pytest.raises(ValueError, match="seeds"):
-        reproduce("sine", [])
+        reproduce(ReproduceSpec("sine", []))
     with pytest.raises(ValueError, match="repeat"):
-        reproduce("sine", [1, 1])
+        reproduce(ReproduceSpec("sine", [1, 1]))
 
 
 def test_quick_mnist_on_real_digits(shared_data_dir):
-    r = reproduce("mnist", [0], quick=True, device="cpu", log=lambda s: None)
+    spec = ReproduceSpec("mnist", [0], quick=True, device="cpu")
+    r = reproduce(spec, log=lambda s: None)
     validate(r)
     assert r["environment"]["mnist_source"] in ("offline-10k", "full")
     acc = r["baselines"]["supervised_acc"]["per_seed"][0]
@@ -184,9 +194,8 @@ def test_roughness_separates_smooth_from_noisy():
 
 
 def test_alpha_and_ema_momentum_travel_to_every_variant_once():
-    r = reproduce(
-        "sine", [0], quick=True, log=lambda line: None, alpha=0.3, ema_momentum=0.99
-    )
+    spec = ReproduceSpec("sine", [0], quick=True, alpha=0.3, ema_momentum=0.99)
+    r = reproduce(spec, log=lambda line: None)
     validate(r)
     assert (
         r["configs"]["expressive"]["alpha"] == 0.3
@@ -196,4 +205,101 @@ def test_alpha_and_ema_momentum_travel_to_every_variant_once():
         assert c["train"]["ema_momentum"] == 0.99
         assert c["train"]["alpha"] == (1.0 if name == "classic" else 0.3)
     with pytest.raises(ValueError, match=r"alpha must be in \[0, 1\]"):
-        reproduce("sine", [0], quick=True, alpha=1.5)
+        reproduce(ReproduceSpec("sine", [0], quick=True, alpha=1.5))
+
+
+# ------------------------------------------------------- the output file (never lose work)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _bad_outs(tmp_path: Path) -> dict[str, Path]:
+    """--out paths the command must refuse before any work, by case."""
+    empty = tmp_path / "empty.json"
+    empty.write_text("")
+    other = tmp_path / "lorenz.json"
+    other.write_text(
+        json.dumps(
+            {
+                "schema": "bijepa-reproduce/1",
+                "experiment": "lorenz",
+                "seeds": [0, 1],
+                "quick": True,
+            }
+        )
+    )
+    seeds = tmp_path / "seeds.json"  # the same experiment, other seeds
+    seeds.write_text(json.dumps({**json.loads(other.read_text()), "seeds": [0]}))
+    garbage = tmp_path / "notes.json"
+    garbage.write_text("not json")
+    (tmp_path / "folder").mkdir()
+    return {
+        "empty file": empty,
+        "another experiment": other,
+        "other seeds": seeds,
+        "not a results JSON": garbage,
+        "a folder": tmp_path / "folder",
+        "a missing folder": tmp_path / "missing" / "out.json",
+        "a file as folder": empty / "out.json",
+    }
+
+
+def _refused(cmd: list[str], out: Path, cache: Path) -> str:
+    """Run a command line that must refuse ``out`` at once: exit 2, one ``error:`` line
+    on stderr naming it, no traceback, nothing trained (no output, no cache entry)."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", *cmd, "--cache-dir", str(cache), "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    seconds = time.perf_counter() - t0
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert str(out) in lines[0] or str(out.parent) in lines[0], lines[0]
+    assert proc.stdout == "", "nothing may run before the refusal"
+    assert not cache.exists(), "no chunk may be trained before the refusal"
+    assert seconds < 15, f"the refusal took {seconds:.1f} s"
+    return lines[0]
+
+
+def test_a_bad_out_is_refused_before_any_training(tmp_path):
+    cache = tmp_path / "cache"
+    for case, out in _bad_outs(tmp_path).items():
+        cmd = ["bijepa_nb.reproduce", "sine", "--seeds", "2", "--quick"]
+        line = _refused(cmd, out, cache)
+        assert ("--force" in line) == (out.is_file()), (case, line)
+
+
+def test_mnist_refuses_a_bad_out_before_loading_or_training(tmp_path):
+    """Without --ray MNIST has no cache: a refusal after training lost minutes of work."""
+    out = _bad_outs(tmp_path)["empty file"]
+    cmd = ["bijepa_nb.reproduce", "mnist", "--seeds", "1", "--quick"]
+    assert "is empty" in _refused(cmd, out, tmp_path / "cache")
+
+
+def test_results_that_cannot_be_written_are_saved_aside(tmp_path, monkeypatch, capsys):
+    """The disk fills up (or the folder goes away) during training: the results go to
+    a side file beside the cache, the message names it, the exit status is 1."""
+    out, cache = tmp_path / "sine.json", tmp_path / "cache"
+    real = chunks.write_json_atomic
+
+    def full_disk(path, obj, indent=None):
+        if Path(path) == out:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, obj, indent)
+
+    monkeypatch.setattr(chunks, "write_json_atomic", full_disk)
+    argv = ["sine", "--seeds", "1", "--quick", "--threads", "1"]
+    with pytest.raises(SystemExit) as exit_:
+        reproduce_cli.main([*argv, "--cache-dir", str(cache), "--out", str(out)])
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: could not write {out}") and "No space" in err, err
+    side = Path(err.split("saved in ")[1].split(" ")[0])
+    assert side.parent == cache / "unsaved" and side.name.endswith("-sine.json")
+    validate(json.loads(side.read_text()))
+    assert not out.exists()

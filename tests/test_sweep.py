@@ -1,6 +1,12 @@
 """The maps sweep: grid checks, schema, one batched run per mode, bad input."""
 
+import dataclasses
 import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +17,7 @@ from bijepa_nb.experiments import sweep as sw
 
 @pytest.fixture(scope="module")
 def tiny():
-    return sw.sweep(
+    spec = sw.SweepSpec(
         "sine",
         modes=["unconstrained", "expressive"],
         alphas=[0.0, 1.0, 0.5],
@@ -20,8 +26,8 @@ def tiny():
         num_steps=30,
         probe_epochs=5,
         n_show=4,
-        log=lambda line: None,
     )
+    return sw.sweep(spec, log=lambda line: None)
 
 
 def test_a_tiny_sweep_follows_the_schema(tiny):
@@ -48,7 +54,7 @@ def test_a_tiny_sweep_follows_the_schema(tiny):
 
 def test_grid_points_are_the_runs_they_name(tiny):
     """A point's numbers are those of an ensemble of just that point: members never mix."""
-    one = sw.sweep(
+    spec = sw.SweepSpec(
         "sine",
         modes=["expressive"],
         alphas=[0.5],
@@ -57,8 +63,8 @@ def test_grid_points_are_the_runs_they_name(tiny):
         num_steps=30,
         probe_epochs=5,
         n_show=4,
-        log=lambda line: None,
     )
+    one = sw.sweep(spec, log=lambda line: None)
     a, b = (
         one["points"][0]["per_seed"],
         sw.point(tiny, "expressive", 0.5, 1.0)["per_seed"],
@@ -80,14 +86,14 @@ def test_grid_points_are_the_runs_they_name(tiny):
 )
 def test_bad_grids_are_refused_naming_the_parameter(kw, match):
     with pytest.raises(ValueError, match=match):
-        sw.sweep("sine", **{"num_steps": 5, "log": lambda line: None, **kw})
+        sw.sweep(sw.SweepSpec("sine", **{"num_steps": 5, **kw}), log=lambda line: None)
 
 
 def test_a_grid_too_large_for_memory_is_refused_before_training():
     with pytest.raises(MemoryError, match=r"needs about .* GiB"):
-        sw.sweep("sine", max_bytes=10_000, log=lambda line: None)
+        sw.sweep(sw.SweepSpec("sine", max_bytes=10_000), log=lambda line: None)
     with pytest.raises(ValueError, match="experiment must be"):
-        sw.sweep("mnist")
+        sw.sweep(sw.SweepSpec("mnist"))
 
 
 def test_point_lookup_names_off_grid_values(tiny):
@@ -132,9 +138,12 @@ def test_sweeps_of_single_modes_merge_into_the_grid(tiny):
         num_steps=30,
         probe_epochs=5,
         n_show=4,
-        log=lambda line: None,
     )
-    parts = [sw.sweep("sine", modes=[m], **kw) for m in ("expressive", "unconstrained")]
+
+    def run(**more):
+        return sw.sweep(sw.SweepSpec("sine", **{**kw, **more}), log=lambda line: None)
+
+    parts = [run(modes=[m]) for m in ("expressive", "unconstrained")]
     merged = sw.merge(parts)
     assert merged["grid"]["modes"] == ["unconstrained", "expressive"]
     for a, b in zip(merged["points"], tiny["points"]):
@@ -150,6 +159,120 @@ def test_sweeps_of_single_modes_merge_into_the_grid(tiny):
         )
     with pytest.raises(ValueError, match="repeat a stability mode"):
         sw.merge([parts[0], parts[0]])
-    other = sw.sweep("sine", modes=["restrictive"], **{**kw, "seeds": [0, 2]})
+    other = run(modes=["restrictive"], seeds=[0, 2])
     with pytest.raises(ValueError, match="grid.seeds differs"):
         sw.merge([parts[0], other])
+
+
+# ------------------------------------------------------- the output file (never lose work)
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICK_CLI = [
+    "sine",
+    "--quick",
+    "--modes",
+    "expressive",
+    "--seeds",
+    "1",
+    "--threads",
+    "1",
+]
+
+
+def test_a_bad_out_is_refused_before_any_training(tmp_path):
+    """Another grid, an empty file, a missing folder: one error line, exit 2, within
+    seconds (Python and torch take most of them), nothing trained."""
+    other = tmp_path / "other_grid.json"
+    other.write_text(
+        json.dumps(
+            {
+                "schema": sw.SCHEMA_VERSION,
+                "experiment": "sine",
+                "quick": True,
+                "grid": {
+                    "modes": ["expressive"],
+                    "alpha": [0.5],
+                    "ema_momentum": [0.9],
+                    "seeds": [0],
+                },
+            }
+        )
+    )
+    empty = tmp_path / "empty.json"
+    empty.touch()
+    cache = tmp_path / "cache"
+    for out, says in (
+        (other, "different 'grid'"),
+        (empty, "is empty"),
+        (tmp_path / "no" / "maps.json", "does not exist"),
+        (tmp_path, "is a folder"),
+    ):
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-m", "bijepa_nb.sweep", *QUICK_CLI]
+            + ["--cache-dir", str(cache), "--out", str(out)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        seconds = time.perf_counter() - t0
+        assert proc.returncode == 2 and proc.stdout == "", proc.stdout + proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+        assert says in lines[0] and str(out) in lines[0], lines[0]
+        assert not cache.exists() and seconds < 15, seconds
+
+
+def test_a_rerun_replaces_its_own_results_and_a_late_conflict_is_saved_aside(
+    tmp_path, monkeypatch, capsys
+):
+    """The same grid again replaces the file; a file of another grid that appears at
+    --out while training runs (another process) is not replaced: the results go to a
+    side file in the temporary folder (--no-cache), named, exit status 1."""
+    out = tmp_path / "maps.json"
+    argv = [*QUICK_CLI, "--cache-dir", str(tmp_path / "cache"), "--out", str(out)]
+    sweep_cli.main(argv)
+    sweep_cli.main(argv)  # a rerun of the same grid: replaced, from the cache
+    assert "1 chunks: 1 from the cache" in capsys.readouterr().out
+    first = json.loads(out.read_text())
+    real = sweep_cli.sweep
+
+    def another_run_writes_meanwhile(*args, **kw):
+        result = real(*args, **kw)
+        out.write_text(json.dumps({**first, "grid": {**first["grid"], "seeds": [7]}}))
+        return result
+
+    monkeypatch.setattr(sweep_cli, "sweep", another_run_writes_meanwhile)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    with pytest.raises(SystemExit) as exit_:
+        sweep_cli.main([*QUICK_CLI, "--no-cache", "--out", str(out)])
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert "different 'grid'" in err and "saved in" in err, err
+    side = Path(err.split("saved in ")[1].split(" ")[0])
+    assert side.parent == tmp_path / "tmp"
+    saved = json.loads(side.read_text())
+    sw.validate(saved)
+    assert saved["points"] == first["points"]
+    assert json.loads(out.read_text())["grid"]["seeds"] == [7], "the other file stays"
+
+
+def test_a_sweep_spec_is_frozen_resolves_its_defaults_and_plans_its_chunks():
+    spec = sw.SweepSpec(
+        "sine", modes=["expressive"], alphas=[1.0, 0.5], taus=[0.9], seeds=[2, 0, 1]
+    )
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.threads = 3
+    r = dataclasses.replace(spec, num_steps=5, chunk_size=4).resolved()
+    assert (r.alphas, r.seeds, r.compile, r.probe_epochs) == (
+        (0.5, 1.0),
+        (0, 1, 2),
+        False,
+        sw.lookup("sine").probe_epochs,
+    )
+    assert r.identity()["grid"]["alpha"] == [0.5, 1.0]
+    chunks = sw.plan(r, "cpu")
+    assert [len(c.fields["runs"]) for c in chunks] == [3, 3]
+    assert chunks[0].fields["runs"][0] == [0.5, 0.9, 0]

@@ -189,7 +189,7 @@ def load_or_sweep(
     """The saved sweep at ``path`` (validated), or a fresh ``sweep.sweep`` of
     ``experiment`` over seeds 0 .. num_seeds - 1 when ``recompute`` or the file is
     missing; ``quick`` shrinks the grid and the run length to ``sweep.QUICK``'s
-    smoke settings. ``grid``: further ``sweep.sweep`` arguments (e.g. ``modes``)."""
+    smoke settings. ``grid``: further ``sweep.SweepSpec`` fields (e.g. ``modes``)."""
 
     p = Path(path)
     if p.exists() and not recompute:
@@ -203,14 +203,14 @@ def load_or_sweep(
                 num_steps=q["num_steps"],
                 probe_epochs=q["probe_epochs"],
             )
-        res = sw.sweep(
+        spec = sw.SweepSpec(
             experiment,
             seeds=list(range(num_seeds)),
             device=device,
             quick=quick,
-            log=lambda line: None,
             **grid,
         )
+        res = sw.sweep(spec, log=lambda line: None)
     sw.validate(res)
     return res
 

@@ -28,6 +28,7 @@ import json
 import os
 import signal
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -131,27 +132,127 @@ def write_json_atomic(path: Path | str, obj: Any, indent: int | None = None) -> 
         tmp.unlink(missing_ok=True)
 
 
+class OutputError(Exception):
+    """An output path that cannot take the results; the message names it and says what
+    to do (choose another ``--out``, ``--force``, create the folder)."""
+
+
 def check_overwrite(
     path: Path | str, new: dict[str, Any], identity: Sequence[str], force: bool
 ) -> None:
     """Refuse to replace ``path`` with results of a different experiment: the existing
-    file must agree with ``new`` on every key of ``identity`` (or ``force``)."""
+    file must agree with ``new`` on every key of ``identity`` (or ``force``). An existing
+    file that is empty, unreadable or not a results JSON is refused too (FileExistsError)."""
     path = Path(path)
     if force or not path.exists():
         return
     try:
-        old = json.loads(path.read_text())
-    except (OSError, ValueError):
+        text = path.read_text()
+    except OSError as err:
+        raise FileExistsError(
+            f"{path} exists and cannot be read ({err.strerror or err}); choose another "
+            "--out or pass --force to replace it"
+        ) from None
+    if not text.strip():
+        raise FileExistsError(
+            f"{path} exists and is empty; choose another --out or pass --force to "
+            "replace it"
+        )
+    try:
+        old = json.loads(text)
+    except ValueError:
+        old = None
+    if not isinstance(old, dict):
         raise FileExistsError(
             f"{path} exists and is not a results JSON; choose another --out or pass "
             "--force to replace it"
-        ) from None
+        )
     for key in identity:
         if old.get(key) != new.get(key):
             raise FileExistsError(
                 f"{path} holds results with a different {key!r} ({old.get(key)!r:.80} "
                 f"vs {new.get(key)!r:.80}); choose another --out or pass --force"
             )
+
+
+def check_output(
+    path: Path | str, identity: dict[str, Any], force: bool, option: str = "--out"
+) -> None:
+    """Before any work, raise OutputError when ``path`` could not take results whose
+    identity (schema, experiment, seeds or grid, quick ...) is ``identity``: a folder, a
+    missing or unwritable folder, or an existing file that ``check_overwrite`` refuses."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{option} {path} is a folder; give a file name in it")
+    folder = path.parent
+    if not folder.is_dir():
+        what = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise OutputError(
+            f"the folder of {option} {path} ({folder}) {what}; choose another {option}"
+            + ("" if folder.exists() else f" or create it (mkdir -p {folder})")
+        )
+    try:  # the atomic write needs a temporary file beside the target
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{path.name}."):
+            pass
+    except OSError as err:
+        raise OutputError(
+            f"cannot write in the folder of {option} {path} ({folder}: "
+            f"{err.strerror or err}); choose another {option}"
+        ) from None
+    try:
+        check_overwrite(path, identity, tuple(identity), force)
+    except FileExistsError as err:
+        raise OutputError(str(err)) from None
+
+
+def save_aside(obj: Any, name: str, folders: Sequence[Path | str]) -> Path:
+    """Write ``obj`` as JSON to a new file ``unsaved-<time>-<name>`` in the first of
+    ``folders`` (then the temporary folder) that takes it; returns its path."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    last: OSError | None = None
+    for folder in [*folders, tempfile.gettempdir()]:
+        try:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(
+                dir=folder, prefix=f"unsaved-{stamp}-", suffix=f"-{name}"
+            )
+            with os.fdopen(fd, "w") as f:
+                f.write(json.dumps(obj, separators=(",", ":")) + "\n")
+            return Path(tmp)
+        except OSError as err:
+            last = err
+    raise OSError(f"no folder took the results ({last})")
+
+
+def write_output(
+    path: Path | str,
+    obj: Any,
+    identity: Sequence[str],
+    force: bool,
+    indent: int | None = None,
+    aside: Sequence[Path | str] = (),
+) -> None:
+    """Write the results to ``path`` (``check_overwrite``, then ``write_json_atomic``).
+    When that fails (the folder went away, the disk is full, another run wrote a
+    different file there meanwhile), save them with ``save_aside`` in ``aside`` or the
+    temporary folder and raise OutputError naming that file: the work is never lost."""
+    path = Path(path)
+    try:
+        check_overwrite(path, obj, identity, force)
+        write_json_atomic(path, obj, indent=indent)
+        return
+    except OSError as err:
+        why = str(err)
+    try:
+        side = save_aside(obj, path.name, aside)
+    except OSError as err:
+        raise OutputError(
+            f"could not write {path} ({why}), nor save the results elsewhere ({err})"
+        ) from None
+    raise OutputError(
+        f"could not write {path} ({why}); the results are saved in {side} "
+        f"(mv {side} {path} puts them there)"
+    )
 
 
 def execute(fn: Callable[[dict[str, Any]], Any], fields: dict[str, Any]) -> Any:

@@ -45,7 +45,7 @@ import math
 import platform
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -105,18 +105,42 @@ PROTOCOLS = {
 }
 
 
+#: The keys an existing output file must share with a reproduction's results to be replaced.
+IDENTITY = ("schema", "experiment", "seeds", "quick")
+
+
+def identity(experiment: str, seeds: list[int], quick: bool) -> dict[str, Any]:
+    """The ``IDENTITY`` keys of a reproduction's results, known before any training."""
+    return {
+        "schema": SCHEMA_VERSION,
+        "experiment": experiment,
+        "seeds": list(seeds),
+        "quick": quick,
+    }
+
+
 def metric_spec(experiment: str) -> dict[str, dict[str, str]]:
     """Unit, split and description of every per-seed metric key of ``experiment``."""
+    spec = _training_metrics()
+    if EXPERIMENTS[experiment].kind == "halves":
+        return {**spec, **_mnist_metrics()}
+    return {**spec, **_forecast_metrics(experiment)}
+
+
+LOSS_UNIT = "embedding MSE (mean over batch and embedding dims)"
+
+
+def _training_metrics() -> dict[str, dict[str, str]]:
+    """The metrics of every experiment: training losses, their roughness, embedding norms."""
     spec: dict[str, dict[str, str]] = {}
-    loss_unit = "embedding MSE (mean over batch and embedding dims)"
     for part in ("total", "fwd", "bwd"):
         spec[f"loss_final_{part}"] = {
-            "unit": loss_unit,
+            "unit": LOSS_UNIT,
             "split": "train",
             "description": f"{part} training loss at the last step (Eq. 8 for total; bwd is 0 for classic JEPA)",
         }
         spec[f"loss_last100_{part}"] = {
-            "unit": loss_unit,
+            "unit": LOSS_UNIT,
             "split": "train",
             "description": f"mean {part} training loss over the last 100 steps",
         }
@@ -140,32 +164,42 @@ def metric_spec(experiment: str) -> dict[str, dict[str, str]]:
         "split": "train",
         "description": "online embedding norm at the end / at mid-training",
     }
-    if EXPERIMENTS[experiment].kind == "halves":
-        spec["probe_acc_train"] = {
-            "unit": "accuracy (fraction)",
-            "split": "train",
-            "description": "linear probe on the left-half embedding, scored on its training images",
-        }
-        spec["probe_acc_heldout"] = {
-            "unit": "accuracy (fraction)",
-            "split": "held-out",
-            "description": "the same probe on held-out images",
-        }
-        spec["decoder_mse_train"] = {
-            "unit": "MSE of right-half pixels in [0, 1]",
-            "split": "train",
-            "description": "generative decoder from the left-half embedding, training images",
-        }
-        spec["decoder_mse_heldout"] = {
-            "unit": "MSE of right-half pixels in [0, 1]",
-            "split": "held-out",
-            "description": "the same decoder on held-out images",
-        }
-        for k, (unit, split, text) in MNIST_DIAGNOSTICS.items():
-            spec[k] = {"unit": unit, "split": split, "description": text}
-        return spec
+    return spec
+
+
+def _mnist_metrics() -> dict[str, dict[str, str]]:
+    """MNIST's own metrics: the probe and decoder scores and the embedding diagnostics."""
+    spec: dict[str, dict[str, str]] = {}
+    spec["probe_acc_train"] = {
+        "unit": "accuracy (fraction)",
+        "split": "train",
+        "description": "linear probe on the left-half embedding, scored on its training images",
+    }
+    spec["probe_acc_heldout"] = {
+        "unit": "accuracy (fraction)",
+        "split": "held-out",
+        "description": "the same probe on held-out images",
+    }
+    spec["decoder_mse_train"] = {
+        "unit": "MSE of right-half pixels in [0, 1]",
+        "split": "train",
+        "description": "generative decoder from the left-half embedding, training images",
+    }
+    spec["decoder_mse_heldout"] = {
+        "unit": "MSE of right-half pixels in [0, 1]",
+        "split": "held-out",
+        "description": "the same decoder on held-out images",
+    }
+    for k, (unit, split, text) in MNIST_DIAGNOSTICS.items():
+        spec[k] = {"unit": unit, "split": split, "description": text}
+    return spec
+
+
+def _forecast_metrics(experiment: str) -> dict[str, dict[str, str]]:
+    """A forecasting experiment's own metrics: the early loss and every probe protocol."""
+    spec: dict[str, dict[str, str]] = {}
     spec["loss_early_total"] = {
-        "unit": loss_unit,
+        "unit": LOSS_UNIT,
         "split": "train",
         "description": "mean total loss over 20%-30% of training: steps 400-600 of the paper's 2000, its 'step 500' reading",
     }
@@ -321,60 +355,80 @@ def variant_chunk(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def _forecast_experiment(
-    experiment: str,
-    seeds: list[int],
-    quick: bool,
-    device: str,
-    threads: int,
+    spec: ReproduceSpec,
     log: Callable[[str], None],
-    hyper: dict[str, float] | None = None,
     cache_dir: Path | str | None = None,
     cluster: Cluster | None = None,
 ) -> dict[str, Any]:
-    exp = EXPERIMENTS[experiment]
-    probe_epochs = QUICK["probe_epochs"] if quick else exp.probe_epochs
-    data_settings = exp.data_config.to_dict()
-    spec = metric_spec(experiment)
-    configs: dict[str, Any] = {}
+    """Sine or Lorenz: one chunk per table variant (``variant_chunk``), then baselines."""
+    chunks, settings = _variant_chunks(spec)
+    results, info = run_chunks(
+        variant_chunk,
+        chunks,
+        ChunkCache(cache_dir, log),
+        cluster,
+        cpus_per_chunk=spec.threads,
+        gpus_per_chunk=1 if spec.device == "cuda" and cluster is not None else 0,
+        log=log,
+    )
+    configs = _variant_configs(spec, chunks, results, settings, log)
+    return {
+        "metrics": metric_spec(spec.experiment),
+        "configs": configs,
+        "baselines": _forecast_baselines(spec.experiment, list(spec.seeds)),
+        "settings": settings,
+        "execution": info,
+    }
+
+
+def _variant_chunks(spec: ReproduceSpec) -> tuple[list[Chunk], dict[str, Any]]:
+    """The chunks of a forecasting reproduction, one per table variant, and the JSON's
+    ``settings`` (probe epochs, data, each variant's ModelConfig and TrainConfig)."""
+    exp = EXPERIMENTS[spec.experiment]
+    hyper = spec.hyper()
+    probe_epochs = QUICK["probe_epochs"] if spec.quick else exp.probe_epochs
     settings: dict[str, Any] = {
         "probe_epochs": probe_epochs,
-        "data": data_settings,
+        "data": exp.data_config.to_dict(),
         "configs": {},
     }
     chunks = []
     for config in exp.table:
         mc, tc = exp.configs(
             config,
-            device=device,
-            num_threads=threads,
+            device=spec.device,
+            num_threads=spec.threads,
             progress=False,
-            **({"num_steps": QUICK["num_steps"]} if quick else {}),
-            **_overrides(config, hyper or {}),
+            **({"num_steps": QUICK["num_steps"]} if spec.quick else {}),
+            **_overrides(config, hyper),
         )
         settings["configs"][config] = {"model": mc.to_dict(), "train": tc.to_dict()}
         fields = {
             "kind": "reproduce",
-            "experiment": experiment,
+            "experiment": spec.experiment,
             "config": config,
-            "seeds": list(seeds),
+            "seeds": list(spec.seeds),
             "num_steps": tc.num_steps,
             "probe_epochs": probe_epochs,
-            "device": device,
-            "threads": threads,
-            "hyper": dict(hyper or {}),
+            "device": spec.device,
+            "threads": spec.threads,
+            "hyper": dict(hyper),
             "code": code_version(),
             "torch": torch.__version__,
         }
-        chunks.append(Chunk(fields, f"{experiment} {config}"))
-    results, info = run_chunks(
-        variant_chunk,
-        chunks,
-        ChunkCache(cache_dir, log),
-        cluster,
-        cpus_per_chunk=threads,
-        gpus_per_chunk=1 if device == "cuda" and cluster is not None else 0,
-        log=log,
-    )
+        chunks.append(Chunk(fields, f"{spec.experiment} {config}"))
+    return chunks, settings
+
+
+def _variant_configs(
+    spec: ReproduceSpec,
+    chunks: list[Chunk],
+    results: list[dict[str, Any]],
+    settings: dict[str, Any],
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """The JSON's ``configs`` from the variants' chunk results; logs each variant."""
+    configs: dict[str, Any] = {}
     for chunk, r in zip(chunks, results):
         config = chunk.fields["config"]
         configs[config] = {
@@ -386,12 +440,18 @@ def _forecast_experiment(
         }
         b = [v for v in r["per_seed"]["B_adam_heldout"] if v is not None]
         log(
-            f"{experiment} {config:14s}: {len(seeds)} seeds in {r['seconds']:.1f} s; held-out Protocol B (Adam) mean {np.mean(b) if b else float('nan'):.4f}"
+            f"{spec.experiment} {config:14s}: {len(spec.seeds)} seeds in {r['seconds']:.1f} s; held-out Protocol B (Adam) mean {np.mean(b) if b else float('nan'):.4f}"
         )
-    unit = spec["B_adam_heldout"]["unit"]
+    return configs
+
+
+def _forecast_baselines(experiment: str, seeds: list[int]) -> dict[str, Any]:
+    """The JSON's ``baselines`` of a forecasting experiment, on each seed's held-out data."""
+    exp = EXPERIMENTS[experiment]
+    unit = metric_spec(experiment)["B_adam_heldout"]["unit"]
     sets = {s: (d.probe, d.test) for s, d in ((s, exp.seed_data(s)) for s in seeds)}
     base_rows = [forecast_baselines(*sets[s], experiment) for s in seeds]
-    baselines = {
+    return {
         name: {
             "unit": unit,
             "split": "held-out" if name != "noise_floor" else "held-out (analytic)",
@@ -399,13 +459,6 @@ def _forecast_experiment(
             "per_seed": [r[name] for r in base_rows],
         }
         for name in base_rows[0]
-    }
-    return {
-        "metrics": spec,
-        "configs": configs,
-        "baselines": baselines,
-        "settings": settings,
-        "execution": info,
     }
 
 
@@ -525,42 +578,102 @@ def _history_of(plain: dict[str, Any]) -> History:
     return History(**arrays, diverged_at=plain["diverged_at"])
 
 
+@dataclasses.dataclass(frozen=True)
+class _MnistBudget:
+    """The run length of an MNIST reproduction (paper or quick) on one device type."""
+
+    num_steps: int
+    probe_epochs: int
+    decoder_epochs: int
+    checkpoints: tuple[int, ...]
+    device: str
+    workers: int
+
+    @classmethod
+    def of(cls, quick: bool, device: str) -> _MnistBudget:
+        exp, q = EXPERIMENTS["mnist"], MNIST_QUICK
+        num_steps = q["num_steps"] if quick else exp.train["num_steps"]
+        every = q["checkpoints"] if quick else CHECKPOINTS
+        dev = resolve_device(device)
+        return cls(
+            num_steps,
+            q["probe_epochs"] if quick else exp.probe_epochs,
+            q["decoder_epochs"] if quick else DECODER_EPOCHS,
+            tuple(c for c in every if 0 < c < num_steps),
+            dev.type,
+            1 if dev.type != "cpu" else MNIST_WORKERS,
+        )
+
+
 def _mnist_experiment(
-    seeds: list[int],
-    quick: bool,
-    device: str,
+    spec: ReproduceSpec,
     log: Callable[[str], None],
     mnist: MnistData | None = None,
-    hyper: dict[str, float] | None = None,
     cache_dir: Path | str | None = None,
     cluster: Cluster | None = None,
 ) -> dict[str, Any]:
-
-    exp = EXPERIMENTS["mnist"]
-    mnist = mnist if mnist is not None else load_mnist(MnistConfig())
-    if quick:
-        q = MNIST_QUICK
-        mnist = MnistData(
-            mnist.train_images[: q["mnist_train"]],
-            mnist.train_labels[: q["mnist_train"]],
-            mnist.eval_images[: q["mnist_eval"]],
-            mnist.eval_labels[: q["mnist_eval"]],
-            mnist.source,
-        )
-    num_steps = MNIST_QUICK["num_steps"] if quick else exp.train["num_steps"]
-    probe_epochs = MNIST_QUICK["probe_epochs"] if quick else exp.probe_epochs
-    decoder_epochs = MNIST_QUICK["decoder_epochs"] if quick else DECODER_EPOCHS
-    checkpoints = tuple(
-        c
-        for c in (MNIST_QUICK["checkpoints"] if quick else CHECKPOINTS)
-        if 0 < c < num_steps
+    """MNIST: every (variant, seed) task and each seed's baselines task, in worker
+    processes or as Ray tasks, then the configs, checkpoints and baselines."""
+    mnist = _mnist_data(mnist, spec.quick)
+    budget = _MnistBudget.of(spec.quick, spec.device)
+    settings = _mnist_settings(budget, mnist, cluster)
+    tasks = _mnist_tasks(budget, list(spec.seeds), spec.hyper())
+    t0 = time.perf_counter()
+    results, execution_info = _run_mnist_tasks(
+        tasks, mnist, budget, log, cache_dir, cluster
     )
-    dev = resolve_device(device)
-    workers = 1 if dev.type != "cpu" else MNIST_WORKERS
-    spec = metric_spec("mnist")
+    by = {(r["variant"], r["seed"]): r for r in results}
+    configs, checkpoint_block = _mnist_configs(by, list(spec.seeds), settings, log)
+    settings["task_seconds"] = {
+        f"{r['variant']}/{r['seed']}": round(
+            r.get("seconds_train", r.get("seconds", 0.0))
+            + r.get("seconds_probes", 0.0),
+            1,
+        )
+        for r in results
+    }
+    settings["supervised_epochs"] = by[(BASELINES, spec.seeds[0])]["supervised_epochs"]
+    baselines = _mnist_baselines(by, list(spec.seeds), mnist)
+    log(
+        f"mnist: {len(tasks)} tasks on "
+        f"{f'{budget.workers} worker(s)' if cluster is None else 'Ray'} in "
+        f"{time.perf_counter() - t0:.1f} s"
+    )
+    return {
+        "metrics": metric_spec("mnist"),
+        "configs": configs,
+        "baselines": baselines,
+        "settings": settings,
+        "checkpoints": checkpoint_block,
+        "mnist_source": mnist.source,
+        **({"execution": execution_info} if execution_info else {}),
+    }
+
+
+def _mnist_data(mnist: MnistData | None, quick: bool) -> MnistData:
+    """The digits (``load_mnist`` by default), cut to ``MNIST_QUICK``'s sizes if ``quick``."""
+    mnist = mnist if mnist is not None else load_mnist(MnistConfig())
+    if not quick:
+        return mnist
+    n, m = MNIST_QUICK["mnist_train"], MNIST_QUICK["mnist_eval"]
+    return MnistData(
+        mnist.train_images[:n],
+        mnist.train_labels[:n],
+        mnist.eval_images[:m],
+        mnist.eval_labels[:m],
+        mnist.source,
+    )
+
+
+def _mnist_settings(
+    budget: _MnistBudget, mnist: MnistData, cluster: Cluster | None
+) -> dict[str, Any]:
+    """The JSON's ``settings`` before any task ran (``configs`` filled in later)."""
+    exp = EXPERIMENTS["mnist"]
+    num_steps = budget.num_steps
     n_train, batch = len(mnist.train_labels), exp.train["batch_size"]
     steps_per_epoch = math.ceil(n_train / batch)
-    settings: dict[str, Any] = {
+    return {
         "num_steps": num_steps,
         "batch_size": batch,
         "epochs_equivalent": round(num_steps / steps_per_epoch, 2),
@@ -570,80 +683,108 @@ def _mnist_experiment(
             else f"{num_steps} steps at batch {batch} (quick), "
         )
         + f"whatever the training-set size; here {n_train} training images, {num_steps / steps_per_epoch:.1f} epochs",
-        "probe_epochs": probe_epochs,
-        "decoder_epochs": decoder_epochs,
+        "probe_epochs": budget.probe_epochs,
+        "decoder_epochs": budget.decoder_epochs,
         "n_train": n_train,
         "n_eval": len(mnist.eval_labels),
-        "checkpoints": [0, *checkpoints, num_steps],
-        "workers": workers if cluster is None else "one Ray task per task",
+        "checkpoints": [0, *budget.checkpoints, num_steps],
+        "workers": budget.workers if cluster is None else "one Ray task per task",
         "threads_per_worker": 1,
         "configs": {},
     }
-    hyper_items = {
-        c: tuple(sorted(_overrides(c, hyper or {}).items())) for c in exp.table
-    }
+
+
+def _mnist_tasks(
+    budget: _MnistBudget, seeds: list[int], hyper: dict[str, float]
+) -> list[MnistTask]:
+    """Every (table variant, seed) task, then one baselines task per seed."""
+    table = EXPERIMENTS["mnist"].table
+    hyper_items = {c: tuple(sorted(_overrides(c, hyper).items())) for c in table}
+    b = budget
     tasks = [
         MnistTask(
             c,
             s,
-            num_steps,
-            probe_epochs,
-            checkpoints,
-            decoder_epochs=decoder_epochs,
+            b.num_steps,
+            b.probe_epochs,
+            b.checkpoints,
+            decoder_epochs=b.decoder_epochs,
             hyper=hyper_items[c],
-            device=dev.type,
+            device=b.device,
         )
-        for c in exp.table
+        for c in table
         for s in seeds
     ]
     tasks += [
         MnistTask(
             BASELINES,
             s,
-            num_steps,
-            probe_epochs,
-            decoder_epochs=decoder_epochs,
-            device=dev.type,
+            b.num_steps,
+            b.probe_epochs,
+            decoder_epochs=b.decoder_epochs,
+            device=b.device,
         )
         for s in seeds
     ]
-    t0 = time.perf_counter()
-    execution_info = None
+    return tasks
+
+
+def _run_mnist_tasks(
+    tasks: list[MnistTask],
+    mnist: MnistData,
+    budget: _MnistBudget,
+    log: Callable[[str], None],
+    cache_dir: Path | str | None,
+    cluster: Cluster | None,
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """The tasks' results, in order: in local worker processes, or with ``cluster`` one
+    cached chunk (Ray task) per task, each loading the same data on its worker; and the
+    ``execution`` block (None without ``cluster``)."""
     if cluster is None:
-        results = run_tasks(tasks, mnist, workers=workers, log=log)
-    else:  # one chunk per task, each loading the same data on its worker
-        data_key = _mnist_key(mnist)
-        chunks = [
-            Chunk(
-                {
-                    "kind": "mnist",
-                    "task": dataclasses.asdict(t),
-                    "data": data_key,
-                    "code": code_version(),
-                    "torch": torch.__version__,
-                },
-                f"mnist {t.variant} seed {t.seed}",
-            )
-            for t in tasks
-        ]
-        results, execution_info = run_chunks(
-            mnist_chunk,
-            chunks,
-            ChunkCache(cache_dir, log),
-            cluster,
-            cpus_per_chunk=1,
-            gpus_per_chunk=1 if dev.type == "cuda" else 0,
-            log=log,
+        return run_tasks(tasks, mnist, workers=budget.workers, log=log), None
+    data_key = _mnist_key(mnist)
+    chunks = [
+        Chunk(
+            {
+                "kind": "mnist",
+                "task": dataclasses.asdict(t),
+                "data": data_key,
+                "code": code_version(),
+                "torch": torch.__version__,
+            },
+            f"mnist {t.variant} seed {t.seed}",
         )
-        for r in results:
-            if "history" in r:
-                r["history"] = _history_of(r["history"])
-    by = {(r["variant"], r["seed"]): r for r in results}
+        for t in tasks
+    ]
+    results, execution_info = run_chunks(
+        mnist_chunk,
+        chunks,
+        ChunkCache(cache_dir, log),
+        cluster,
+        cpus_per_chunk=1,
+        gpus_per_chunk=1 if budget.device == "cuda" else 0,
+        log=log,
+    )
+    for r in results:
+        if "history" in r:
+            r["history"] = _history_of(r["history"])
+    return results, execution_info
+
+
+def _mnist_configs(
+    by: dict[tuple[str, int], dict[str, Any]],
+    seeds: list[int],
+    settings: dict[str, Any],
+    log: Callable[[str], None],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The JSON's ``configs`` and ``checkpoints`` from the tasks' results ``by`` (variant,
+    seed); fills ``settings["configs"]`` and logs each variant's held-out accuracy."""
+    spec = metric_spec("mnist")
     configs: dict[str, Any] = {}
     ck_out: dict[str, Any] = {}
     ck_keys = [k for k in spec if k.endswith("_heldout") or k.endswith("_train")]
     ck_keys = [k for k in ck_keys if not k.startswith(("loss_", "norm_"))]
-    for config in exp.table:
+    for config in EXPERIMENTS["mnist"].table:
         per_seed: dict[str, list[float | None]] = {k: [] for k in spec}
         ck: dict[str, list[list[float] | None]] = {k: [] for k in ck_keys}
         div: list[int | None] = []
@@ -662,9 +803,7 @@ def _mnist_experiment(
                 row.update({k: v for k, v in r["final"].items() if k in spec})
             for k in spec:
                 per_seed[k].append(row[k])
-            step0 = by[(BASELINES, s)][
-                "random_encoder"
-            ]  # step 0 = the random encoder of this seed
+            step0 = by[(BASELINES, s)]["random_encoder"]  # step 0: this seed's init
             for k in ck_keys:
                 ck[k].append(
                     [step0[k]] + r["checkpoints"][k]
@@ -683,15 +822,20 @@ def _mnist_experiment(
         log(
             f"mnist {config:14s}: held-out probe accuracy mean {np.mean(acc) if acc else float('nan'):.4f} over {len(acc)} seeds"
         )
-    settings["task_seconds"] = {
-        f"{r['variant']}/{r['seed']}": round(
-            r.get("seconds_train", r.get("seconds", 0.0))
-            + r.get("seconds_probes", 0.0),
-            1,
-        )
-        for r in results
+    checkpoint_block = {
+        "steps": settings["checkpoints"],
+        "metrics": ck_keys,
+        "description": "per config, per metric: one list per seed of the value at each checkpoint step "
+        "(step 0 is the random init; the last is the final model); null where a seed diverged",
+        "configs": ck_out,
     }
-    settings["supervised_epochs"] = by[(BASELINES, seeds[0])]["supervised_epochs"]
+    return configs, checkpoint_block
+
+
+def _mnist_baselines(
+    by: dict[tuple[str, int], dict[str, Any]], seeds: list[int], mnist: MnistData
+) -> dict[str, Any]:
+    """The JSON's ``baselines``: each seed's baselines task, the mean right half and chance."""
     right_tr, right_ev = (
         right_half_pixels(mnist.train_images),
         right_half_pixels(mnist.eval_images),
@@ -709,44 +853,23 @@ def _mnist_experiment(
         }
         for k, v in vals.items():
             rows.setdefault(k, []).append(v)
-    log(
-        f"mnist: {len(tasks)} tasks on "
-        f"{f'{workers} worker(s)' if cluster is None else 'Ray'} in "
-        f"{time.perf_counter() - t0:.1f} s"
-    )
-
-    def unit(k: str) -> str:
-        if k.endswith("acc"):
-            return "accuracy (fraction)"
-        if k.endswith("mse"):
-            return "MSE of right-half pixels in [0, 1]"
-        return MNIST_DIAGNOSTICS[k.replace("random_encoder_", "") + "_heldout"][0]
-
-    baselines = {
+    return {
         k: {
-            "unit": unit(k),
+            "unit": _baseline_unit(k),
             "split": "held-out",
             "description": BASELINE_TEXT[k],
             "per_seed": v,
         }
         for k, v in rows.items()
     }
-    checkpoint_block = {
-        "steps": settings["checkpoints"],
-        "metrics": ck_keys,
-        "description": "per config, per metric: one list per seed of the value at each checkpoint step "
-        "(step 0 is the random init; the last is the final model); null where a seed diverged",
-        "configs": ck_out,
-    }
-    return {
-        "metrics": spec,
-        "configs": configs,
-        "baselines": baselines,
-        "settings": settings,
-        "checkpoints": checkpoint_block,
-        "mnist_source": mnist.source,
-        **({"execution": execution_info} if execution_info else {}),
-    }
+
+
+def _baseline_unit(k: str) -> str:
+    if k.endswith("acc"):
+        return "accuracy (fraction)"
+    if k.endswith("mse"):
+        return "MSE of right-half pixels in [0, 1]"
+    return MNIST_DIAGNOSTICS[k.replace("random_encoder_", "") + "_heldout"][0]
 
 
 def _clean(x: Any, digits: int | None = None) -> Any:
@@ -778,82 +901,98 @@ def check_metrics(metrics: dict[str, Any], need: Callable[[bool, str], None]) ->
         need(m.get("split") in SPLITS, f"metrics[{k!r}].split must be one of {SPLITS}")
 
 
+@dataclasses.dataclass(frozen=True)
+class ReproduceSpec:
+    """A reproduction: the experiment's paper table over ``seeds``, how it runs, and
+    the hyper-parameters it changes. ``quick``: a smoke run (``QUICK``, ``MNIST_QUICK``);
+    ``alpha`` replaces the paper's 0.5 of the BiJEPA variants (classic JEPA keeps 1);
+    ``ema_momentum`` replaces the paper's EMA momentum of every variant."""
+
+    experiment: str
+    seeds: Sequence[int]
+    quick: bool = False
+    device: str = "auto"
+    threads: int = 2
+    alpha: float | None = None
+    ema_momentum: float | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.seeds, (list, tuple)):  # other types: ``check`` names them
+            object.__setattr__(self, "seeds", tuple(self.seeds))
+
+    def hyper(self) -> dict[str, float]:
+        """The hyper-parameters that replace the paper's (checked)."""
+        hyper: dict[str, float] = {}
+        if self.alpha is not None:
+            check_float("alpha", self.alpha, 0.0, 1.0)
+            hyper["alpha"] = float(self.alpha)
+        if self.ema_momentum is not None:
+            check_float("ema_momentum", self.ema_momentum, 0.0, 1.0)
+            hyper["ema_momentum"] = float(self.ema_momentum)
+        return hyper
+
+    def check(self) -> None:
+        """Raise ValueError naming the first field out of range."""
+        self.hyper()
+        check_choice("experiment", self.experiment, tuple(EXPERIMENTS))
+        seeds = self.seeds
+        if not isinstance(seeds, (list, tuple)) or not seeds:
+            raise ValueError(
+                f"seeds must be a non-empty list of integers, got {seeds!r}"
+            )
+        for s in seeds:
+            check_int("seeds[...]", s, 0)
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"seeds must not repeat, got {list(seeds)}")
+        check_int("threads", self.threads, 1)
+
+    def identity(self) -> dict[str, Any]:
+        """What an existing output file must share with these results (``IDENTITY``)."""
+        return identity(self.experiment, list(self.seeds), self.quick)
+
+
 def reproduce(
-    experiment: str,
-    seeds: list[int],
-    quick: bool = False,
-    device: str = "auto",
-    threads: int = 2,
+    spec: ReproduceSpec,
     log: Callable[[str], None] = print,
     mnist: MnistData | None = None,
-    alpha: float | None = None,
-    ema_momentum: float | None = None,
     cache_dir: Path | str | None = None,
     cluster: Cluster | None = None,
 ) -> dict[str, Any]:
-    """Run the reproduction of ``experiment`` for ``seeds``; returns the JSON-ready dict (see the module docstring).
+    """Run the reproduction ``spec``; returns the JSON-ready dict (see the module docstring).
 
     Sine and Lorenz run one chunk per table variant (``variant_chunk``): ``cache_dir``
-    keeps finished chunks and reuses them, ``cluster`` (``cluster.connect``) runs them as
+    keeps finished chunks and reuses them, ``cluster`` (``chunks.connect``) runs them as
     Ray tasks. MNIST runs its (variant, seed) tasks in local worker processes
     (``mnist_runs``), or with ``cluster`` one Ray task (and cached chunk) per task, each
-    worker loading the same data (checked by a hash).
-
-    ``alpha`` replaces the paper's 0.5 of the BiJEPA variants (classic JEPA keeps 1);
-    ``ema_momentum`` replaces the paper's EMA momentum of every variant.
+    worker loading the same data (checked by a hash); ``mnist``: the digits to use
+    (default ``load_mnist``).
     """
-    hyper: dict[str, float] = {}
-    if alpha is not None:
-        check_float("alpha", alpha, 0.0, 1.0)
-        hyper["alpha"] = float(alpha)
-    if ema_momentum is not None:
-        check_float("ema_momentum", ema_momentum, 0.0, 1.0)
-        hyper["ema_momentum"] = float(ema_momentum)
-    check_choice("experiment", experiment, tuple(EXPERIMENTS))
-    if not isinstance(seeds, (list, tuple)) or not seeds:
-        raise ValueError(f"seeds must be a non-empty list of integers, got {seeds!r}")
-    for s in seeds:
-        check_int("seeds[...]", s, 0)
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds must not repeat, got {list(seeds)}")
-    check_int("threads", threads, 1)
-    dev = resolve_device(device)
+    spec.check()
+    dev = resolve_device(spec.device)
     t0 = time.perf_counter()
-    if EXPERIMENTS[experiment].kind == "halves":
-        body = _mnist_experiment(
-            list(seeds), quick, device, log, mnist, hyper, cache_dir, cluster
-        )
+    if EXPERIMENTS[spec.experiment].kind == "halves":
+        body = _mnist_experiment(spec, log, mnist, cache_dir, cluster)
     else:
-        body = _forecast_experiment(
-            experiment,
-            list(seeds),
-            quick,
-            device,
-            threads,
-            log,
-            hyper,
-            cache_dir,
-            cluster,
-        )
+        body = _forecast_experiment(spec, log, cache_dir, cluster)
     env = {
         "torch": torch.__version__,
         "python": platform.python_version(),
         "device": str(dev),
-        "threads": threads,
+        "threads": spec.threads,
     }
     if "mnist_source" in body:
         env["mnist_source"] = body.pop("mnist_source")
     out = {
         "schema": SCHEMA_VERSION,
-        "experiment": experiment,
-        "seeds": list(seeds),
-        "quick": quick,
+        "experiment": spec.experiment,
+        "seeds": list(spec.seeds),
+        "quick": spec.quick,
         "command": "python -m bijepa_nb.reproduce " + " ".join(sys.argv[1:])
         if sys.argv and sys.argv[0].endswith("reproduce.py")
         else "bijepa_nb.experiments.reproduce.reproduce()",
         "seconds": round(time.perf_counter() - t0, 1),
         "environment": env,
-        "paper": PAPER[experiment],
+        "paper": PAPER[spec.experiment],
         **body,
     }
     out = _clean(out)

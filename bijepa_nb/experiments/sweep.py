@@ -42,6 +42,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +180,39 @@ def check_grid(
         check_int("seeds[...]", s, 0)
 
 
+def grid_of(
+    modes: Sequence[str],
+    alphas: Sequence[float],
+    taus: Sequence[float],
+    seeds: Sequence[int],
+) -> dict[str, list]:
+    """The ``grid`` of a sweep over these axes, as its JSON holds it (modes in
+    STABILITY_MODES order, the other axes sorted); ValueError from ``check_grid``."""
+    modes = (
+        [m for m in STABILITY_MODES if m in modes]
+        if set(modes) <= set(STABILITY_MODES)
+        else list(modes)
+    )
+    check_grid(modes, list(alphas), list(taus), list(seeds))
+    return {
+        "modes": list(modes),
+        "alpha": [float(a) for a in sorted(alphas)],
+        "ema_momentum": [float(t) for t in sorted(taus)],
+        "seeds": list(sorted(seeds)),
+    }
+
+
+#: The keys an existing output file must share with a sweep's results to be replaced.
+IDENTITY = ("schema", "experiment", "quick", "grid")
+
+
+def identity(experiment: str, quick: bool, grid: dict[str, list]) -> dict[str, Any]:
+    """The ``IDENTITY`` keys of the results of a sweep of ``grid`` (from ``grid_of``), known
+    before any training: an output file is checked against them first."""
+    out = {"schema": SCHEMA_VERSION, "experiment": experiment, "quick": quick}
+    return _clean({**out, "grid": grid}, digits=5)
+
+
 def estimate_bytes(experiment: str, members: int, num_steps: int) -> int:
     """A generous estimate of the memory one batch of ``members`` runs needs while training:
     parameters with their gradients, Adam moments and EMA targets, the activations of one
@@ -294,140 +328,210 @@ def sweep_chunk(fields: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-def plan(
-    experiment: str,
-    modes: Sequence[str],
-    alphas: Sequence[float],
-    taus: Sequence[float],
-    seeds: Sequence[int],
-    num_steps: int,
-    probe_epochs: int,
-    n_show: int,
-    device: str,
-    threads: int,
-    chunk_size: int,
-    compile: bool,
-    overrides: dict[str, Any] | None = None,
-) -> list[Chunk]:
-    """The chunks of a sweep: per mode, its runs (alpha, then ema_momentum, then seed)
-    cut into equal batches of at most ``chunk_size`` (``pipeline.batch_sizes``), each
-    chunk one batched ensemble. Its fields hold everything its result depends on."""
+@dataclass(frozen=True)
+class SweepSpec:
+    """A sweep: its grid (modes, alphas, taus, seeds) and how it is trained and run.
+
+    ``None`` fields take the experiment's defaults in ``resolved``: ``num_steps`` and
+    ``probe_epochs`` the paper's, ``chunk_size`` ``max_batch``, ``compile`` True for runs
+    of 1,000 steps or more (where ``torch.compile``'s one-off ~15 s per batch shape pays
+    back). ``max_bytes``: the memory one batch may take (default 3/4 of what is free).
+    ``overrides``: further TrainConfig fields for every run (e.g. ``{"lr": 0.1}``), kept
+    as (key, value) pairs. Sequences are kept as tuples, so a spec never changes.
+    """
+
+    experiment: str
+    modes: Sequence[str] = tuple(STABILITY_MODES)
+    alphas: Sequence[float] = ALPHAS
+    taus: Sequence[float] = EMA_MOMENTA
+    seeds: Sequence[int] = (0, 1, 2, 3, 4)
+    num_steps: int | None = None
+    probe_epochs: int | None = None
+    n_show: int = 20
+    quick: bool = False
+    device: str = "auto"
+    threads: int = 2
+    max_batch: int = 128
+    max_bytes: int | None = None
+    compile: bool | None = None
+    chunk_size: int | None = None
+    overrides: Any = ()
+
+    def __post_init__(self) -> None:
+        for name in ("modes", "alphas", "taus", "seeds"):
+            value = getattr(self, name)
+            if isinstance(value, (list, tuple)):  # other types: check_grid names them
+                object.__setattr__(self, name, tuple(value))
+        over = self.overrides
+        items = over.items() if isinstance(over, dict) else over or ()
+        object.__setattr__(self, "overrides", tuple(items))
+
+    def grid(self) -> dict[str, list]:
+        """The JSON's ``grid`` (``grid_of``): modes in STABILITY_MODES order, axes sorted."""
+        return grid_of(self.modes, self.alphas, self.taus, self.seeds)
+
+    def identity(self) -> dict[str, Any]:
+        """What an existing output file must share with this sweep's results (``IDENTITY``)."""
+        return identity(self.experiment, self.quick, self.grid())
+
+    def resolved(self) -> SweepSpec:
+        """This spec checked (ValueError naming the parameter, MemoryError for a batch
+        too large) with its grid sorted and every default filled in."""
+        exp = lookup(self.experiment)
+        if exp.data is None or not exp.batched:
+            raise ValueError(
+                f"experiment must be one with batched per-seed data (sine, lorenz), got {self.experiment!r}"
+            )
+        g = self.grid()
+        check_int("n_show", self.n_show, 1, 1000)
+        check_int("threads", self.threads, 1)
+        check_int("max_batch", self.max_batch, 1)
+        chunk_size = self.max_batch if self.chunk_size is None else self.chunk_size
+        check_int("chunk_size", chunk_size, 1, self.max_batch)
+        num_steps = self.num_steps
+        num_steps = num_steps if num_steps is not None else exp.train["num_steps"]
+        check_int("num_steps", num_steps, 1, 100_000)
+        probe_epochs = self.probe_epochs
+        probe_epochs = probe_epochs if probe_epochs is not None else exp.probe_epochs
+        check_int("probe_epochs", probe_epochs, 1, 10_000)
+        for key in (
+            "alpha",
+            "ema_momentum",
+            "seed",
+            "num_steps",
+            "device",
+            "num_threads",
+        ):
+            if key in dict(self.overrides):
+                raise ValueError(
+                    f"overrides must not set {key!r}: it is a sweep argument"
+                )
+        exp.mode_configs(g["modes"][0], **dict(self.overrides))  # a bad one fails here
+        spec = replace(
+            self,
+            modes=g["modes"],
+            alphas=g["alpha"],
+            taus=g["ema_momentum"],
+            seeds=g["seeds"],
+            num_steps=num_steps,
+            probe_epochs=probe_epochs,
+            chunk_size=chunk_size,
+            compile=num_steps >= 1000 if self.compile is None else self.compile,
+        )
+        spec.check_memory()
+        return spec
+
+    def runs_per_mode(self) -> int:
+        return len(self.alphas) * len(self.taus) * len(self.seeds)
+
+    def check_memory(self) -> None:
+        """MemoryError when one batch of a resolved spec would not fit (``estimate_bytes``)."""
+        members = min(self.runs_per_mode(), self.chunk_size)
+        need = estimate_bytes(self.experiment, members, self.num_steps)
+        limit = self.max_bytes
+        limit = limit if limit is not None else int(0.75 * available_bytes())
+        if need > limit:
+            raise MemoryError(
+                f"the grid needs about {need / 2**30:.1f} GiB per batch of {members} runs, "
+                f"more than the {limit / 2**30:.1f} GiB allowed; lower max_batch (--max-batch) or the grid"
+            )
+
+
+def plan(spec: SweepSpec, device: str) -> list[Chunk]:
+    """The chunks of a sweep (``spec`` resolved, ``SweepSpec.resolved``) on ``device``
+    (a device type): per mode, its runs (alpha, then ema_momentum, then seed) cut into
+    equal batches of at most ``chunk_size`` (``pipeline.batch_sizes``), each chunk one
+    batched ensemble. Its fields hold everything its result depends on."""
     chunks = []
-    for mode in modes:
+    for mode in spec.modes:
         runs = [
-            [float(a), float(t), int(s)] for a in alphas for t in taus for s in seeds
+            [float(a), float(t), int(s)]
+            for a in spec.alphas
+            for t in spec.taus
+            for s in spec.seeds
         ]
-        sizes = batch_sizes(len(runs), chunk_size)
+        sizes = batch_sizes(len(runs), spec.chunk_size)
         for start, size in zip(np.cumsum([0] + sizes[:-1]).tolist(), sizes):
             fields = {
                 "kind": "sweep",
-                "experiment": experiment,
+                "experiment": spec.experiment,
                 "mode": mode,
                 "runs": runs[start : start + size],
-                "show_seed": int(seeds[0]),
-                "num_steps": num_steps,
-                "probe_epochs": probe_epochs,
-                "n_show": n_show,
+                "show_seed": int(spec.seeds[0]),
+                "num_steps": spec.num_steps,
+                "probe_epochs": spec.probe_epochs,
+                "n_show": spec.n_show,
                 "device": device,
-                "threads": threads,
-                "compile": compile,
-                "overrides": dict(overrides or {}),
+                "threads": spec.threads,
+                "compile": spec.compile,
+                "overrides": dict(spec.overrides),
                 "code": code_version(),
                 "torch": torch.__version__,
             }
-            label = f"{experiment} {mode} runs {start + 1}-{start + size}"
+            label = f"{spec.experiment} {mode} runs {start + 1}-{start + size}"
             chunks.append(Chunk(fields, label))
     return chunks
 
 
 def sweep(
-    experiment: str,
-    modes: Sequence[str] = tuple(STABILITY_MODES),
-    alphas: Sequence[float] = ALPHAS,
-    taus: Sequence[float] = EMA_MOMENTA,
-    seeds: Sequence[int] = (0, 1, 2, 3, 4),
-    num_steps: int | None = None,
-    probe_epochs: int | None = None,
-    n_show: int = 20,
-    quick: bool = False,
-    device: str = "auto",
-    threads: int = 2,
-    max_batch: int = 128,
-    max_bytes: int | None = None,
-    compile: bool | None = None,
+    spec: SweepSpec,
     log: Callable[[str], None] = print,
-    chunk_size: int | None = None,
     cache_dir: Path | str | None = None,
     cluster: Cluster | None = None,
-    overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Train and score every (mode, alpha, ema_momentum, seed) of the grid; returns the JSON-ready dict.
+    """Train and score every (mode, alpha, ema_momentum, seed) of ``spec``'s grid; returns
+    the JSON-ready dict.
 
-    The grid is cut into chunks of at most ``chunk_size`` runs (default ``max_batch``),
-    each trained as one batched ensemble (``plan``, ``sweep_chunk``). ``cache_dir``: keep
-    finished chunks there and reuse them (``cluster.ChunkCache``); ``cluster``: compute
-    the missing chunks as Ray tasks (``cluster.connect``), each with ``threads`` CPUs.
-    ``compile``: ``torch.compile`` the batched loss (default: for runs of 1,000 steps or
-    more, where its one-off cost of ~15 s per batch shape pays back). ``overrides``:
-    further TrainConfig fields for every run (e.g. ``{"lr": 0.1}``).
+    The grid is cut into chunks of at most ``spec.chunk_size`` runs (default
+    ``max_batch``), each trained as one batched ensemble (``plan``, ``sweep_chunk``).
+    ``cache_dir``: keep finished chunks there and reuse them (``chunks.ChunkCache``);
+    ``cluster``: compute the missing chunks as Ray tasks (``chunks.connect``), each with
+    ``spec.threads`` CPUs.
     """
-    exp = lookup(experiment)
-    if exp.data is None or not exp.batched:
-        raise ValueError(
-            f"experiment must be one with batched per-seed data (sine, lorenz), got {experiment!r}"
-        )
-    modes = (
-        [m for m in STABILITY_MODES if m in modes]
-        if set(modes) <= set(STABILITY_MODES)
-        else list(modes)
-    )
-    check_grid(modes, list(alphas), list(taus), list(seeds))
-    alphas, taus, seeds = sorted(alphas), sorted(taus), sorted(seeds)
-    check_int("n_show", n_show, 1, 1000)
-    check_int("threads", threads, 1)
-    check_int("max_batch", max_batch, 1)
-    chunk_size = max_batch if chunk_size is None else chunk_size
-    check_int("chunk_size", chunk_size, 1, max_batch)
-    num_steps = num_steps if num_steps is not None else exp.train["num_steps"]
-    check_int("num_steps", num_steps, 1, 100_000)
-    compile = num_steps >= 1000 if compile is None else compile
-    probe_epochs = probe_epochs if probe_epochs is not None else exp.probe_epochs
-    check_int("probe_epochs", probe_epochs, 1, 10_000)
-    overrides = dict(overrides or {})
-    for key in ("alpha", "ema_momentum", "seed", "num_steps", "device", "num_threads"):
-        if key in overrides:
-            raise ValueError(f"overrides must not set {key!r}: it is a sweep argument")
-    exp.mode_configs(modes[0], **overrides)  # a bad override fails here, named
-    per_mode = len(alphas) * len(taus) * len(seeds)
-    need = estimate_bytes(experiment, min(per_mode, chunk_size), num_steps)
-    limit = max_bytes if max_bytes is not None else int(0.75 * available_bytes())
-    if need > limit:
-        raise MemoryError(
-            f"the grid needs about {need / 2**30:.1f} GiB per batch of {min(per_mode, chunk_size)} runs, "
-            f"more than the {limit / 2**30:.1f} GiB allowed; lower max_batch (--max-batch) or the grid"
-        )
-    if cluster is not None and device == "cuda":
+    spec = spec.resolved()
+    if cluster is not None and spec.device == "cuda":
         dev = torch.device("cuda")  # the workers' GPUs, whatever the driver has
     else:
-        dev = resolve_device(device)
+        dev = resolve_device(spec.device)
     t0 = time.perf_counter()
-    spec = metric_spec(experiment)
+    settings = _settings(spec, dev.type)
+    chunks = plan(spec, dev.type)
+    results, info = run_chunks(
+        sweep_chunk,
+        chunks,
+        ChunkCache(cache_dir, log),
+        cluster,
+        cpus_per_chunk=spec.threads,
+        gpus_per_chunk=1 if dev.type == "cuda" and cluster is not None else 0,
+        log=log,
+    )
+    points = _points(spec, chunks, results, log)
+    seconds = time.perf_counter() - t0
+    out = _result(spec, str(dev), settings, info, points, seconds)
+    validate(out)
+    return out
+
+
+def _settings(spec: SweepSpec, device: str) -> dict[str, Any]:
+    """The JSON's ``settings`` (without ``overrides``): probe and curve sizes, and the
+    ModelConfig and TrainConfig of every mode."""
+    exp = lookup(spec.experiment)
     settings: dict[str, Any] = {
-        "probe_epochs": probe_epochs,
-        "n_show": n_show,
+        "probe_epochs": spec.probe_epochs,
+        "n_show": spec.n_show,
         "curve_points": CURVE_POINTS,
-        "max_batch": chunk_size,
-        "compiled": compile,
+        "max_batch": spec.chunk_size,
+        "compiled": spec.compile,
         "modes": {},
     }
-    for mode in modes:
+    for mode in spec.modes:
         mc, tc0 = exp.mode_configs(
             mode,
-            num_steps=num_steps,
-            device=dev.type,
-            num_threads=threads,
+            num_steps=spec.num_steps,
+            device=device,
+            num_threads=spec.threads,
             progress=False,
-            **overrides,
+            **dict(spec.overrides),
         )
         settings["modes"][mode] = {
             "model": mc.to_dict(),
@@ -437,46 +541,34 @@ def sweep(
                 if k not in ("alpha", "ema_momentum", "seed")
             },
         }
-    chunks = plan(
-        experiment,
-        modes,
-        alphas,
-        taus,
-        seeds,
-        num_steps,
-        probe_epochs,
-        n_show,
-        dev.type,
-        threads,
-        chunk_size,
-        compile,
-        overrides,
-    )
-    results, info = run_chunks(
-        sweep_chunk,
-        chunks,
-        ChunkCache(cache_dir, log),
-        cluster,
-        cpus_per_chunk=threads,
-        gpus_per_chunk=1 if dev.type == "cuda" and cluster is not None else 0,
-        log=log,
-    )
-    records: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
+    return settings
+
+
+def _points(
+    spec: SweepSpec,
+    chunks: Sequence[Chunk],
+    results: Sequence[dict[str, Any]],
+    log: Callable[[str], None],
+) -> list[dict[str, Any]]:
+    """The JSON's ``points`` from the chunks' records, in grid order; logs each mode's
+    training and scoring speed."""
+    metrics = metric_spec(spec.experiment)
+    records: dict[str, list[dict[str, Any]]] = {m: [] for m in spec.modes}
     for c, r in zip(chunks, results):
         records[c.fields["mode"]].extend(r["records"])
     points: list[dict[str, Any]] = []
-    ns = len(seeds)
-    for mode in modes:
+    ns, nt = len(spec.seeds), len(spec.taus)
+    for mode in spec.modes:
         recs = records[mode]
-        for p in range(len(alphas) * len(taus)):
+        for p in range(len(spec.alphas) * nt):
             rows = recs[p * ns : (p + 1) * ns]
             points.append(
                 {
                     "mode": mode,
-                    "alpha": float(alphas[p // len(taus)]),
-                    "ema_momentum": float(taus[p % len(taus)]),
+                    "alpha": float(spec.alphas[p // nt]),
+                    "ema_momentum": float(spec.taus[p % nt]),
                     "diverged_at": [r["diverged_at"] for r in rows],
-                    "per_seed": {k: [r["metrics"][k] for r in rows] for k in spec},
+                    "per_seed": {k: [r["metrics"][k] for r in rows] for k in metrics},
                     "show": rows[0]["show"],
                 }
             )
@@ -484,17 +576,29 @@ def sweep(
         t_train = sum(r["seconds_train"] for r in mode_res)
         t_score = sum(r["seconds_score"] for r in mode_res)
         n_div = sum(r["diverged_at"] is not None for r in recs)
+        steps = spec.num_steps
         log(
-            f"{experiment} {mode}: {len(recs)} runs x {num_steps} steps trained in {t_train:.1f} s "
-            f"({len(recs) * num_steps / max(t_train, 1e-9):,.0f} member-steps/s), scored in "
+            f"{spec.experiment} {mode}: {len(recs)} runs x {steps} steps trained in {t_train:.1f} s "
+            f"({len(recs) * steps / max(t_train, 1e-9):,.0f} member-steps/s), scored in "
             f"{t_score:.1f} s; {n_div} diverged"
         )
-    seconds = time.perf_counter() - t0
-    member_steps = len(modes) * per_mode * num_steps
+    return points
+
+
+def _result(
+    spec: SweepSpec,
+    device: str,
+    settings: dict[str, Any],
+    info: dict[str, Any],
+    points: list[dict[str, Any]],
+    seconds: float,
+) -> dict[str, Any]:
+    """The sweep's JSON (module docstring), strict JSON with 5 significant digits."""
+    member_steps = len(spec.modes) * spec.runs_per_mode() * spec.num_steps
     out = {
         "schema": SCHEMA_VERSION,
-        "experiment": experiment,
-        "quick": quick,
+        "experiment": spec.experiment,
+        "quick": spec.quick,
         "command": "python -m bijepa_nb.sweep " + " ".join(sys.argv[1:])
         if sys.argv and sys.argv[0].endswith("sweep.py")
         else "bijepa_nb.experiments.sweep.sweep()",
@@ -503,25 +607,23 @@ def sweep(
         "environment": {
             "torch": torch.__version__,
             "python": platform.python_version(),
-            "device": str(dev),
-            "threads": threads,
+            "device": device,
+            "threads": spec.threads,
         },
         "execution": info,
         "settings": settings,
         "grid": {
-            "modes": list(modes),
-            "alpha": [float(a) for a in alphas],
-            "ema_momentum": [float(t) for t in taus],
-            "seeds": list(seeds),
+            "modes": list(spec.modes),
+            "alpha": [float(a) for a in spec.alphas],
+            "ema_momentum": [float(t) for t in spec.taus],
+            "seeds": list(spec.seeds),
         },
-        "metrics": spec,
+        "metrics": metric_spec(spec.experiment),
         "points": points,
     }
-    if overrides:
-        settings["overrides"] = overrides
-    out = _clean(out, digits=5)  # strict JSON, 5 significant digits
-    validate(out)
-    return out
+    if spec.overrides:
+        settings["overrides"] = dict(spec.overrides)
+    return _clean(out, digits=5)
 
 
 def validate(result: dict[str, Any]) -> None:
@@ -547,7 +649,6 @@ def validate(result: dict[str, Any]) -> None:
     )
     metrics = result.get("metrics", {})
     check_metrics(metrics, need)
-    n = len(grid["seeds"])
     points = result.get("points", [])
     expected = [
         (m, a, t)
@@ -564,50 +665,61 @@ def validate(result: dict[str, Any]) -> None:
             (p.get("mode"), p.get("alpha"), p.get("ema_momentum")) == (m, a, t),
             f"points[{i}] must be ({m}, {a}, {t})",
         )
+        _validate_point(f"points[{i}]", p, len(grid["seeds"]), metrics, need)
+
+
+def _validate_point(
+    where: str,
+    p: dict[str, Any],
+    n: int,
+    metrics: dict[str, Any],
+    need: Callable[[bool, str], None],
+) -> None:
+    """The checks of one point of ``validate``: per-seed lists, its ``show`` curves."""
+    need(
+        isinstance(p.get("diverged_at"), list) and len(p["diverged_at"]) == n,
+        f"{where}.diverged_at needs one entry per seed",
+    )
+    need(
+        set(p.get("per_seed", {})) == set(metrics),
+        f"{where}.per_seed must hold exactly the described metrics",
+    )
+    for k, v in p["per_seed"].items():
         need(
-            isinstance(p.get("diverged_at"), list) and len(p["diverged_at"]) == n,
-            f"points[{i}].diverged_at needs one entry per seed",
+            isinstance(v, list)
+            and len(v) == n
+            and all(x is None or isinstance(x, (int, float)) for x in v),
+            f"{where}.per_seed[{k!r}] needs one number or null per seed",
         )
+    show = p.get("show", {})
+    for k in (
+        "steps",
+        "loss_total",
+        "loss_fwd",
+        "loss_bwd",
+        "norm_steps",
+        "online_norm",
+        "target_norm",
+    ):
         need(
-            set(p.get("per_seed", {})) == set(metrics),
-            f"points[{i}].per_seed must hold exactly the described metrics",
+            isinstance(show.get(k), list) and len(show[k]) <= CURVE_POINTS,
+            f"{where}.show.{k} must be a list of <= {CURVE_POINTS}",
         )
-        for k, v in p["per_seed"].items():
-            need(
-                isinstance(v, list)
-                and len(v) == n
-                and all(x is None or isinstance(x, (int, float)) for x in v),
-                f"points[{i}].per_seed[{k!r}] needs one number or null per seed",
-            )
-        show = p.get("show", {})
-        for k in (
-            "steps",
-            "loss_total",
-            "loss_fwd",
-            "loss_bwd",
-            "norm_steps",
-            "online_norm",
-            "target_norm",
-        ):
-            need(
-                isinstance(show.get(k), list) and len(show[k]) <= CURVE_POINTS,
-                f"points[{i}].show.{k} must be a list of <= {CURVE_POINTS}",
-            )
-        need(
-            len(show["steps"]) == len(show["loss_total"])
-            and len(show["norm_steps"]) == len(show["online_norm"]),
-            f"points[{i}].show curves and their steps must have equal lengths",
-        )
-        fc = show.get("forecast")
-        need(
-            fc is None
-            or all(isinstance(fc.get(k), list) for k in ("truth", "pred_A", "pred_B")),
-            f"points[{i}].show.forecast must be null or hold truth, pred_A, pred_B",
-        )
-        need(
-            (fc is None) == (show.get("diverged_at") is not None),
-            f"points[{i}].show.forecast is null exactly when its seed diverged",
-        )
+    need(
+        len(show["steps"]) == len(show["loss_total"])
+        and len(show["norm_steps"]) == len(show["online_norm"]),
+        f"{where}.show curves and their steps must have equal lengths",
+    )
+    fc = show.get("forecast")
+    need(
+        fc is None
+        or all(isinstance(fc.get(k), list) for k in ("truth", "pred_A", "pred_B")),
+        f"{where}.show.forecast must be null or hold truth, pred_A, pred_B",
+    )
+    need(
+        (fc is None) == (show.get("diverged_at") is not None),
+        f"{where}.show.forecast is null exactly when its seed diverged",
+    )
 
 
 def point(
