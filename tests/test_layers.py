@@ -137,3 +137,39 @@ def test_no_chapter_imports_a_command_line():
 def test_readme_is_short():
     n = len((REPO / "README.md").read_text().splitlines())
     assert n <= README_MAX_LINES, f"README.md has {n} lines"
+
+
+MAX_LINES, MAX_PARAMS = 80, 8
+
+
+def _oversized(path: Path) -> list[str]:
+    """Functions over MAX_LINES lines or MAX_PARAMS parameters whose docstring does not
+    say why ("Why so long:" / "Why so many parameters:")."""
+    bad = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        a = node.args
+        params = len(a.posonlyargs) + len(a.args) + len(a.kwonlyargs)
+        params -= bool(a.args) and a.args[0].arg in ("self", "cls")
+        lines = node.end_lineno - node.lineno + 1
+        doc = ast.get_docstring(node) or ""
+        if lines > MAX_LINES and "Why so long:" not in doc:
+            bad.append(f"{node.name} ({lines} lines)")
+        if params > MAX_PARAMS and "Why so many parameters:" not in doc:
+            bad.append(f"{node.name} ({params} parameters)")
+    return bad
+
+
+@pytest.mark.parametrize("path", MODULES, ids=module_name)
+def test_long_functions_say_why(path):
+    bad = _oversized(path)
+    assert not bad, f"{module_name(path)}: {', '.join(bad)} without a stated reason"
+
+
+def test_the_size_check_can_fail(tmp_path):
+    body = "\n".join(f"    x{i} = {i}" for i in range(90))
+    (tmp_path / "m.py").write_text(
+        f"def f(a, b, c, d, e, f, g, h, i):\n    '''Short.'''\n{body}\n"
+    )
+    assert _oversized(tmp_path / "m.py") == ["f (92 lines)", "f (9 parameters)"]

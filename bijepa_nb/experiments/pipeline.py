@@ -104,6 +104,8 @@ def train_runs(
 
     Why so many parameters: the runs and their data plus the options of the one
     training path (batching, building, divergence), each with a default.
+    Why so long: the batched and the one-by-one path of that one training loop side by
+    side, so that both visibly do the same thing.
     """
     exp = lookup(experiment) if isinstance(experiment, str) else experiment
     if not runs:
