@@ -71,6 +71,21 @@ def test_fetch_results_downloads_what_is_missing(tmp_path: Path, monkeypatch) ->
         fetch_results(served.as_uri(), ["results/a.json"])
 
 
+def test_fetch_results_honours_the_results_url_override(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    served = tmp_path / "mirror" / "book"
+    (served / "results").mkdir(parents=True)
+    (served / "results" / "a.json").write_text('{"a": 1}')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BIJEPA_RESULTS_URL", served.as_uri() + "/")
+    unreachable = "https://raw.invalid/OWNER/NAME/main/book/"
+    assert fetch_results(unreachable, ["results/a.json"]) == ["results/a.json"]
+    monkeypatch.setenv("BIJEPA_RESULTS_URL", (tmp_path / "nowhere").as_uri() + "/")
+    assert fetch_results(unreachable, ["results/b.json"]) == []
+    assert "could not fetch results/b.json from file://" in capsys.readouterr().out
+
+
 #: chapter -> its run-length parameters, each with a value far too large
 RUN_LENGTH = {
     "07_playground.ipynb": {"num_steps": 10**9},

@@ -22,6 +22,9 @@ from ..core.config import (  # noqa: F401 (re-exported for chapters)
 )
 
 QUICK_ENV = "BIJEPA_QUICK"
+#: Overrides the ``base_url`` of :func:`fetch_results` (a mirror, or a local server in
+#: tests/test_colab.py); the chapters' cells keep the address derived from _config.yml.
+RESULTS_URL_ENV = "BIJEPA_RESULTS_URL"
 
 
 def quick_mode(quick: bool = False) -> bool:
@@ -100,10 +103,13 @@ def fetch_results(base_url: str, names: list[str]) -> list[str]:
     unless the file is already there. Used on Colab, where only the package is
     installed. A failed download is printed, not raised: the chapter then says the file
     is missing or recomputes it. Returns the names downloaded.
+
+    The environment variable ``BIJEPA_RESULTS_URL``, when set, replaces ``base_url``.
     """
     import pathlib
     import urllib.request
 
+    base_url = os.environ.get(RESULTS_URL_ENV) or base_url
     if not base_url.endswith("/"):
         raise ValueError(f"base_url must end with '/', got {base_url!r}")
     fetched = []
@@ -116,7 +122,7 @@ def fetch_results(base_url: str, names: list[str]) -> list[str]:
             urllib.request.urlretrieve(base_url + name, dest)
             fetched.append(name)
         except OSError as err:
-            print(f"could not fetch {name}: {err}")
+            print(f"could not fetch {name} from {base_url}: {err}")
     return fetched
 
 
