@@ -66,8 +66,8 @@ def main(argv: list[str] | None = None) -> None:
             else:
                 s = r.scores
                 print(
-                    f"{cfg:14s} seed {seed}: loss {tail['total']:.4f}  A probe/test/lstsq {s['A']['probe']:.4f}/{s['A']['test']:.4f}/{s['A']['lstsq_test']:.4f}"
-                    f"  B probe/test/lstsq {s['B']['probe']:.4f}/{s['B']['test']:.4f}/{s['B']['lstsq_test']:.4f}  ({r.seconds:.1f} s)",
+                    f"{cfg:14s} seed {seed}: loss {tail['total']:.4f}  A probe/test/lstsq {s['A']['adam_probeset']:.4f}/{s['A']['adam_heldout']:.4f}/{s['A']['lstsq_heldout']:.4f}"
+                    f"  B probe/test/lstsq {s['B']['adam_probeset']:.4f}/{s['B']['adam_heldout']:.4f}/{s['B']['lstsq_heldout']:.4f}  ({r.seconds:.1f} s)",
                     flush=True,
                 )
     if EXPERIMENTS[args.experiment].kind == "forecast":
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
         for cfg in configs:
             rs = [r for r in rows if r["config"] == cfg]
             for p in ("A", "B"):
-                v = np.array([r["scores"][p]["test"] for r in rs])
+                v = np.array([r["scores"][p]["adam_heldout"] for r in rs])
                 print(
                     f"  {cfg:14s} Protocol {p}: {v.mean():.4f} ± {v.std(ddof=1) if len(v) > 1 else 0:.4f}"
                 )

@@ -22,8 +22,8 @@ def text(md) -> str:
 
 def test_probe_table_rows_and_baselines() -> None:
     scores = {
-        "A": {"probe": 0.02, "test": 0.03, "lstsq_test": 0.01},
-        "B": {"probe": 0.05, "test": 0.06, "lstsq_test": 0.015},
+        "A": {"adam_probeset": 0.02, "adam_heldout": 0.03, "lstsq_heldout": 0.01},
+        "B": {"adam_probeset": 0.05, "adam_heldout": 0.06, "lstsq_heldout": 0.015},
     }
     lines = text(report.probe_table(scores, {"mean": 0.5})).splitlines()
     assert lines[2] == "| Protocol A | 0.0200 | 0.0300 | 0.0100 |"

@@ -113,13 +113,13 @@ def test_train_runs_batches_a_grid_and_scores_it_like_single_runs():
             ref, data[tc.seed].probe, data[tc.seed].test, epochs=100, seed=tc.seed
         )
         np.testing.assert_allclose(
-            scores.scores["B_lstsq_heldout"][i], ev["B"]["lstsq_test"], rtol=1e-3
+            scores.scores["B_lstsq_heldout"][i], ev["B"]["lstsq_heldout"], rtol=1e-3
         )
         np.testing.assert_allclose(
-            scores.scores["B_adam_heldout"][i], ev["B"]["test"], rtol=1e-3
+            scores.scores["B_adam_heldout"][i], ev["B"]["adam_heldout"], rtol=1e-3
         )
         np.testing.assert_allclose(
-            scores.scores["A_lstsq_heldout"][i], ev["A"]["lstsq_test"], rtol=1e-3
+            scores.scores["A_lstsq_heldout"][i], ev["A"]["lstsq_heldout"], rtol=1e-3
         )
     assert (
         scores.show["B_pred"].shape == (8, 5)

@@ -38,11 +38,11 @@ def test_protocols_score_probe_and_held_out_sets():
     scores = evaluate(model, probe_set, test_set)
     assert set(scores) == {"A", "B", "A_bwd", "B_bwd"}
     for s in scores.values():
-        assert set(s) == {"probe", "test", "lstsq_test"} and all(
+        assert set(s) == {"adam_probeset", "adam_heldout", "lstsq_heldout"} and all(
             0 <= v < 1.0 for v in s.values()
         )
     # a target of variance 0.5 predicted better than its mean: the probes learned something
-    assert scores["A"]["lstsq_test"] < 0.1 and scores["B"]["lstsq_test"] < 0.1
+    assert scores["A"]["lstsq_heldout"] < 0.1 and scores["B"]["lstsq_heldout"] < 0.1
     classic = build_model(m, TrainConfig(alpha=1.0, seed=0))
     assert "B_bwd" not in evaluate(classic, probe_set, test_set)
     # scores are deterministic

@@ -29,9 +29,9 @@ def rows(md) -> list[list[str]]:
 
 def test_paper_table_reads_the_registry_and_gives_intervals():
     seeds = [
-        {"train_loss": 0.01, "A": 0.02, "B": 0.030, "x": 1.0},
-        {"train_loss": 0.02, "A": 0.03, "B": 0.050, "x": 3.0},
-        {"train_loss": 0.03, "A": 0.01, "B": 0.040, "x": 2.0},
+        {"train_loss": 0.01, "A_adam_probeset": 0.02, "B_adam_probeset": 0.03, "x": 1},
+        {"train_loss": 0.02, "A_adam_probeset": 0.03, "B_adam_probeset": 0.05, "x": 3},
+        {"train_loss": 0.03, "A_adam_probeset": 0.01, "B_adam_probeset": 0.04, "x": 2},
     ]
     md = report.paper_table("lorenz", {"expressive": seeds}, {"extra": "x"})
     header = md.data.splitlines()[0]
@@ -72,8 +72,11 @@ def test_run_experiment_is_the_plain_training_path():
     assert np.array_equal(h.total, r.history.total)
     assert evaluate(m, sd.probe, sd.test, epochs=5, seed=3) == r.scores
     got = r.metrics()
-    assert got["train_loss"] == h.fwd[-1] and got["B"] == r.scores["B"]["probe"]
-    assert got["A_lstsq"] == r.scores["A"]["lstsq_test"]
+    assert (
+        got["train_loss"] == h.fwd[-1]
+        and got["B_adam_probeset"] == r.scores["B"]["adam_probeset"]
+    )
+    assert got["A_lstsq_heldout"] == r.scores["A"]["lstsq_heldout"]
 
 
 def test_train_runs_unbatched_matches_train_and_refuses_batched_mnist():

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..experiments.registry import PAPER_METRICS, VARIANTS
+from ..experiments.registry import PAPER_MEASURES, PAPER_METRICS, VARIANTS
 from ..experiments.registry import experiment as lookup
 from .results import baseline, values
 from .stats import fmt, mean_ci, mean_std, paired_ratio_ci
@@ -52,7 +52,8 @@ def paper_table(
     """The paper's table beside ours: one row per variant of ``results``.
 
     results: variant name -> one dict of metrics per seed, holding at least the keys the
-    paper reports for ``experiment`` (``bijepa_nb.experiments.registry``: e.g. train_loss, A, B). For
+    paper reports for ``experiment`` under our keys (``registry.PAPER_MEASURES``: e.g.
+    train_loss, A_adam_probeset, B_adam_probeset). For
     each of those keys the table shows the paper's single run (read from the registry)
     and ours as "mean [95% interval over seeds]"; ``extra`` (column header -> metric
     key) adds columns of ours alone (held-out scores, other probes).
@@ -80,7 +81,8 @@ def paper_table(
     for name, per_seed in results.items():
         row: list[Any] = [VARIANTS[name].label]
         for k in keys:
-            row += [exp.paper[name][k], interval([r[k] for r in per_seed], digits)]
+            ours = [r[PAPER_MEASURES[k]] for r in per_seed]
+            row += [exp.paper[name][k], interval(ours, digits)]
         row += [interval([r[key] for r in per_seed], digits) for key in extra.values()]
         rows.append(row)
     return markdown_table(header, rows, digits)
@@ -95,16 +97,16 @@ def probe_table(
     """One run's forecasting errors, as chapter 1 reads them: a row per protocol (A, B)
     with the Adam probe on its own probe set (the paper's number), the same probe on the
     held-out test set and least squares on the held-out set (``probes.evaluate``'s keys
-    ``probe``, ``test``, ``lstsq_test``); then a row per reference value of
+    ``adam_probeset``, ``adam_heldout``, ``lstsq_heldout``); then a row per reference value of
     ``baselines`` (name -> held-out MSE, e.g. predicting the mean)."""
     header = ["probe", "probe set (paper-style)", "held-out test"]
     header.append("least squares, held-out")
     rows: list[list[Any]] = [
         [
             f"Protocol {p}",
-            scores[p]["probe"],
-            scores[p]["test"],
-            scores[p]["lstsq_test"],
+            scores[p]["adam_probeset"],
+            scores[p]["adam_heldout"],
+            scores[p]["lstsq_heldout"],
         ]
         for p in ("A", "B")
     ]

@@ -111,9 +111,11 @@ def protocol_scores(
 ) -> dict[str, float]:
     """MSE of one protocol, in the data's (normalised) units.
 
-    Keys: ``probe`` (paper-style Adam probe, scored on its own training data, as the paper
-    reports), ``test`` (the same probe on the held-out test set), ``lstsq_test``
-    (closed-form least squares fitted on the probe set, scored on the test set).
+    Keys, the book's names everywhere (``f"{protocol}_{key}"`` in results files):
+    ``adam_probeset`` (paper-style Adam probe, scored on its own training data, as the
+    paper reports), ``adam_heldout`` (the same probe on the held-out test set),
+    ``lstsq_heldout`` (closed-form least squares fitted on the probe set, scored on the
+    test set).
     """
     device = next(model.parameters()).device
     f_tr, t_tr = protocol_features(model, probe_set.to(device), protocol)
@@ -121,9 +123,9 @@ def protocol_scores(
     adam = adam_probe(f_tr, t_tr, epochs, lr, seed)
     ls = lstsq_probe(f_tr, t_tr)
     return {
-        "probe": adam.mse(f_tr, t_tr),
-        "test": adam.mse(f_te, t_te),
-        "lstsq_test": ls.mse(f_te, t_te),
+        "adam_probeset": adam.mse(f_tr, t_tr),
+        "adam_heldout": adam.mse(f_te, t_te),
+        "lstsq_heldout": ls.mse(f_te, t_te),
     }
 
 

@@ -55,23 +55,21 @@ class RunResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def metrics(self) -> dict[str, float]:
-        """The run's numbers under the keys of the registry's paper tables (forecasting:
-        train_loss = the last batch's forward loss, A and B = Adam probes scored on the
-        probe set, as the paper measured) plus loss_last100 (mean total loss of the last
-        100 steps), {A,B}_heldout (the same probes on the test set) and {A,B}_lstsq
-        (least squares, test set)."""
+        """The run's numbers under the keys of the results files: ``train_loss`` (the
+        last batch's forward loss, the paper's "train loss"), ``loss_last100_total``
+        (mean total loss of the last 100 steps) and ``{A,B}_{key}`` for every key of
+        ``probes.protocol_scores`` (``B_adam_probeset`` is the paper's Protocol B
+        measurement; ``B_lstsq_heldout`` the exact probe on held-out data)."""
         if "A" not in self.scores:
             raise ValueError(
                 "metrics: only forecasting runs (sine, lorenz) have Protocol A/B scores"
             )
         out = {
             "train_loss": float(self.history.fwd[-1]),
-            "loss_last100": self.history.tail_mean(100)["total"],
+            "loss_last100_total": self.history.tail_mean(100)["total"],
         }
         for p in ("A", "B"):
-            s = self.scores[p]
-            out[p], out[f"{p}_heldout"] = s["probe"], s["test"]
-            out[f"{p}_lstsq"] = s["lstsq_test"]
+            out.update({f"{p}_{k}": v for k, v in self.scores[p].items()})
         return out
 
 

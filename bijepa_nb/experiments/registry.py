@@ -238,6 +238,15 @@ EXPERIMENTS: dict[str, Experiment] = {
 }
 
 
+#: Our key of the measurement behind each forecasting key of ``Experiment.paper`` (the paper scores
+#: its Adam probes on the probe set; ``probes.protocol_scores``, ``RunResult.metrics``
+#: and the results files all use these names).
+PAPER_MEASURES: dict[str, str] = {
+    "train_loss": "train_loss",
+    "A": "A_adam_probeset",
+    "B": "B_adam_probeset",
+}
+
 #: What each key of ``Experiment.paper`` measures, as table headers.
 PAPER_METRICS: dict[str, str] = {
     "train_loss": "train loss (last batch, fwd)",

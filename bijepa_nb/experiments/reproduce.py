@@ -338,11 +338,7 @@ def variant_chunk(fields: dict[str, Any]) -> dict[str, Any]:
                 epochs=fields["probe_epochs"],
                 seed=s,
             ).items():
-                (
-                    row[f"{proto}_adam_probeset"],
-                    row[f"{proto}_adam_heldout"],
-                    row[f"{proto}_lstsq_heldout"],
-                ) = sc["probe"], sc["test"], sc["lstsq_test"]
+                row.update({f"{proto}_{k}": v for k, v in sc.items()})
         for k in spec:
             per_seed[k].append(row[k])
     return _clean(
