@@ -270,7 +270,7 @@ def test_a_sweep_spec_is_frozen_resolves_its_defaults_and_plans_its_chunks():
         (0.5, 1.0),
         (0, 1, 2),
         False,
-        sw.lookup("sine").probe_epochs,
+        sw.registry.experiment("sine").probe_epochs,
     )
     assert r.identity()["grid"]["alpha"] == [0.5, 1.0]
     chunks = sw.plan(r, "cpu")

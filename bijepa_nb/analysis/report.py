@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from ..experiments import registry
 from ..experiments.registry import PAPER_MEASURES, PAPER_METRICS, VARIANTS
-from ..experiments.registry import experiment as lookup
 from .results import baseline, values
 from .stats import fmt, mean_ci, mean_std, paired_ratio_ci
 from .verdicts import replicate, verdict
@@ -59,7 +59,7 @@ def paper_table(
     key) adds columns of ours alone (held-out scores, other probes).
     """
 
-    exp = lookup(experiment)
+    exp = registry.experiment(experiment)
     if not results:
         raise ValueError("results must hold at least one variant")
     extra = dict(extra or {})

@@ -24,8 +24,8 @@ from ..core.data import (
 )
 from ..core.models import seeded
 from ..core.probes import lstsq_probe
+from . import registry
 from .mnist import classification_probe, fit_minibatch
-from .registry import experiment as lookup
 
 
 def _mse(pred: torch.Tensor, truth: torch.Tensor) -> float:
@@ -112,7 +112,7 @@ def forecast_baselines(
             flat(probe), first_target_step(probe.target), ridge=ridge
         ).mse(flat(test), truth),
     }
-    exp = lookup(experiment)
+    exp = registry.experiment(experiment)
     if exp.kind != "forecast":
         raise ValueError(
             f"experiment must be a forecasting experiment, got {experiment!r}"

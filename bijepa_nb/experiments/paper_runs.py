@@ -18,6 +18,7 @@ from ..core.data import EpochStream, Split
 from ..core.models import JEPA
 from ..core.probes import evaluate
 from ..core.training import History
+from . import registry
 from .mnist import (
     batched_encode,
     classification_probe,
@@ -29,7 +30,6 @@ from .mnist import (
 )
 from .pipeline import Run, train_runs
 from .registry import EXPERIMENTS, VARIANTS, SeedData, lorenz_seed_data, variant
-from .registry import experiment as lookup
 
 #: The configurations of the paper's tables, name -> (stability mode, alpha), and the
 #: variants each experiment's table reports: views of the registry (``bijepa_nb.experiments.registry``).
@@ -92,7 +92,7 @@ def run_experiment(
     Why so long: the three experiments' data preparation and scoring side by side, so
     one call reads as one paper run.
     """
-    exp = lookup(experiment)
+    exp = registry.experiment(experiment)
     v = variant(config)
     alpha = train_overrides.pop("alpha", v.alpha)
     epochs = train_overrides.pop("epochs", None)

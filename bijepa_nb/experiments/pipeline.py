@@ -34,9 +34,9 @@ from ..core.config import (
 from ..core.models import JEPA, build_model, seeded
 from ..core.probes import protocol_features
 from ..core.training import History, TrainingDiverged, train
+from . import registry
 from .ensemble import Ensemble, StackedStream, train_ensemble
 from .registry import Experiment, SeedData
-from .registry import experiment as lookup
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def train_runs(
     Why so long: the batched and the one-by-one path of that one training loop side by
     side, so that both visibly do the same thing.
     """
-    exp = lookup(experiment) if isinstance(experiment, str) else experiment
+    exp = registry.experiment(experiment) if isinstance(experiment, str) else experiment
     if not runs:
         raise ValueError("runs must hold at least one Run")
     check_int("max_batch", max_batch, 1)
@@ -179,7 +179,7 @@ def seed_runs(
 ) -> list[Run]:
     """One ``Run`` per seed with the registry's settings of ``experiment`` in ``mode``;
     ``overrides`` go to the TrainConfig (``alpha``, ``num_steps``, ``device``, ...)."""
-    exp = lookup(experiment) if isinstance(experiment, str) else experiment
+    exp = registry.experiment(experiment) if isinstance(experiment, str) else experiment
     return [
         Run(mode, exp.mode_configs(mode, **overrides, seed=s)[1], name) for s in seeds
     ]

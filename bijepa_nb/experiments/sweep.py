@@ -57,6 +57,7 @@ from ..core.config import (
     resolve_device,
 )
 from ..core.models import JEPA
+from . import registry
 from .chunks import (
     Chunk,
     ChunkCache,
@@ -73,7 +74,6 @@ from .pipeline import (
     train_runs,
 )
 from .registry import EXPERIMENTS
-from .registry import experiment as lookup
 from .reproduce import _clean, check_metrics
 
 SCHEMA_VERSION = "bijepa-sweep/1"
@@ -93,7 +93,7 @@ QUICK = {
 
 def metric_spec(experiment: str) -> dict[str, dict[str, str]]:
     """Unit, split and description of every per-seed metric of a sweep."""
-    unit = lookup(experiment).unit
+    unit = registry.experiment(experiment).unit
     loss = "embedding MSE (mean over batch and embedding dims)"
     spec = {
         "A_lstsq_heldout": (
@@ -217,7 +217,7 @@ def estimate_bytes(experiment: str, members: int, num_steps: int) -> int:
     """A generous estimate of the memory one batch of ``members`` runs needs while training:
     parameters with their gradients, Adam moments and EMA targets, the activations of one
     step kept for backward, and the loss histories."""
-    exp = lookup(experiment)
+    exp = registry.experiment(experiment)
     mc, tc = exp.mode_configs("expressive")
 
     n_params = sum(p.numel() for p in JEPA(mc, 0.5).parameters())
@@ -263,7 +263,7 @@ def sweep_chunk(fields: dict[str, Any]) -> dict[str, Any]:
     forecast to show when the run has the grid's first seed). Runs in this process or in
     a Ray worker; the result depends only on ``fields`` and the hardware."""
     torch.set_num_threads(fields["threads"])
-    exp = lookup(fields["experiment"])
+    exp = registry.experiment(fields["experiment"])
     mode = fields["mode"]
     seeds = sorted({s for _, _, s in fields["runs"]})
     data = {s: exp.seed_data(s) for s in seeds}
@@ -377,7 +377,7 @@ class SweepSpec:
     def resolved(self) -> SweepSpec:
         """This spec checked (ValueError naming the parameter, MemoryError for a batch
         too large) with its grid sorted and every default filled in."""
-        exp = lookup(self.experiment)
+        exp = registry.experiment(self.experiment)
         if exp.data is None or not exp.batched:
             raise ValueError(
                 f"experiment must be one with batched per-seed data (sine, lorenz), got {self.experiment!r}"
@@ -515,7 +515,7 @@ def sweep(
 def _settings(spec: SweepSpec, device: str) -> dict[str, Any]:
     """The JSON's ``settings`` (without ``overrides``): probe and curve sizes, and the
     ModelConfig and TrainConfig of every mode."""
-    exp = lookup(spec.experiment)
+    exp = registry.experiment(spec.experiment)
     settings: dict[str, Any] = {
         "probe_epochs": spec.probe_epochs,
         "n_show": spec.n_show,
