@@ -261,12 +261,31 @@ def test_panel_structure_links_and_markers(sweep):
     import ipywidgets as W
 
     panel = sweep_explorer(sweep, 0.3, 0.99, "restrictive", live=None, source="x.json")
-    menu, a_slider, t_slider, note, view = panel.children
+    assert "bijepa-playground" in panel._dom_classes
+    menu, a_row, t_row, note, view = panel.children
+    (a_slider, a_readout), (t_slider, t_readout) = a_row.children, t_row.children
     assert isinstance(menu, W.Dropdown) and isinstance(view, W.Stack)
     assert isinstance(a_slider, W.SelectionSlider) and isinstance(
         t_slider, W.SelectionSlider
     )
     assert t_slider.description == "EMA momentum τ"
+    # read-only readouts: the sliders' own (editable) readout is off; a Stack of labels
+    # per slider, its selected_index linked to the slider's index
+    assert not a_slider.readout and not t_slider.readout
+    for row, readout, symbol, values in (
+        (a_row, a_readout, "α", ALPHAS),
+        (t_row, t_readout, "τ", TAUS),
+    ):
+        assert "bijepa-slider-row" in row._dom_classes
+        assert "bijepa-readout" in readout._dom_classes
+        assert isinstance(readout, W.Stack)
+        assert [c.value for c in readout.children] == [
+            f"{symbol} = {v:g}" for v in values
+        ]
+    assert (a_readout.selected_index, t_readout.selected_index) == (3, 3)
+    # no fixed pixel widths wider than a phone's column (358 px at 390 px)
+    for w in (menu, a_row, t_row, a_slider, t_slider):
+        assert "px" not in (w.layout.width or ""), (w.description, w.layout.width)
     assert (menu.value, a_slider.value, t_slider.value) == ("restrictive", 0.3, 0.99)
     assert view.selected_index == MODES.index("restrictive")
     leaves = [
@@ -297,9 +316,10 @@ def test_panel_structure_links_and_markers(sweep):
 
     assert linked(menu) == ["IPY_MODEL_" + view.model_id]
     assert sorted(linked(a_slider)) == sorted(
-        "IPY_MODEL_" + m.model_id for m in view.children
+        "IPY_MODEL_" + m.model_id for m in [*view.children, a_readout]
     )
-    assert len(set(linked(t_slider))) == 33
+    assert len(set(linked(t_slider))) == 33 + 1
+    assert "IPY_MODEL_" + t_readout.model_id in linked(t_slider)
     assert all(
         lk["target"][1] == "selected_index"
         for lk in links
@@ -337,8 +357,9 @@ def test_widget_count_is_bounded(sweep):
     before = len(_instances)
     sweep_explorer(sweep, 0.5, 0.995, "expressive")
     created = len(_instances) - before
-    # 231 leaves + 37 stacks + 37 links + controls, shared layouts/styles: not one per leaf
-    assert created < 231 + 37 + 37 + 30, created
+    # 231 leaves + 37 stacks + 37 links + controls and their readouts (11 + 7 labels,
+    # 2 stacks, 2 links), shared layouts/styles: not one per leaf
+    assert created < 231 + 37 + 37 + 30 + 22, created
 
 
 @pytest.mark.parametrize(
@@ -421,7 +442,8 @@ def test_live_change_retrains_and_updates_note(sweep, monkeypatch):
         "expressive",
         live=LiveRetrain(num_steps=120, seed=3, device="cpu"),
     )
-    menu, a_slider, _, note = panel.children[:4]
+    menu, a_row, _, note = panel.children[:4]
+    a_slider = a_row.children[0]
     assert 'data-view="live"' not in note.value
     a_slider.value = 0.7
     assert calls == [(0.7, 0.995, "expressive", 120, 3, "cpu")]

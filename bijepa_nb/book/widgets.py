@@ -3,7 +3,9 @@
 ``sweep_explorer`` shows one grid point of a sweep (``bijepa_nb.experiments.sweep``'s JSON) at a time:
 a mode menu and alpha / EMA-momentum sliders whose ``index`` is ``jslink``ed to nested
 ``Stack`` widgets of precomputed ``HTML`` leaves, so the sliders work on a static page
-(the saved widget state, no kernel). In a live kernel each change also retrains one model
+(the saved widget state, no kernel). Each slider's readout is a read-only ``Stack`` of
+labels linked the same way; book/_static/playground.css and playground-aria.js make the
+rows fit a phone, outline the focused handle and give it an ``aria-valuetext``. In a live kernel each change also retrains one model
 (``retrain``) into an ``Output`` below. ``playground`` is the live-only panel.
 """
 
@@ -520,6 +522,47 @@ def _live_note(
     )
 
 
+def _slider_row(description: str, symbol: str, options: Sequence[float], index: int):
+    """A ``SelectionSlider`` over ``options`` and its read-only readout, in one row.
+
+    Returns ``(slider, row)``. The slider has no readout of its own (ipywidgets' readout
+    is an editable box, and a typed value did nothing on a static page); the readout is a
+    ``Stack`` of one ``HTML`` label per option ("α = 0.5"), its ``selected_index``
+    ``jslink``ed to the slider's ``index``. The row (``HBox.bijepa-slider-row``) is as wide
+    as the column up to 560 px and the slider takes what the readout leaves, so both fit
+    a phone's column; book/_static/playground.css lays the row out there, and
+    book/_static/playground-aria.js copies the readout to the handle's ``aria-valuetext``.
+    """
+    import ipywidgets as W
+    from ipywidgets.widgets.widget_string import HTMLStyle
+
+    slider = W.SelectionSlider(
+        options=[(f"{v:g}", v) for v in options],
+        index=index,
+        description=description,
+        readout=False,
+        continuous_update=False,
+        style={"description_width": "150px"},
+        layout=W.Layout(flex="1 1 auto", width="auto", min_width="0"),
+    )
+    label_layout, label_style = W.Layout(), HTMLStyle()
+    labels = [
+        W.HTML(html.escape(f"{symbol} = {v:g}"), layout=label_layout, style=label_style)
+        for v in options
+    ]
+    readout = W.Stack(
+        labels, selected_index=index, layout=W.Layout(flex="0 0 auto", width="5.5em")
+    )
+    readout.add_class("bijepa-readout")
+    W.jslink((slider, "index"), (readout, "selected_index"))
+    row = W.HBox(
+        [slider, readout],
+        layout=W.Layout(width="100%", max_width="560px", align_items="center"),
+    )
+    row.add_class("bijepa-slider-row")
+    return slider, row
+
+
 def sweep_explorer(
     sweep: dict,
     alpha: float,
@@ -533,8 +576,10 @@ def sweep_explorer(
     A ``Dropdown`` (stability mode) and two ``SelectionSlider``s (alpha, EMA momentum τ)
     whose ``index`` is ``jslink``ed to the ``selected_index`` of nested ``Stack``s: modes >
     alpha > τ, the leaves being ``HTML`` widgets with one point's SVG figure and numbers,
-    each inside ``<div class="bijepa-point" data-mode data-alpha data-tau>``. Works on a
-    static page (saved widget state). ``alpha``, ``ema_momentum`` and ``mode`` are the
+    each inside ``<div class="bijepa-point" data-mode data-alpha data-tau>``. Each slider
+    sits in a row with its read-only readout (``_slider_row``); the panel is
+    ``VBox.bijepa-playground``, children ``[menu, alpha row, tau row, note, view]``. Works
+    on a static page (saved widget state). ``alpha``, ``ema_momentum`` and ``mode`` are the
     initial values and must be grid values. With ``live``, a change in a live kernel also
     retrains one model (``retrain``) into an ``Output`` below and updates the note.
     ``source`` (the file the sweep came from) is named in the note.
@@ -581,30 +626,15 @@ def sweep_explorer(
     view = W.Stack(mode_stacks, selected_index=i_mode, layout=box_layout)
 
     style = {"description_width": "150px"}
-    wide = W.Layout(width="520px")
     mode_menu = W.Dropdown(
         options=list(modes),
         index=i_mode,
         description="stability mode",
         style=style,
-        layout=W.Layout(width="330px"),
+        layout=W.Layout(width="100%", max_width="330px"),
     )
-    alpha_slider = W.SelectionSlider(
-        options=[(f"{a:g}", a) for a in alphas],
-        index=i_alpha,
-        description="alpha (1 = classic)",
-        continuous_update=False,
-        style=style,
-        layout=wide,
-    )
-    tau_slider = W.SelectionSlider(
-        options=[(f"{t:g}", t) for t in taus],
-        index=i_tau,
-        description="EMA momentum τ",
-        continuous_update=False,
-        style=style,
-        layout=wide,
-    )
+    alpha_slider, alpha_row = _slider_row("alpha (1 = classic)", "α", alphas, i_alpha)
+    tau_slider, tau_row = _slider_row("EMA momentum τ", "τ", taus, i_tau)
     W.jslink((mode_menu, "index"), (view, "selected_index"))
     for ms in mode_stacks:
         W.jslink((alpha_slider, "index"), (ms, "selected_index"))
@@ -614,7 +644,7 @@ def sweep_explorer(
     digest = sweep_digest(sweep)
     saved = _precomputed_note(sweep, source, digest, live is not None)
     note = W.HTML(saved)
-    children = [mode_menu, alpha_slider, tau_slider, note, view]
+    children = [mode_menu, alpha_row, tau_row, note, view]
     if live is not None:
         out = W.Output()
         children.append(out)
@@ -634,4 +664,6 @@ def sweep_explorer(
 
         for w in (mode_menu, alpha_slider, tau_slider):
             w.observe(on_change, names="value")
-    return W.VBox(children)
+    panel = W.VBox(children)
+    panel.add_class("bijepa-playground")
+    return panel
