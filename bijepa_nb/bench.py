@@ -18,12 +18,28 @@ Two ratios, each against a baseline run in the same process:
     python -m bijepa_nb.bench                    # everything (about 5 minutes here)
     python -m bijepa_nb.bench --only ensemble    # only the ensemble ratios
     python -m bijepa_nb.bench --only sweep       # only the sweep throughput
+    python -m bijepa_nb.bench --peer jax         # ours against a JAX version (below)
+
+``--peer jax``: the batched ensemble (eager and ``torch.compile``d) against
+``bijepa_nb.experiments.jax_peer``, the same job written as a JAX user would (``vmap`` over
+members, ``lax.scan`` over steps, ``jit``, optax AdamW), in member-steps per second at
+``--peer-ks`` (16, 77) members and ``--peer-threads`` (1, 2) threads. Ours sets its threads
+with ``torch.set_num_threads``; JAX runs in one worker process per thread count (XLA reads
+its settings once, when its backend starts): 1 thread sets
+``XLA_FLAGS=--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1``, 2 leaves
+XLA's default (one thread per core; 2 cores here). Runs alternate (ours eager, ours
+compiled, JAX, repeated ``--repeats`` times) and the median of each is shown; compile
+times are excluded from those and printed apart, as is the load average. "cores" is CPU
+time over wall time of the timed runs, i.e. how many cores each really used. Needs the
+``bench`` extra (``pip install -e ".[bench]"``); without it the command prints one line
+saying so and exits 0 (nothing to compare is not an error of the command).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import os
 import time
 from dataclasses import replace
 
@@ -35,7 +51,7 @@ from .core.config import SineConfig
 from .core.data import SineStream
 from .core.models import build_model
 from .core.training import train
-from .experiments import conv_ensemble
+from .experiments import conv_ensemble, jax_peer
 from .experiments.ensemble import Ensemble, train_ensemble
 from .experiments.pipeline import Run, train_runs
 from .experiments.registry import experiment, paper_config
@@ -181,6 +197,12 @@ def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     if args.steps < 1 or args.repeats < 1 or args.seeds < 1 or args.threads < 1:
         raise SystemExit("--steps, --repeats, --seeds and --threads must be >= 1")
+    if args.peer == "jax":
+        if not jax_peer.available():
+            print(jax_peer.INSTALL_HINT)
+            return
+        peer_bench(args)
+        return
     old = torch.get_num_threads()
     torch.set_num_threads(1)
     if args.only == "conv":
@@ -247,6 +269,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     ap.add_argument(
         "--sweep-steps", type=int, default=400, help="steps of the sweep comparison"
+    )
+    ap.add_argument(
+        "--peer",
+        choices=("jax",),
+        default=None,
+        help="compare the batched ensemble with a JAX version of the same job (only that)",
+    )
+    ap.add_argument(
+        "--peer-ks", type=int, nargs="+", default=[16, 77], help="members K of --peer"
+    )
+    ap.add_argument(
+        "--peer-threads",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="CPU threads of --peer (each side's own setting, see above)",
+    )
+    ap.add_argument(
+        "--peer-steps", type=int, default=200, help="training steps of each --peer run"
     )
     return ap
 
@@ -319,6 +360,94 @@ def _bench_sweep(args: argparse.Namespace) -> None:
         f"sweep compiled: {k * n / c_s:,.0f} member-steps/s ({k} runs x {n} steps in {c_s:.1f} s)"
     )
     print(f"sweep_compile_speedup: {e_s / c_s:.2f}")
+
+
+def _load() -> str:
+    return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+
+
+def _timed_ours(k: int, steps: int, threads: int, compile: bool) -> dict:
+    t0, c0 = time.perf_counter(), time.process_time()
+    last = _ensemble_run(steps, list(range(k)), threads, compile)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"wall": wall, "cpu": cpu, "loss": last}
+
+
+def _peer_row(
+    k: int, steps: int, threads: int, repeats: int, worker: jax_peer.Worker
+) -> dict:
+    """Medians of ``repeats`` alternating runs (ours eager, ours compiled, JAX) of K members."""
+    runs: dict[str, list[dict]] = {"eager": [], "compiled": [], "jax": []}
+    for _ in range(repeats):
+        runs["eager"].append(_timed_ours(k, steps, threads, False))
+        runs["compiled"].append(_timed_ours(k, steps, threads, True))
+        runs["jax"].append(worker.run(k))
+    row: dict = {"threads": threads, "k": k, "load": os.getloadavg()[0]}
+    for name, rs in runs.items():
+        wall = float(np.median([r["wall"] for r in rs]))
+        row[name] = k * steps / wall  # member-steps per second
+        row[name + "_cores"] = float(np.median([r["cpu"] / r["wall"] for r in rs]))
+        row[name + "_loss"] = float(np.mean([r["loss"] for r in rs]))
+        row[name + "_walls"] = [r["wall"] for r in rs]
+    return row
+
+
+def peer_bench(args: argparse.Namespace) -> list[dict]:
+    """The batched ensemble against the JAX peer (``jax_peer``), in member-steps per second.
+
+    The one-off compiles (ours per K, JAX per K and thread count) come first and are
+    printed apart; then, per thread count and K, alternating timed runs (see the module
+    docstring). Returns the rows of the table.
+    """
+    ks, n = args.peer_ks, args.peer_steps
+    print(f"--peer jax: {n} steps per run, median of {args.repeats}; {_load()}")
+    _ensemble_run(20, [0, 1], 1)  # warm-up
+    for k in ks:  # one-off torch.compile per batch shape
+        s, _ = timed(_ensemble_run, 11, list(range(k)), args.peer_threads[0], True)
+        print(f"ours compile (K={k}): {s:.1f} s", flush=True)
+    rows = []
+    for threads in args.peer_threads:
+        worker = jax_peer.Worker(threads, n, ks)
+        try:
+            for k, s in worker.compile_s.items():
+                print(
+                    f"JAX {worker.version} compile (K={k}, {threads} thread(s)): {s:.1f} s"
+                )
+            for k in ks:
+                rows.append(_peer_row(k, n, threads, args.repeats, worker))
+                print(_peer_line(rows[-1]), flush=True)
+        finally:
+            worker.close()
+    print(_peer_table(rows))
+    print(_load())
+    return rows
+
+
+def _peer_line(r: dict) -> str:
+    walls = ", ".join(
+        f"{name} " + "/".join(f"{w:.1f}" for w in r[name + "_walls"])
+        for name in ("eager", "compiled", "jax")
+    )
+    losses = ", ".join(
+        f"{name} {r[name + '_loss']:.4f}" for name in ("eager", "compiled", "jax")
+    )
+    return f"  K={r['k']}, {r['threads']} thread(s): seconds {walls}; last loss {losses}; load {r['load']:.2f}"
+
+
+def _peer_table(rows: list[dict]) -> str:
+    head = (
+        f"{'threads':>7} {'K':>3} {'ours eager':>11} {'ours compiled':>14} {'JAX':>7} "
+        f"{'eager/JAX':>9} {'compiled/JAX':>12} {'cores e/c/JAX':>14} {'load':>5}"
+    )
+    lines = ["member-steps per second (higher is better)", head]
+    for r in rows:
+        cores = "/".join(f"{r[x + '_cores']:.1f}" for x in ("eager", "compiled", "jax"))
+        lines.append(
+            f"{r['threads']:>7} {r['k']:>3} {r['eager']:>11,.0f} {r['compiled']:>14,.0f} "
+            f"{r['jax']:>7,.0f} {r['eager'] / r['jax']:>9.2f} "
+            f"{r['compiled'] / r['jax']:>12.2f} {cores:>14} {r['load']:>5.2f}"
+        )
+    return "\n".join(lines)
 
 
 def conv_bench(ks: list[int], threads: int = 1, steps: int = 8) -> None:
