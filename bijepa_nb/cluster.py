@@ -1,23 +1,11 @@
-"""Chunked, resumable execution of sweeps and reproductions, in process or on a Ray cluster.
-
-A sweep or a reproduction is cut into *chunks*: each chunk is one batched ensemble (a
-batch of runs of one stability mode, or one table variant over its seeds), described by a
-JSON-able dict of everything that determines its result (experiment, configs, seeds, the
-package's code version, torch version, device type, threads). ``run_chunks`` computes the
-chunks that are not in the cache, either one after another in this process or as Ray
-tasks, and stores each finished chunk at once, so a rerun after a crash or Ctrl-C only
-computes what is missing. The same chunks on the same hardware give the same numbers in
-both paths (``tests/test_cluster.py``).
+"""Where and how chunks run (the options ``sweep`` and ``reproduce`` share) and Ray's
+overhead: ``python -m bijepa_nb.cluster bench [--paper | --full-mode]``.
 
     python -m bijepa_nb.sweep sine --out maps.json --ray            # local Ray (all CPUs)
     python -m bijepa_nb.sweep sine --out maps.json --ray auto       # a running cluster
     python -m bijepa_nb.sweep sine --out maps.json --ray HOST:6379  # a cluster's head
-    python -m bijepa_nb.cluster bench [--paper]                     # Ray's overhead
 
-Ray is optional (``pip install -e ".[cluster]"``): nothing else in the package or the book
-imports it. Workers must be able to import this same version of ``bijepa_nb``: install it
-on every node, or pass ``--ray-ship`` to send the package with the job (Ray's
-``runtime_env`` ``py_modules``); a mismatch is an error that says so before any work.
+Chunks, the cache and the Ray connection: ``bijepa_nb.experiments.chunks``.
 """
 
 from __future__ import annotations

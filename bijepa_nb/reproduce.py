@@ -5,37 +5,9 @@
     python -m bijepa_nb.reproduce mnist  --seeds 10 --out book/results/mnist.json
     python -m bijepa_nb.reproduce sine --seeds 2 --quick --out /tmp/sine.json   # smoke run
 
-Sine and Lorenz train all seeds of a configuration at once (``bijepa_nb.experiments.ensemble``); MNIST
-trains each (variant, seed) separately, two one-thread worker processes at a time
-(``bijepa_nb.experiments.mnist_runs``; grouped-convolution batching does not pay on a CPU, see
-``bijepa_nb.experiments.conv_ensemble``), at the paper's 2,350 steps whatever the data size.
-Paper settings (Appendix B) unless ``--quick``. Sine and Lorenz run one chunk per table
-variant; ``--ray [ADDRESS]`` runs the chunks as Ray tasks and finished chunks are cached
-(``--cache-dir``), so a rerun computes only what is missing (``bijepa_nb.experiments.chunks``).
-With ``--ray``, MNIST runs one Ray task per (variant, seed) task, also cached.
-
-JSON schema (``SCHEMA_VERSION``; ``validate`` checks it):
-
-- ``schema``, ``experiment``, ``seeds`` (list of int), ``quick`` (bool), ``command``,
-  ``seconds`` (wall time of the whole reproduction), ``environment`` (torch version,
-  device, threads; MNIST: ``mnist_source``, "full" or "offline-10k"), ``settings`` (the
-  ModelConfig and TrainConfig of each configuration, probe epochs, data sizes).
-- ``metrics``: ``{key: {"unit": str, "split": str, "description": str}}`` for every key
-  of the per-seed results below; ``split`` is "train" (training loss/embeddings),
-  "probe set" (the probe scored on its own training data, as the paper reports) or
-  "held-out" (data never used for training or probe fitting).
-- ``configs``: ``{name: {"label", "mode", "alpha", "diverged_at": [step or null per
-  seed], "per_seed": {metric key: [value or null per seed]}}}``; a metric is null where it
-  does not exist (classic JEPA has no backward predictor) or the seed diverged.
-- ``baselines``: ``{name: {"unit", "split", "description", "per_seed": [value per seed]}}``
-  on the same held-out data as the configurations (each seed has its own data).
-- ``execution`` (sine, Lorenz; MNIST with ``--ray``): ``{"backend": "in-process" or "ray", "chunks",
-  "from_cache", "computed"}``.
-- ``paper``: the paper's own numbers for the same table (one run, scored on the probe set).
-- MNIST only: ``checkpoints``: ``{"steps": [0, 320, 700, 1400, 2350], "metrics": [...],
-  "configs": {name: {metric: [[value per step] per seed]}}}``, held-out probe accuracy,
-  decoder MSE and embedding diagnostics along training (step 0: the untrained encoder,
-  the random-encoder baseline of the same seed); ``settings.budget`` states the budget.
+Paper settings (Appendix B) unless ``--quick``. ``--ray [ADDRESS]`` runs the chunks as
+Ray tasks; finished chunks are cached (``--cache-dir``), so a rerun computes only what is
+missing. How the runs are batched and the JSON schema: ``bijepa_nb.experiments.reproduce``.
 """
 
 from __future__ import annotations

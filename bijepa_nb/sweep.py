@@ -3,35 +3,9 @@
     python -m bijepa_nb.sweep sine   --out book/results/maps_sine.json
     python -m bijepa_nb.sweep lorenz --modes expressive --out book/results/maps_lorenz.json
     python -m bijepa_nb.sweep sine --quick --out /tmp/maps.json        # smoke run
+    python -m bijepa_nb.sweep merge A.json B.json --out C.json         # join partial grids
 
-Every grid point (mode, alpha, ema_momentum) is trained for every seed; all members of
-one stability mode train together as one batched ensemble (``bijepa_nb.experiments.ensemble``, with
-per-member alpha and ema_momentum), through the shared pipeline ``bijepa_nb.experiments.pipeline``.
-
-JSON schema (``SCHEMA_VERSION``; ``validate`` checks it):
-
-- ``schema``, ``experiment`` ("sine" or "lorenz"), ``quick`` (bool), ``command``,
-  ``seconds`` (wall time), ``environment`` (torch, python, device, threads),
-  ``settings`` (ModelConfig and TrainConfig per mode, probe epochs, data sizes, n_show).
-- ``execution``: ``{"backend": "in-process" or "ray", "chunks", "from_cache",
-  "computed"}``: how the chunks (``plan``) were obtained.
-- ``grid``: ``{"modes": [str], "alpha": [float], "ema_momentum": [float],
-  "seeds": [int]}``, each list sorted ascending (modes in STABILITY_MODES order),
-  without repeats.
-- ``metrics``: ``{key: {"unit", "split", "description"}}`` for every per-seed key.
-- ``points``: one entry per (mode, alpha, ema_momentum), in the order
-  ``for mode: for alpha: for ema_momentum`` (so point ``i`` of mode ``m`` is
-  ``alpha[i // n_tau], ema_momentum[i % n_tau]``). Each entry:
-  ``{"mode", "alpha", "ema_momentum", "diverged_at": [step or null per seed],
-  "per_seed": {metric: [value or null per seed]}, "show": {...}}``.
-- ``show`` (the first seed of the point, what a page needs to draw it):
-  ``{"seed": int, "diverged_at": step or null, "steps": [int], "loss_total": [float],
-  "loss_fwd": [float], "loss_bwd": [float], "norm_steps": [int], "online_norm": [float],
-  "target_norm": [float], "forecast": null or {"truth": [float], "pred_A": [float],
-  "pred_B": [float]}}``: loss curves down-sampled to at most ``CURVE_POINTS`` points
-  (means over windows, so spikes survive as raised means), the held-out first target
-  step of ``n_show`` test sequences and its least-squares Protocol A/B predictions
-  (null when the seed diverged).
+The grid, the batching and the JSON schema: ``bijepa_nb.experiments.sweep``.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@ import contextlib
 import functools
 import http.server
 import os
+import shutil
 import threading
 import types
 from pathlib import Path
@@ -115,3 +116,34 @@ def server(book_build):
     (path, status); one server per test module, so each module's log is its own."""
     with serve_html(book_build.require_html()) as srv:
         yield srv
+
+
+CHROMIUM_INSTALL = "apt-get update && apt-get install -y chromium"
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """Debian's chromium (Playwright's own browsers are never downloaded): missing, it is
+    a failure in CI and a skip elsewhere, with the command that installs it."""
+    for path in (
+        "/usr/bin/chromium",
+        shutil.which("chromium") or "",
+        shutil.which("chromium-browser") or "",
+    ):
+        if path and os.path.exists(path):
+            return path
+    msg = f"chromium not found; install it with: {CHROMIUM_INSTALL}"
+    if os.environ.get("CI"):
+        pytest.fail(msg)
+    pytest.skip(msg)
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path):
+    """One headless chromium per test module, driven by Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium_path, args=["--no-sandbox"])
+        yield b
+        b.close()

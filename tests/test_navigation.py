@@ -22,14 +22,11 @@ Skipped without chromium unless ``CI`` is set.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from urllib.parse import urlsplit
 
 import pytest
 
-INSTALL = "apt-get update && apt-get install -y chromium"
 CHAPTER = "book/04_sine.html"
 # A chapter the list links to (not the page under test), found by its file name.
 TARGET = "05_lorenz.html"
@@ -39,23 +36,6 @@ TIMEOUT_MS = 5000
 
 
 # ---------------------------------------------------------------------------- fixtures
-@pytest.fixture(scope="module")
-def browser():
-    path = "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None
-    path = path or shutil.which("chromium") or shutil.which("chromium-browser")
-    if not path:
-        msg = f"chromium not found; install it with: {INSTALL}"
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, args=["--no-sandbox"])
-        yield b
-        b.close()
-
-
 def _open(browser, url: str, width: int, **context):
     ctx = browser.new_context(viewport={"width": width, "height": 900}, **context)
     page = ctx.new_page()

@@ -8,34 +8,13 @@ the built book (``server``, tests/conftest.py) at 1,280 and 1,440 px.
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 
 from bijepa_nb.book import runner as book
 
-INSTALL = "apt-get update && apt-get install -y chromium"
 SCROLLING = """() => Array.from(document.querySelectorAll('div.cell_input pre'))
   .filter(e => e.innerText.trim() && e.scrollWidth > e.clientWidth + 2)
   .map(e => Math.max(...e.innerText.split('\\n').map(l => l.length)))"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    path = "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None
-    path = path or shutil.which("chromium") or shutil.which("chromium-browser")
-    if not path:
-        msg = f"chromium not found; install it with: {INSTALL}"
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 @pytest.mark.parametrize("width", [1280, 1440])

@@ -29,7 +29,6 @@ import contextlib
 import json
 import math
 import os
-import shutil
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -41,7 +40,6 @@ from bijepa_nb.book.widgets import MAKE_MAPS, POINT_METRICS, sweep_digest
 
 REPO = Path(__file__).resolve().parents[1]
 PAGE = "book/07_playground.html"
-INSTALL = "apt-get update && apt-get install -y chromium"
 HTML_ENV = "BIJEPA_BOOK_HTML"
 # Missing files (console "Failed to load resource") are checked in the server's log
 # instead, which names them. Every other console error fails the test.
@@ -53,21 +51,6 @@ SYMBOLS = {"alpha": "α", "tau": "τ"}
 
 # ---------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
-def chromium_path() -> str:
-    for path in (
-        "/usr/bin/chromium",
-        shutil.which("chromium") or "",
-        shutil.which("chromium-browser") or "",
-    ):
-        if path and os.path.exists(path):
-            return path
-    msg = f"chromium not found; install it with: {INSTALL}"
-    if os.environ.get("CI"):
-        pytest.fail(msg)
-    pytest.skip(msg)
-
-
-@pytest.fixture(scope="module")
 def site(request):
     """The built HTML on 127.0.0.1: ``$BIJEPA_BOOK_HTML`` if set, else the session build."""
     folder = os.environ.get(HTML_ENV)
@@ -78,16 +61,6 @@ def site(request):
         pytest.fail(f"{HTML_ENV}={folder} has no {PAGE}")
     with request.getfixturevalue("html_server")(Path(folder)) as srv:
         yield srv
-
-
-@pytest.fixture(scope="module")
-def browser(chromium_path):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium_path, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 # ---------------------------------------------------------------------------- helpers

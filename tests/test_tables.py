@@ -8,12 +8,8 @@ widest tables, every table is either within its container or scrolls with the hi
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 
-INSTALL = "apt-get update && apt-get install -y chromium"
 PAGES = [
     "book/intro.html",
     "book/04_sine.html",
@@ -34,23 +30,6 @@ MEASURE = """() => [...document.querySelectorAll('article table')].map(t => {
     boxRight: box ? box.getBoundingClientRect().right : null,
   };
 })"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    path = "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None
-    path = path or shutil.which("chromium") or shutil.which("chromium-browser")
-    if not path:
-        msg = f"chromium not found; install it with: {INSTALL}"
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 @pytest.mark.parametrize("width", [390, 1280])

@@ -96,11 +96,13 @@ def _ratio_entry(
     claim: str,
     chapter: str,
     measure: str,
-    per_seed: tuple[np.ndarray, np.ndarray],
-    paper: float | None,
+    ratios: np.ndarray,
+    paper: float | None = None,
+    null: float = 1.0,
 ) -> Entry:
-    """A ratio measure worse / better, paired seed by seed (geometric interval, null 1)."""
-    r = np.asarray(per_seed[0], float) / np.asarray(per_seed[1], float)
+    """A measure that is a positive ratio per seed: geometric interval, log-scale
+    prediction interval, judged against ``null``."""
+    r = np.asarray(ratios, dtype=float)
     return Entry(
         claim,
         chapter,
@@ -109,92 +111,52 @@ def _ratio_entry(
         geometric_mean_ci(r),
         prediction_interval(r, log=True),
         True,
-        1.0,
+        null,
     )
-
-
-def _paper_ratio(res: Results, worse: str, better: str, key: str) -> float:
-    return res["paper"][worse][key] / res["paper"][better][key]
 
 
 def _beats(
     res: Results, claim: str, chapter: str, worse: str, better: str
 ) -> list[Entry]:
-    """ "``better`` beats ``worse`` on Protocol B": three measures of the error ratio,
-    and Protocol A's, which says whether the gap is in the representation itself."""
-    paper = _paper_ratio(res, worse, better, "B")
-    ratio = f"Protocol B error ratio {worse} / {better}"
+    """ "``better`` beats ``worse`` on Protocol B": three measures of the paired error
+    ratio worse / better, and Protocol A's, which says whether the gap is in the
+    representation itself."""
+    paper = res["paper"][worse]["B"] / res["paper"][better]["B"]
+    b = f"Protocol B error ratio {worse} / {better}"
+    measures = [
+        (f"{b}, Adam probe scored on its probe set (the paper's measure)",
+         "B_adam_probeset", paper),
+        (f"{b}, Adam probe, held-out", "B_adam_heldout", None),
+        (f"{b}, least squares, held-out", "B_lstsq_heldout", None),
+        (f"Protocol A error ratio {worse} / {better}, least squares, held-out "
+         "(the encoder alone, without the predictor)", "A_lstsq_heldout", None),
+    ]  # fmt: skip
     return [
         _ratio_entry(
-            claim,
-            chapter,
-            f"{ratio}, Adam probe scored on its probe set (the paper's measure)",
-            (
-                values(res, worse, "B_adam_probeset"),
-                values(res, better, "B_adam_probeset"),
-            ),
-            paper,
-        ),
-        _ratio_entry(
-            claim,
-            chapter,
-            f"{ratio}, Adam probe, held-out",
-            (
-                values(res, worse, "B_adam_heldout"),
-                values(res, better, "B_adam_heldout"),
-            ),
-            None,
-        ),
-        _ratio_entry(
-            claim,
-            chapter,
-            f"{ratio}, least squares, held-out",
-            (
-                values(res, worse, "B_lstsq_heldout"),
-                values(res, better, "B_lstsq_heldout"),
-            ),
-            None,
-        ),
-        _ratio_entry(
-            claim,
-            chapter,
-            f"Protocol A error ratio {worse} / {better}, least squares, held-out "
-            "(the encoder alone, without the predictor)",
-            (
-                values(res, worse, "A_lstsq_heldout"),
-                values(res, better, "A_lstsq_heldout"),
-            ),
-            None,
-        ),
+            claim, chapter, m, values(res, worse, k) / values(res, better, k), p
+        )
+        for m, k, p in measures
     ]
 
 
 def _growth_entries(sine: Results) -> list[Entry]:
     """Explosion, as two separate measures of the unconstrained sine runs."""
-    growth = values(sine, "unconstrained", "norm_growth_second_half")
     rebound = values(sine, "unconstrained", "loss_last100_total") / values(
         sine, "unconstrained", "loss_early_total"
     )
     return [
-        Entry(
+        _ratio_entry(
             "Unconstrained BiJEPA's embedding norms explode",
             "03_stability",
             "embedding-norm growth over the second half of training, against 2x",
-            None,
-            geometric_mean_ci(growth),
-            prediction_interval(growth, log=True),
-            True,
-            2.0,
+            values(sine, "unconstrained", "norm_growth_second_half"),
+            null=2.0,
         ),
-        Entry(
+        _ratio_entry(
             "Unconstrained BiJEPA's loss rebounds after its early minimum",
             "03_stability",
             "loss rebound: loss of the last 100 steps / steps 400-600, against 1",
-            None,
-            geometric_mean_ci(rebound),
-            prediction_interval(rebound, log=True),
-            True,
-            1.0,
+            rebound,
         ),
     ]
 
@@ -253,11 +215,8 @@ def _entries(res: Mapping[str, Results]) -> list[Entry]:
                 f"BiJEPA's training loss is smoother than classic JEPA's ({name})",
                 "08_verdict",
                 "forward-loss roughness ratio classic / BiJEPA",
-                (
-                    values(exp, "classic", "roughness_fwd"),
-                    values(exp, "expressive", "roughness_fwd"),
-                ),
-                None,
+                values(exp, "classic", "roughness_fwd")
+                / values(exp, "expressive", "roughness_fwd"),
             )
         )
     gain = 100 * (

@@ -9,10 +9,7 @@ tasks, and stores each finished chunk at once, so a rerun after a crash or Ctrl-
 computes what is missing. The same chunks on the same hardware give the same numbers in
 both paths (``tests/test_cluster.py``).
 
-    python -m bijepa_nb.sweep sine --out maps.json --ray            # local Ray (all CPUs)
-    python -m bijepa_nb.sweep sine --out maps.json --ray auto       # a running cluster
-    python -m bijepa_nb.sweep sine --out maps.json --ray HOST:6379  # a cluster's head
-    python -m bijepa_nb.cluster bench [--paper]                     # Ray's overhead
+(command line: ``python -m bijepa_nb.cluster``)
 
 Ray is optional (``pip install -e ".[cluster]"``): nothing else in the package or the book
 imports it. Workers must be able to import this same version of ``bijepa_nb``: install it

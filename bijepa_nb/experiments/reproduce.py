@@ -1,9 +1,6 @@
 """The paper's tables over many seeds, with held-out scores and baselines, as one JSON file.
 
-    python -m bijepa_nb.reproduce sine   --seeds 10 --out book/results/sine.json
-    python -m bijepa_nb.reproduce lorenz --seeds 10 --out book/results/lorenz.json
-    python -m bijepa_nb.reproduce mnist  --seeds 10 --out book/results/mnist.json
-    python -m bijepa_nb.reproduce sine --seeds 2 --quick --out /tmp/sine.json   # smoke run
+(command line: ``python -m bijepa_nb.reproduce``)
 
 Sine and Lorenz train all seeds of a configuration at once (``bijepa_nb.experiments.ensemble``); MNIST
 trains each (variant, seed) separately, two one-thread worker processes at a time

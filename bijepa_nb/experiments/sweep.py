@@ -1,8 +1,6 @@
 """Maps of what alpha and the EMA momentum do: one batched sweep over a grid, as JSON.
 
-    python -m bijepa_nb.sweep sine   --out book/results/maps_sine.json
-    python -m bijepa_nb.sweep lorenz --modes expressive --out book/results/maps_lorenz.json
-    python -m bijepa_nb.sweep sine --quick --out /tmp/maps.json        # smoke run
+(command line: ``python -m bijepa_nb.sweep``)
 
 Every grid point (mode, alpha, ema_momentum) is trained for every seed; all members of
 one stability mode train together as one batched ensemble (``bijepa_nb.experiments.ensemble``, with
