@@ -183,9 +183,10 @@ def test_default_root_is_this_repository() -> None:
     assert names[0].startswith("01_") and all(n.endswith(".ipynb") for n in names)
 
 
-def test_kernel_stderr_filter_drops_only_the_tcp_warning() -> None:
+def test_kernel_stderr_filter_drops_only_known_chatter() -> None:
     lines = [
         b"[IPKernelApp] WARNING | Kernel is running over TCP without encryption. All ...\n",
+        b"Assertion failed: pfd.revents & POLLIN (src/signaler.cpp:238)\n",
         b"[IPKernelApp] WARNING | something else\n",
         b"a C library wrote this\n",
     ]
