@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+import torch
 
 from bijepa_nb.analysis import plotting, report, stats, verdicts
 from bijepa_nb.analysis.verdicts import verdict_words
@@ -133,3 +134,27 @@ def test_replication_table(tmp_path) -> None:
     assert lines[2] == "| claim | seeds [0, 1] | seeds [5, 6] | conclusion |"
     assert lines[4] == "| a | holds | holds | holds |"
     assert lines[5] == "| b | reversed | holds | does not hold |"
+
+
+def test_environment_note_is_printed_outside_a_notebook(capsys) -> None:
+    from bijepa_nb.book import chapter
+
+    line = chapter.environment_line(torch.device("cpu"))
+    assert line.startswith("device: cpu (CPU), torch ")
+    chapter.show_environment(line)
+    assert capsys.readouterr().out == line + "\n"
+
+
+def test_environment_note_is_collapsed_in_a_notebook(monkeypatch, capsys) -> None:
+    from bijepa_nb.book import chapter
+
+    shown = []
+    monkeypatch.setattr(chapter, "get_ipython", lambda: object())
+    monkeypatch.setattr(chapter, "display", lambda obj, raw: shown.append((obj, raw)))
+    chapter.show_environment("device: cpu (CPU), torch 9 <x>")
+    ((obj, raw),) = shown
+    assert raw and obj["text/plain"] == "device: cpu (CPU), torch 9 <x>"
+    html = obj["text/html"]
+    assert html.startswith('<details class="bijepa-env"><summary>Run environment')
+    assert "torch 9 &lt;x&gt;" in html and "<details open" not in html
+    assert capsys.readouterr().out == ""

@@ -6,6 +6,7 @@ in its setup cell, so all chapters behave alike on a CPU, on CUDA and under nbva
 
 from __future__ import annotations
 
+import html
 import os
 import random
 import sys
@@ -13,6 +14,8 @@ from typing import Any
 
 import numpy as np
 import torch
+from IPython import get_ipython
+from IPython.display import display
 
 from ..core.config import (  # noqa: F401 (re-exported for chapters)
     check_choice,
@@ -50,9 +53,27 @@ def setup(seed: int, device: str = "auto", threads: int = 1) -> torch.device:
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     dev = resolve_device(device)
-    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "CPU"
-    print(f"device: {dev} ({name}), torch {torch.__version__}")
+    show_environment(environment_line(dev))
     return dev
+
+
+def environment_line(dev: torch.device) -> str:
+    """One line naming the device and the torch version: ``device: cpu (CPU), torch 2.x``."""
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "CPU"
+    return f"device: {dev} ({name}), torch {torch.__version__}"
+
+
+def show_environment(line: str) -> None:
+    """In a notebook, ``line`` as a collapsed note ("Run environment", closed until a
+    reader opens it: it is the same on every page); elsewhere, printed."""
+    if get_ipython() is None:
+        print(line)
+        return
+    note = (
+        '<details class="bijepa-env"><summary>Run environment</summary>'
+        f"<code>{html.escape(line)}</code></details>"
+    )
+    display({"text/html": note, "text/plain": line}, raw=True)
 
 
 def _duration(seconds: float) -> str:
