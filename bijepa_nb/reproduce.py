@@ -6,8 +6,8 @@
     python -m bijepa_nb.reproduce sine --seeds 2 --quick --out /tmp/sine.json   # smoke run
 
 Paper settings (Appendix B) unless ``--quick``. ``--ray [ADDRESS]`` runs the chunks as
-Ray tasks; finished chunks are cached (``--cache-dir``), so a rerun computes only what is
-missing. How the runs are batched and the JSON schema: ``bijepa_nb.experiments.reproduce``.
+Ray tasks; finished chunks (MNIST: each variant and seed) are cached (``--cache-dir``),
+with or without Ray, so a rerun computes only what is missing. How the runs are batched and the JSON schema: ``bijepa_nb.experiments.reproduce``.
 """
 
 from __future__ import annotations

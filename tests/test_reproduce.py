@@ -303,3 +303,28 @@ def test_results_that_cannot_be_written_are_saved_aside(tmp_path, monkeypatch, c
     assert side.parent == cache / "unsaved" and side.name.endswith("-sine.json")
     validate(json.loads(side.read_text()))
     assert not out.exists()
+
+
+def test_mnist_in_process_resumes_from_its_cache(shared_data_dir, tmp_path):
+    """MNIST without Ray: every finished (variant, seed) task is cached as it finishes;
+    a rerun after losing one (as after Ctrl-C) computes only that one and gives the
+    same per-seed results."""
+    spec = ReproduceSpec("mnist", [0], quick=True, device="cpu")
+    logs: list[str] = []
+    first = reproduce(spec, log=lambda s: None, cache_dir=tmp_path)
+    assert first["execution"] == {
+        "backend": "in-process",
+        "chunks": 3,
+        "from_cache": 0,
+        "computed": 3,
+    }
+    files = sorted(tmp_path.glob("*.json"))
+    assert len(files) == 3
+    files[1].unlink()
+    again = reproduce(spec, log=logs.append, cache_dir=tmp_path)
+    validate(again)
+    assert again["execution"]["from_cache"] == 2 and again["execution"]["computed"] == 1
+    assert any("3 MNIST tasks: 2 from the cache" in line for line in logs), logs
+    assert again["configs"] == first["configs"]
+    assert again["baselines"] == first["baselines"]
+    assert again["checkpoints"] == first["checkpoints"]

@@ -400,11 +400,14 @@ def run_tasks(
     mnist: MnistData,
     workers: int = 2,
     log: Callable[[str], None] | None = None,
+    on_done: Callable[[int, dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Run ``tasks`` on ``workers`` processes (1: in this process); results in task order.
 
     Longest tasks first (BiJEPA, then classic JEPA, then baselines), so the workers
     finish together. Workers start with the "spawn" method (safe with OpenMP).
+    ``on_done(i, result)`` is called as each task ``i`` finishes (the reproduction
+    caches it there, so an interrupted run keeps its finished tasks).
     """
     check_int("workers", workers, 1)
     for t in tasks:
@@ -421,6 +424,8 @@ def run_tasks(
 
     def done(i: int, r: dict[str, Any]) -> None:
         results[i] = r
+        if on_done is not None:
+            on_done(i, r)
         if log is not None:
             what = (
                 r.get("final", {}).get("probe_acc_heldout")

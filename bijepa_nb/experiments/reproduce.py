@@ -7,9 +7,9 @@ trains each (variant, seed) separately, two one-thread worker processes at a tim
 (``bijepa_nb.experiments.mnist_runs``; grouped-convolution batching does not pay on a CPU, see
 ``bijepa_nb.experiments.conv_ensemble``), at the paper's 2,350 steps whatever the data size.
 Paper settings (Appendix B) unless ``--quick``. Sine and Lorenz run one chunk per table
-variant; ``--ray [ADDRESS]`` runs the chunks as Ray tasks and finished chunks are cached
-(``--cache-dir``), so a rerun computes only what is missing (``bijepa_nb.experiments.chunks``).
-With ``--ray``, MNIST runs one Ray task per (variant, seed) task, also cached.
+variant, MNIST one chunk per (variant, seed) task; ``--ray [ADDRESS]`` runs the chunks as
+Ray tasks. Finished chunks are cached (``--cache-dir``) as they finish, with or without Ray,
+so a rerun after Ctrl-C computes only what is missing (``bijepa_nb.experiments.chunks``).
 
 JSON schema (``SCHEMA_VERSION``; ``validate`` checks it):
 
@@ -26,7 +26,7 @@ JSON schema (``SCHEMA_VERSION``; ``validate`` checks it):
   does not exist (classic JEPA has no backward predictor) or the seed diverged.
 - ``baselines``: ``{name: {"unit", "split", "description", "per_seed": [value per seed]}}``
   on the same held-out data as the configurations (each seed has its own data).
-- ``execution`` (sine, Lorenz; MNIST with ``--ray``): ``{"backend": "in-process" or "ray", "chunks",
+- ``execution``: ``{"backend": "in-process" or "ray", "chunks",
   "from_cache", "computed"}``.
 - ``paper``: the paper's own numbers for the same table (one run, scored on the probe set).
 - MNIST only: ``checkpoints``: ``{"steps": [0, 320, 700, 1400, 2350], "metrics": [...],
@@ -548,7 +548,11 @@ def mnist_chunk(fields: dict[str, Any]) -> dict[str, Any]:
     for k in ("checkpoints", "probe_curve"):
         t[k] = tuple(t[k])
     t["hyper"] = tuple((str(a), float(b)) for a, b in t["hyper"])
-    r = run_task(MnistTask(**t), MnistSets.of(mnist))
+    return _plain_result(run_task(MnistTask(**t), MnistSets.of(mnist)))
+
+
+def _plain_result(r: dict[str, Any]) -> dict[str, Any]:
+    """A task's result as JSON (its History as plain lists), as the cache stores it."""
     if "history" in r:
         h = r["history"]
         r["history"] = {k: getattr(h, k).tolist() for k in _HISTORY_ARRAYS}
@@ -639,7 +643,7 @@ def _mnist_experiment(
         "settings": settings,
         "checkpoints": checkpoint_block,
         "mnist_source": mnist.source,
-        **({"execution": execution_info} if execution_info else {}),
+        "execution": execution_info,
     }
 
 
@@ -729,12 +733,10 @@ def _run_mnist_tasks(
     log: Callable[[str], None],
     cache_dir: Path | str | None,
     cluster: Cluster | None,
-) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """The tasks' results, in order: in local worker processes, or with ``cluster`` one
-    cached chunk (Ray task) per task, each loading the same data on its worker; and the
-    ``execution`` block (None without ``cluster``)."""
-    if cluster is None:
-        return run_tasks(tasks, mnist, workers=budget.workers, log=log), None
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The tasks' results, in order, and the ``execution`` block: one cached chunk per
+    task, run in local worker processes (``_run_mnist_here``) or with ``cluster`` as Ray
+    tasks, each loading the same data on its worker."""
     data_key = _mnist_key(mnist)
     chunks = [
         Chunk(
@@ -749,19 +751,59 @@ def _run_mnist_tasks(
         )
         for t in tasks
     ]
-    results, execution_info = run_chunks(
-        mnist_chunk,
-        chunks,
-        ChunkCache(cache_dir, log),
-        cluster,
-        cpus_per_chunk=1,
-        gpus_per_chunk=1 if budget.device == "cuda" else 0,
-        log=log,
-    )
+    cache = ChunkCache(cache_dir, log)
+    if cluster is None:
+        results, execution_info = _run_mnist_here(
+            tasks, chunks, mnist, budget.workers, cache, log
+        )
+    else:
+        results, execution_info = run_chunks(
+            mnist_chunk,
+            chunks,
+            cache,
+            cluster,
+            cpus_per_chunk=1,
+            gpus_per_chunk=1 if budget.device == "cuda" else 0,
+            log=log,
+        )
     for r in results:
         if "history" in r:
             r["history"] = _history_of(r["history"])
     return results, execution_info
+
+
+def _run_mnist_here(
+    tasks: list[MnistTask],
+    chunks: list[Chunk],
+    mnist: MnistData,
+    workers: int,
+    cache: ChunkCache,
+    log: Callable[[str], None],
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The tasks on local worker processes (``run_tasks``), each result cached under its
+    chunk's fields as soon as it finishes; tasks found in ``cache`` are not run again,
+    so a rerun after Ctrl-C computes only the missing ones. Results are plain JSON."""
+    results: list[dict[str, Any] | None] = [cache.get(c.fields) for c in chunks]
+    todo = [i for i, r in enumerate(results) if r is None]
+    where = f" ({cache.root})" if cache.root else ""
+    log(
+        f"{len(chunks)} MNIST tasks: {len(chunks) - len(todo)} from the cache{where}, "
+        f"{len(todo)} to compute (in-process, {workers} worker(s))"
+    )
+
+    def done(j: int, r: dict[str, Any]) -> None:
+        i = todo[j]
+        results[i] = _plain_result(r)
+        cache.put(chunks[i].fields, results[i])
+
+    run_tasks([tasks[i] for i in todo], mnist, workers=workers, log=log, on_done=done)
+    info = {
+        "backend": "in-process",
+        "chunks": len(chunks),
+        "from_cache": len(chunks) - len(todo),
+        "computed": len(todo),
+    }
+    return results, info  # type: ignore[return-value]
 
 
 def _mnist_configs(
