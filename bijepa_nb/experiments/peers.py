@@ -512,12 +512,11 @@ class PeersSpec:
                 f"see the scored seeds), both hold {sorted(set(self.seeds) & set(self.validation_seeds))}"
             )
         exp = registry.experiment(self.experiment)
-        steps = self.num_steps or (
-            QUICK["num_steps"] if self.quick else exp.train["num_steps"]
-        )
-        epochs = self.probe_epochs or (
-            QUICK["probe_epochs"] if self.quick else exp.probe_epochs
-        )
+        steps, epochs = self.num_steps, self.probe_epochs
+        if steps is None:
+            steps = QUICK["num_steps"] if self.quick else exp.train["num_steps"]
+        if epochs is None:
+            epochs = QUICK["probe_epochs"] if self.quick else exp.probe_epochs
         check_int("num_steps", steps, 1, 100_000)
         check_int("probe_epochs", epochs, 1, 10_000)
         check_int("threads", self.threads, 1, 64)
