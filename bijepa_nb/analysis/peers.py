@@ -67,7 +67,7 @@ def per_seed(res: Mapping[str, Any], name: str, metric: str = MAIN) -> np.ndarra
 
 def best_trivial(res: Mapping[str, Any]) -> str:
     """The raw-data forecaster of ``TRIVIAL`` with the lowest geometric-mean error."""
-    names = [n for n in TRIVIAL if n in res["baselines"]]
+    names = trivial(res)
     return min(names, key=lambda n: float(np.exp(np.log(per_seed(res, n)).mean())))
 
 
@@ -75,22 +75,42 @@ def claims(
     studies: Mapping[str, Mapping[str, Any]], reference: str = "bijepa"
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """The chapter's family of claims, on ``MAIN``, for each study (task name -> JSON):
-    "``reference`` beats X" for every other objective X, and "X beats the best trivial
-    baseline" for every objective X. Each claim -> (errors of the claimed winner, errors
-    of the other), paired by seed."""
+    "``reference`` beats X" for every other objective X, and "X beats B" for every
+    objective X and every trivial baseline B of ``TRIVIAL`` in the study. Each claim
+    -> (errors of the claimed winner, errors of the other), paired by seed."""
     out = {}
     for task, res in studies.items():
         ref = per_seed(res, reference)
         for name in res["results"]:
             if name != reference:
                 out[f"{task}: {reference} beats {name}"] = (ref, per_seed(res, name))
-        base = best_trivial(res)
-        for name in res["results"]:
-            out[f"{task}: {name} beats {base}"] = (
-                per_seed(res, name),
-                per_seed(res, base),
-            )
+        for base in trivial(res):
+            for name in res["results"]:
+                out[f"{task}: {name} beats {base}"] = (
+                    per_seed(res, name),
+                    per_seed(res, base),
+                )
     return out
+
+
+def trivial(res: Mapping[str, Any]) -> list[str]:
+    """The baselines of ``TRIVIAL`` that a study holds, in that order."""
+    return [n for n in TRIVIAL if n in res["baselines"]]
+
+
+def baseline_rows(
+    res: Mapping[str, Any], task: str, judged: Mapping[str, FamilyComparison]
+) -> list[list[str]]:
+    """One row per objective: for each trivial baseline B the family's word on "the
+    objective beats B" and the ratio B / objective (geometric mean over seeds)."""
+    rows = []
+    for name in res["results"]:
+        cells = [res["objectives"][name]["label"]]
+        for base in trivial(res):
+            f = judged[f"{task}: {name} beats {base}"]
+            cells.append(f"{f.word} (x{f.comparison.interval.mean:.3g})")
+        rows.append(cells)
+    return rows
 
 
 def judge(

@@ -1393,7 +1393,8 @@ def interval_panels(
         ax.set_xscale("log")
         ax.set_yticks(range(len(names)))
         ax.set_yticklabels(names, fontsize=9)
-        ax.invert_yaxis()
+        if ax is axes[0, 0]:  # the rows top-down, once: the panels share the y axis
+            ax.invert_yaxis()
         ax.set_xlabel(xlabel, fontsize=9)
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3, axis="x")
