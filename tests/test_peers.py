@@ -260,3 +260,20 @@ def test_committed_study_is_valid_and_at_paper_scale(name):
     assert not set(res["search"]["validation_seeds"]) & set(res["seeds"])
     n_base = len(ap.trivial(res))
     assert len(ap.judge({"task": res})) == len(pe.OBJECTIVES) * (1 + n_base) - 1
+
+
+def test_a_rerun_takes_every_chunk_from_the_cache(tmp_path):
+    spec = pe.PeersSpec(
+        "lorenz",
+        objectives=("autoencoder", "infonce"),
+        seeds=(0, 1),
+        num_steps=15,
+        probe_epochs=2,
+        quick=True,
+        device="cpu",
+    )
+    first = pe.peers(spec, log=lambda line: None, cache_dir=tmp_path)
+    again = pe.peers(spec, log=lambda line: None, cache_dir=tmp_path)
+    assert first["execution"]["computed"] == 2 and again["execution"]["from_cache"] == 2
+    assert again["results"] == first["results"] and first["search"] is None
+    assert len(list(tmp_path.glob("*.json"))) == 2
