@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from bijepa_nb.experiments import peers as pe
 from bijepa_nb.experiments import reproduce as rp
 from bijepa_nb.experiments import sweep as sw
 from bijepa_nb.experiments.chunks import (
@@ -255,6 +256,26 @@ def test_ray_reproduction_equals_in_process(cluster):
     assert remote["execution"]["backend"] == "ray"
     for key in ("configs", "baselines", "settings", "metrics"):
         assert remote[key] == local[key], key
+
+
+def test_ray_peers_study_equals_in_process(cluster):
+    spec = pe.PeersSpec(
+        "sine",
+        objectives=("classic", "sigreg", "tuned_classic"),
+        seeds=(0, 1),
+        validation_seeds=(100, 101),
+        num_steps=20,
+        probe_epochs=2,
+        quick=True,
+    )
+    local = pe.peers(spec, log=quiet)
+    remote = pe.peers(spec, log=quiet, cluster=cluster)
+    assert remote["execution"]["backend"] == "ray"
+    assert remote["execution"]["computed"] == 6  # 2 objectives, 3 search lrs, tuned
+    for key in ("search", "baselines", "settings", "metrics"):
+        assert remote[key] == local[key], key
+    for name, r in local["results"].items():
+        assert remote["results"][name]["per_seed"] == r["per_seed"], name
 
 
 def test_a_diverging_chunk_is_recorded_not_retried(cluster):

@@ -14,7 +14,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 PKG = REPO / "bijepa_nb"
 LAYERS = ("core", "experiments", "analysis", "book")
-COMMANDS = ("reproduce", "sweep", "cluster", "bench", "run")
+COMMANDS = ("reproduce", "sweep", "cluster", "bench", "run", "peers")
 CORE_MAX_LINES = 1600
 README_MAX_LINES = 150
 

@@ -1352,3 +1352,53 @@ def reproduction_seed_panels(
                     label="paper (one run)")  # fmt: skip
             ax.legend(fontsize=7)
     return fig
+
+
+def interval_panels(
+    panels: dict[str, dict[str, Sequence[float]]],
+    lines: dict[str, dict[str, float]] | None = None,
+    xlabel: str = "held-out MSE (log scale)",
+    level: float = 0.95,
+) -> Figure:
+    """One panel per entry of ``panels`` (at most two side by side): for each named group
+    its per-seed values as dots and its geometric mean with the ``level`` interval
+    (``stats.geometric_mean_ci``) as a bar, one row per group, on a log axis; ``lines``:
+    per panel, labelled reference values (baselines) as vertical dashed lines."""
+    fig, axes = plt.subplots(
+        1,
+        len(panels),
+        figsize=(7, 0.32 * max(map(len, panels.values())) + 1.4),
+        sharey=True,
+        squeeze=False,
+    )
+    for ax, (title, groups) in zip(axes[0], panels.items()):
+        names = list(groups)
+        for j, (name, x) in enumerate((lines or {}).get(title, {}).items()):
+            ax.axvline(x, ls="--", lw=1, color=f"C{(j + 6) % 10}", label=name)
+        for i, name in enumerate(names):
+            v = np.asarray(groups[name], dtype=float)
+            v = v[np.isfinite(v)]
+            ax.plot(v, np.full(len(v), i) + 0.18, ".", color="0.6", ms=3)
+            if len(v) > 1:
+                iv = geometric_mean_ci(v, level)
+                ax.errorbar(
+                    iv.mean,
+                    i,
+                    xerr=[[iv.mean - iv.low], [iv.high - iv.mean]],
+                    fmt="o",
+                    color="k",
+                    ms=4,
+                    capsize=3,
+                )
+        ax.set_xscale("log")
+        ax.set_yticks(range(len(names)))
+        ax.set_yticklabels(names, fontsize=9)
+        if ax is axes[0, 0]:  # the rows top-down, once: the panels share the y axis
+            ax.invert_yaxis()
+        ax.set_xlabel(xlabel, fontsize=9)
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3, axis="x")
+        if (lines or {}).get(title):
+            ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig

@@ -273,3 +273,44 @@ def robust_words(
             [claim, word, f"{agree} of {len(splits)}", ", ".join(differ), conclusion]
         )
     return rows
+
+
+@dataclass(frozen=True)
+class FamilyComparison:
+    """One claim of a family judged together: its ``Comparison`` (interval and the word
+    of ``verdict``), its p-value, Holm's adjusted p-value and the family's word."""
+
+    comparison: Comparison
+    p: float
+    p_holm: float
+    word: str
+
+
+def family_verdicts(
+    claims: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    level: float = 0.95,
+) -> dict[str, FamilyComparison]:
+    """Claims "A beats B" on paired errors (lower is better), judged as one family.
+
+    claims: claim -> (errors of A, errors of B), one per seed, paired. Each claim gets
+    the book's rule for "beats" (the ``level`` interval of the paired geometric-mean
+    ratio B / A against 1, ``verdict``), and the two-sided p-value of the same test
+    (``stats.paired_ratio_pvalue``). The family's word is that verdict where Holm's
+    adjusted p (``stats.holm`` over every claim of the family) is below 1 - level, and
+    "does not hold" where it is not: a word that claims a difference must survive the
+    correction for the number of claims made.
+    """
+    check_float("level", level, 0.0, 1.0, low_open=True)
+    if not claims:
+        raise ValueError("claims must hold at least one claim")
+    comps, ps = {}, []
+    for claim, (a, b) in claims.items():
+        iv = stats.paired_ratio_ci(b, a, level)
+        comps[claim] = Comparison(claim, iv, verdict([iv], 1.0))
+        ps.append(stats.paired_ratio_pvalue(b, a))
+    adj = stats.holm(ps)
+    out = {}
+    for (claim, c), p, q in zip(comps.items(), ps, adj):
+        word = c.verdict if q < 1 - level else "does not hold"
+        out[claim] = FamilyComparison(c, p, q, word)
+    return out
