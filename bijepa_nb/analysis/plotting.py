@@ -88,6 +88,7 @@ RC = {
     "figure.facecolor": "white",
     "savefig.facecolor": "white",
     "svg.fonttype": "none",
+    "figure.autolayout": True,
 }
 
 
@@ -1032,8 +1033,7 @@ def heat_map(
         vmin=vmin if vmin is not None else v.min(),
         vmax=vmax if vmax is not None else v.max(),
     )
-    cmap = plt.get_cmap("viridis").copy()
-    cmap.set_bad("0.8")
+    cmap = plt.get_cmap("viridis").with_extremes(bad="0.8")
     im = ax.imshow(v, origin="lower", aspect="auto", cmap=cmap, norm=norm)
     ax.set_xticks(range(len(taus)))
     ax.set_xticklabels([f"{t:g}" for t in taus], rotation=45)
