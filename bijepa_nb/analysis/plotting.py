@@ -113,7 +113,7 @@ def min_font_pt(fig: Figure) -> float:
     return float(min(sizes)) if sizes else FONT_PT
 
 
-def figure_output(fig: Figure) -> tuple[str, str, dict[str, Any]]:
+def figure_output(fig: Figure) -> tuple[str, str, dict[str, Any] | None]:
     """(mime type, data, metadata) of ``fig`` as the book shows it: SVG when the SVG
     stays within SVG_MAX_BYTES, else a PNG at DPI (base64) whose metadata gives its
     size in CSS pixels (96 per inch). Both files record ``min_font_pt`` under
@@ -125,7 +125,7 @@ def figure_output(fig: Figure) -> tuple[str, str, dict[str, Any]]:
         buf, format="svg", metadata={"Description": f"{FONT_RECORD}={record}"}, **kw
     )
     if buf.tell() <= SVG_MAX_BYTES:
-        return "image/svg+xml", buf.getvalue().decode("utf-8"), {}
+        return "image/svg+xml", buf.getvalue().decode("utf-8"), None
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, metadata={FONT_RECORD: record}, **kw)
     png = buf.getvalue()
@@ -142,7 +142,9 @@ class _Formatters:
     answered to the SVG and the PNG formatter (the one that does not apply gets None)."""
 
     def __init__(self) -> None:
-        self._last: tuple[int, tuple[str, str, dict[str, Any]], set[str]] | None = None
+        self._last: (
+            tuple[int, tuple[str, str, dict[str, Any] | None], set[str]] | None
+        ) = None
 
     def _output(self, fig: Figure, mime: str):
         if not fig.axes:
@@ -163,6 +165,11 @@ class _Formatters:
 def style() -> None:
     """Apply the book's figure style: ``RC`` to matplotlib and, in an IPython kernel,
     ``figure_output`` as the way figures are displayed. ``chapter.setup`` calls it."""
+    # Load the inline backend first: matplotlib imports it at the first figure, and
+    # on import it installs its own rcParams and figure formatters over these.
+    backend = mpl.get_backend()
+    if "inline" in backend:
+        plt.switch_backend(backend)
     mpl.rcParams.update(RC)
     shell = get_ipython()
     if shell is None:
