@@ -41,7 +41,8 @@ FIGURES = """() => [...document.querySelectorAll('article img')].map(i => ({
   column: i.closest('article').clientWidth,
 }))"""
 
-PATH_LIKE = re.compile(r"(^|/)[^ ]*\.(png|svg|jpe?g|gif)$|^[0-9a-f]{16,}|/", re.I)
+#: One token that names a file: a path, an image file name or a content hash.
+PATH_LIKE = re.compile(r"^\S*(/\S*|\.(png|svg|jpe?g|gif)|[0-9a-f]{16,}\S*)$", re.I)
 
 
 def png_record(data: bytes) -> tuple[float | None, float | None]:
@@ -151,6 +152,7 @@ def test_displayed_size_and_alt_rules():
     assert alt_problem("") and alt_problem("b1946ac92492d2347c6235b4d2611184.png")
     assert alt_problem("../_images/abc.svg") and alt_problem("figure")
     assert alt_problem("Training loss of classic JEPA on sine waves.") is None
+    assert alt_problem("Three waves with the context/target split.") is None
 
 
 def _history(n: int = 60) -> History:
