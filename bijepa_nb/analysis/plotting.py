@@ -1270,6 +1270,7 @@ def loss_and_norms(
     fig, axes = plt.subplots(2, 1, figsize=panel_size(1, 2), sharex=True)
     loss_curves(histories, ax=axes[0], parts=("total",), window=window, title=title)
     norm_curves(histories, ax=axes[1], title="embedding norms")
+    axes[0].set_xlabel("")  # the shared step axis is labelled once, below
     fig.tight_layout()
     return fig
 
