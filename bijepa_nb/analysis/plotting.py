@@ -1,15 +1,28 @@
-"""Figures of the book: one function per kind of figure, each returning the Figure."""
+"""Figures of the book: one function per kind of figure, each returning the Figure.
+
+Every figure is drawn for the book's text column (``style``): 7 inches wide at 96 CSS
+pixels per inch, at most two panels side by side, 9-10 pt text, shown at its designed
+size so that text reads at 12-13 px on a laptop.
+"""
 
 from __future__ import annotations
 
+import base64
+import io
 import math
 from collections.abc import Sequence
 from typing import Any
 
+import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from IPython import get_ipython
+from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
+from matplotlib.gridspec import GridSpec
+from matplotlib.patches import FancyBboxPatch
+from matplotlib.text import Text
 
 from ..core.data import Split, first_target_step
 from ..core.probes import adam_probe, protocol_features
@@ -31,6 +44,144 @@ COLORS = {
 }
 
 
+# ---------------------------------------------------------------- the book's figure style
+#: Width of the rendered text column in inches, at 96 CSS pixels per inch: the column of
+#: the built book measured 672 px in chromium at a 1,280 px window (tests/test_figures.py
+#: measures it again on every page).
+COLUMN_IN = 7.0
+#: CSS pixels per inch: browsers draw 1 in = 96 px, so a figure COLUMN_IN wide fills the
+#: column when shown at its designed size.
+CSS_PX_PER_IN = 96
+#: Pixels per inch of the PNG files: 1.5 image pixels per CSS pixel (sharp on most
+#: laptop and phone screens at about 60-120 KB a figure). Each PNG carries its size in
+#: CSS pixels (``figure_output``), so it is shown at 96 px per inch, not stretched.
+DPI = 144
+#: Text sizes in points: labels and titles FONT_PT, ticks and legends SMALL_FONT_PT.
+#: At the designed size 1 pt is 96 / 72 px: 10 pt shows at 13.3 px, 9 pt at 12 px.
+FONT_PT = 10.0
+SMALL_FONT_PT = 9.0
+#: The smallest text, in CSS px, a reader must see at a 1,280 px window.
+MIN_TEXT_PX = 9.0
+#: Height of one row of panels, inches.
+ROW_IN = 3.2
+#: Height of one row of heat maps (one map to a row), inches.
+MAP_ROW_IN = 3.6
+#: A figure whose SVG is at most this many bytes is shown as SVG (sharp at any zoom);
+#: larger ones (many points, heat maps, 3-D plots) as PNG.
+SVG_MAX_BYTES = 60_000
+#: Key of the text record each figure file carries: its smallest font size in points
+#: (PNG: a tEXt chunk; SVG: the description). tests/test_figures.py reads it back.
+FONT_RECORD = "bijepa-min-font-pt"
+
+RC = {
+    "figure.figsize": (COLUMN_IN, ROW_IN),
+    "figure.dpi": DPI,
+    "savefig.dpi": DPI,
+    "font.size": FONT_PT,
+    "axes.titlesize": FONT_PT,
+    "axes.labelsize": FONT_PT,
+    "figure.titlesize": FONT_PT + 1,
+    "xtick.labelsize": SMALL_FONT_PT,
+    "ytick.labelsize": SMALL_FONT_PT,
+    "legend.fontsize": SMALL_FONT_PT,
+    "legend.title_fontsize": SMALL_FONT_PT,
+    "figure.facecolor": "white",
+    "savefig.facecolor": "white",
+    "svg.fonttype": "none",
+    "figure.autolayout": True,
+}
+
+
+def panel_size(ncols: int = 1, nrows: int = 1) -> tuple[float, float]:
+    """figsize of ``nrows`` rows of panels in the column; at most two side by side."""
+    if ncols not in (1, 2):
+        raise ValueError(f"ncols must be 1 or 2 panels side by side, got {ncols}")
+    if not isinstance(nrows, int) or nrows < 1:
+        raise ValueError(f"nrows must be an integer >= 1, got {nrows!r}")
+    return COLUMN_IN, ROW_IN * nrows
+
+
+def min_font_pt(fig: Figure) -> float:
+    """The smallest font size (points) of the visible, non-empty text of ``fig``
+    (labels, ticks, legends, titles, annotations), after drawing it."""
+    fig.canvas.draw()
+    sizes = [
+        t.get_fontsize()
+        for t in fig.findobj(Text)
+        if t.get_visible() and t.get_text().strip()
+    ]
+    return float(min(sizes)) if sizes else FONT_PT
+
+
+def figure_output(fig: Figure) -> tuple[str, str, dict[str, Any] | None]:
+    """(mime type, data, metadata) of ``fig`` as the book shows it: SVG when the SVG
+    stays within SVG_MAX_BYTES, else a PNG at DPI (base64) whose metadata gives its
+    size in CSS pixels (96 per inch). Both files record ``min_font_pt`` under
+    FONT_RECORD, and the PNG its DPI (pHYs), for tests/test_figures.py."""
+    record = f"{min_font_pt(fig):g}"
+    kw = dict(bbox_inches="tight", facecolor=fig.get_facecolor())
+    buf = io.BytesIO()
+    fig.savefig(
+        buf, format="svg", metadata={"Description": f"{FONT_RECORD}={record}"}, **kw
+    )
+    if buf.tell() <= SVG_MAX_BYTES:
+        return "image/svg+xml", buf.getvalue().decode("utf-8"), None
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, metadata={FONT_RECORD: record}, **kw)
+    png = buf.getvalue()
+    w, h = (int.from_bytes(png[i : i + 4], "big") for i in (16, 20))  # IHDR
+    css = {
+        "width": round(w * CSS_PX_PER_IN / DPI),
+        "height": round(h * CSS_PX_PER_IN / DPI),
+    }
+    return "image/png", base64.b64encode(png).decode("ascii"), css
+
+
+class _Formatters:
+    """IPython display formatters for Figures: ``figure_output`` once per display,
+    answered to the SVG and the PNG formatter (the one that does not apply gets None)."""
+
+    def __init__(self) -> None:
+        self._last: (
+            tuple[int, tuple[str, str, dict[str, Any] | None], set[str]] | None
+        ) = None
+
+    def _output(self, fig: Figure, mime: str):
+        if not fig.axes:
+            return None
+        if self._last is None or self._last[0] != id(fig) or mime in self._last[2]:
+            self._last = (id(fig), figure_output(fig), set())
+        self._last[2].add(mime)
+        kind, data, meta = self._last[1]
+        return (data, meta) if kind == mime else None
+
+    def svg(self, fig: Figure):
+        return self._output(fig, "image/svg+xml")
+
+    def png(self, fig: Figure):
+        return self._output(fig, "image/png")
+
+
+def style() -> None:
+    """Apply the book's figure style: ``RC`` to matplotlib and, in an IPython kernel,
+    ``figure_output`` as the way figures are displayed. ``chapter.setup`` calls it."""
+    # Load the inline backend first: matplotlib imports it at the first figure, and
+    # on import it installs its own rcParams and figure formatters over these.
+    backend = mpl.get_backend()
+    if "inline" in backend:
+        plt.switch_backend(backend)
+    mpl.rcParams.update(RC)
+    shell = get_ipython()
+    if shell is None:
+        return
+    formatters = shell.display_formatter.formatters
+    for f in formatters.values():
+        f.pop(Figure, None)
+    show = _Formatters()
+    formatters["image/svg+xml"].for_type(Figure, show.svg)
+    formatters["image/png"].for_type(Figure, show.png)
+
+
 def smooth(x: np.ndarray, window: int = 25) -> np.ndarray:
     """Moving average (valid part) for readable loss curves."""
     if window <= 1 or len(x) < window:
@@ -47,7 +198,7 @@ def loss_curves(
     title: str | None = None,
 ):
     """Training loss per step for one or more runs; BiJEPA runs show forward and backward losses."""
-    ax = ax or plt.subplots(figsize=(6, 3.6))[1]
+    ax = ax or plt.subplots(figsize=panel_size())[1]
     for name, h in histories.items():
         for part in parts:
             y = getattr(h, part)
@@ -68,7 +219,7 @@ def loss_curves(
     if log:
         ax.set_yscale("log")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend()
     if title:
         ax.set_title(title)
     return ax
@@ -76,7 +227,7 @@ def loss_curves(
 
 def norm_curves(histories: dict[str, History], ax=None, title: str | None = None):
     """Mean L2 norm of the online context embedding f(x) over training."""
-    ax = ax or plt.subplots(figsize=(6, 3.6))[1]
+    ax = ax or plt.subplots(figsize=panel_size())[1]
     for name, h in histories.items():
         ax.plot(
             h.norm_steps,
@@ -97,7 +248,7 @@ def norm_curves(histories: dict[str, History], ax=None, title: str | None = None
     ax.set_ylabel("mean embedding norm")
     ax.set_yscale("log")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend()
     if title:
         ax.set_title(title)
     return ax
@@ -112,7 +263,7 @@ def batch_forecast(
     ylabel: str = "amplitude at $t_{10}$",
 ):
     """Forecast of one value per sample (sample index on x): truth, Protocol A and Protocol B."""
-    ax = ax or plt.subplots(figsize=(6, 3.6))[1]
+    ax = ax or plt.subplots(figsize=panel_size())[1]
     idx = np.arange(len(truth))
     t, a, b = (np.asarray(v, dtype=float).ravel() for v in (truth, pred_a, pred_b))
     ax.plot(idx, t, "o", color=COLORS["truth"], ms=8, alpha=0.5, label="truth")
@@ -122,7 +273,7 @@ def batch_forecast(
     ax.set_xlabel("test sample")
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend()
     if title:
         ax.set_title(title)
     return ax
@@ -137,7 +288,7 @@ def single_forecast(
     title: str | None = None,
 ):
     """One sine sequence: the context, the true future and the 1-step forecasts at t_C."""
-    ax = ax or plt.subplots(figsize=(6, 3.6))[1]
+    ax = ax or plt.subplots(figsize=panel_size())[1]
     c, y = np.asarray(context).ravel(), np.asarray(target).ravel()
     tc, ty = np.arange(len(c)), len(c) + np.arange(len(y))
     ax.plot(tc, c, "-o", color="tab:blue", ms=4, label="context")
@@ -148,7 +299,7 @@ def single_forecast(
     ax.set_xlabel("time step")
     ax.set_ylabel("amplitude")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend()
     if title:
         ax.set_title(title)
     return ax
@@ -169,9 +320,10 @@ def forecast_panel(
     The paper's Adam probes (``epochs``, initialised by ``seed``) of Protocol A (on the
     encoder) and Protocol B (on the forward predictor), fitted on ``probe_set``, forecast
     the first target step of the first ``n_show`` sequences of ``test_set`` (a
-    ``data.Split``): all of them (middle) and the first one in full (right). With
-    ``history`` ({label: History}) the training loss comes first (left): forward and
-    backward losses for BiJEPA, the total for classic JEPA.
+    ``data.Split``): all of them and the first one in full, side by side. With
+    ``history`` ({label: History}) the training loss (forward and backward losses for
+    BiJEPA, the total for classic JEPA) and the one sequence share the top row and the
+    batch forecast spans the bottom row. Axes in order: loss, batch, one sequence.
     """
 
     dev = next(model.parameters()).device
@@ -181,9 +333,13 @@ def forecast_panel(
     fit = probe_set.to(dev)
     pa = adam_probe(*protocol_features(model, fit, "A"), epochs=epochs, seed=seed)
     pb = adam_probe(*protocol_features(model, fit, "B"), epochs=epochs, seed=seed)
-    fig, axes = plt.subplots(
-        1, 3 if history else 2, figsize=(16, 3.8) if history else (12, 3.8)
-    )
+    if history:
+        fig = plt.figure(figsize=panel_size(2, 2))
+        gs = GridSpec(2, 2, figure=fig)
+        axes = [fig.add_subplot(gs[0, 0]), fig.add_subplot(gs[1, :])]
+        axes.append(fig.add_subplot(gs[0, 1]))
+    else:
+        fig, axes = plt.subplots(1, 2, figsize=panel_size(2))
     if history:
         parts = ("fwd", "bwd") if model.bidirectional else ("total",)
         loss_curves(history, ax=axes[0], parts=parts, title="training loss")
@@ -191,7 +347,7 @@ def forecast_panel(
         truth.cpu(),
         pa(fa).cpu(),
         pb(fb).cpu(),
-        ax=axes[-2],
+        ax=axes[1],
         title="batch forecast (held-out)",
     )
     single_forecast(
@@ -203,7 +359,8 @@ def forecast_panel(
         title="one held-out sequence",
     )
     if ylim is not None:
-        axes[-2].set_ylim(*ylim)
+        axes[1].set_ylim(*ylim)
+    fig.tight_layout()
     return fig
 
 
@@ -229,10 +386,11 @@ def steps_figure(
 ):
     """One panel per (metric key, y label): each variant's mean over seeds (band: 95%
     interval) against training steps; ``lines[key]`` draws horizontal reference lines
-    {label: value} (random encoder, raw pixels, ...). curves[variant][key]: [seeds, steps]."""
+    {label: value} (random encoder, raw pixels, ...). curves[variant][key]: [seeds, steps].
+    ``ncols``: 1 or 2 panels side by side."""
     nrows = math.ceil(len(panels) / ncols)
     fig, axes = plt.subplots(
-        nrows, ncols, figsize=(5.2 * ncols, 3.5 * nrows), squeeze=False
+        nrows, ncols, figsize=panel_size(ncols, nrows), squeeze=False
     )
     styles = iter([":", "--", "-.", (0, (1, 3))] * 3)
     ref_style = {}
@@ -247,7 +405,7 @@ def steps_figure(
         ax.set_xlabel("training steps (batch 256)")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend()
     fig.tight_layout()
     return fig
 
@@ -259,7 +417,7 @@ def probe_budget_figure(
 ):
     """Held-out probe accuracy and decoder MSE against probe epochs (log axis), one line
     per model; ``marks[key]`` {label: epochs} draws vertical lines (the paper's, ours)."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=panel_size(2))
     for ax, (key, ylabel) in zip(
         axes,
         (
@@ -280,20 +438,25 @@ def probe_budget_figure(
         for name, x in marks.get(key, {}).items():
             ax.axvline(x, color="0.5", ls=":", lw=1)
             ax.text(
-                x, ax.get_ylim()[0], f" {name}", fontsize=7, va="bottom", color="0.3"
+                x,
+                ax.get_ylim()[0],
+                f" {name}",
+                fontsize=SMALL_FONT_PT,
+                va="bottom",
+                color="0.3",
             )
         ax.set_xscale("log")
         ax.set_xlabel("probe epochs")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend()
     fig.tight_layout()
     return fig
 
 
 def sequences(seqs: torch.Tensor, context_len: int, ax=None, title: str | None = None):
     """A few raw sequences with the context/target split marked."""
-    ax = ax or plt.subplots(figsize=(7, 3.4))[1]
+    ax = ax or plt.subplots(figsize=panel_size())[1]
     for i, s in enumerate(np.asarray(seqs)):
         ax.plot(np.arange(len(s)), s, "-o", ms=3, lw=1.2, label=f"sample {i}")
     ax.axvspan(-0.5, context_len - 0.5, color="tab:blue", alpha=0.06, label="context")
@@ -307,7 +470,7 @@ def sequences(seqs: torch.Tensor, context_len: int, ax=None, title: str | None =
     ax.set_xlabel("time step")
     ax.set_ylabel("amplitude")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, ncol=2)
+    ax.legend(ncol=2)
     if title:
         ax.set_title(title)
     return ax
@@ -350,7 +513,7 @@ def phase_space(
     ax.set_xlabel("x")
     ax.set_ylabel("y")
     ax.set_zlabel("z")
-    ax.legend(fontsize=7)
+    ax.legend()
     if title:
         ax.set_title(title)
     return ax
@@ -367,7 +530,7 @@ def hallucinations(
     Images in [0, 1] pixel units, [N, 1, 28, 14].
     """
     cols = 2 + len(generated)
-    fig, axes = plt.subplots(n, cols, figsize=(1.6 * cols, 1.7 * n))
+    fig, axes = plt.subplots(n, cols, figsize=(min(COLUMN_IN, 1.6 * cols), 1.7 * n))
     titles = ["input (left)", "true right"] + [f"{k}" for k in generated]
     for i in range(n):
         imgs = [left[i, 0], right[i, 0]] + [g[i, 0] for g in generated.values()]
@@ -377,7 +540,7 @@ def hallucinations(
             ax.set_xticks([])
             ax.set_yticks([])
             if i == 0:
-                ax.set_title(titles[j], fontsize=9)
+                ax.set_title(titles[j])
     fig.tight_layout()
     return fig
 
@@ -392,7 +555,7 @@ def seed_dots(
 ):
     """Per-seed dots and the mean ± std for each named group; ``lines``: labelled reference
     values (baselines, the paper's number) drawn as horizontal dashed lines."""
-    ax = ax or plt.subplots(figsize=(6, 3.6))[1]
+    ax = ax or plt.subplots(figsize=panel_size())[1]
     for j, (name, y) in enumerate((lines or {}).items()):
         ax.axhline(y, ls="--", lw=1, color=f"C{(j + 5) % 10}", label=name)
     for i, (name, v) in enumerate(values.items()):
@@ -413,7 +576,7 @@ def seed_dots(
     if log:
         ax.set_yscale("log")
     if lines:
-        ax.legend(fontsize=7)
+        ax.legend()
     ax.grid(alpha=0.3, axis="y")
     if title:
         ax.set_title(title)
@@ -427,9 +590,7 @@ def architecture(bidirectional: bool, ax=None, title: str | None = None):
     Why so long: one diagram drawn box by box and arrow by arrow, in reading order;
     split, its coordinates would be scattered over helpers.
     """
-    from matplotlib.patches import FancyBboxPatch
-
-    ax = ax or plt.subplots(figsize=(7.5, 2.6 if not bidirectional else 4.6))[1]
+    ax = ax or plt.subplots(figsize=(COLUMN_IN, 2.4 if not bidirectional else 4.3))[1]
     colors = {
         "input": "#eeeeee",
         "online": "#cfe2f3",
@@ -452,7 +613,7 @@ def architecture(bidirectional: bool, ax=None, title: str | None = None):
                 lw=1,
             )
         )
-        ax.text(x + w / 2, y, text, ha="center", va="center", fontsize=8.5)
+        ax.text(x + w / 2, y, text, ha="center", va="center", fontsize=FONT_PT)
         return x, x + w, y
 
     def arrow(
@@ -473,7 +634,7 @@ def architecture(bidirectional: bool, ax=None, title: str | None = None):
                 text,
                 ha="center",
                 va="bottom",
-                fontsize=8,
+                fontsize=SMALL_FONT_PT,
             )
 
     def direction(
@@ -526,13 +687,13 @@ def architecture(bidirectional: bool, ax=None, title: str | None = None):
             "$L = \\alpha L_{fwd} + (1-\\alpha) L_{bwd}$  (Eq. 8)",
             ha="center",
             va="center",
-            fontsize=9,
+            fontsize=FONT_PT,
         )
         ax.text(
             0.0,
             -2.65,
             "both directions share the online encoder $f_\\theta$ and the target encoder $\\bar f$ (EMA of $f_\\theta$)",
-            fontsize=8,
+            fontsize=SMALL_FONT_PT,
             color="0.3",
         )
     ax.set_xlim(-0.2, 8.9)
@@ -540,7 +701,7 @@ def architecture(bidirectional: bool, ax=None, title: str | None = None):
     ax.set_aspect("equal")
     ax.axis("off")
     if title:
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title)
     return ax
 
 
@@ -873,21 +1034,18 @@ def heat_map(
     Why so many parameters: the map and its axes plus drawing options,
     each with a default.
     """
-    from matplotlib.colors import LogNorm, Normalize
-
-    ax = ax or plt.subplots(figsize=(5, 4.2))[1]
+    ax = ax or plt.subplots(figsize=(COLUMN_IN, 3.6))[1]
     v = np.ma.masked_invalid(np.asarray(values, dtype=float))
     norm = (LogNorm if log else Normalize)(
         vmin=vmin if vmin is not None else v.min(),
         vmax=vmax if vmax is not None else v.max(),
     )
-    cmap = plt.get_cmap("viridis").copy()
-    cmap.set_bad("0.8")
+    cmap = plt.get_cmap("viridis").with_extremes(bad="0.8")
     im = ax.imshow(v, origin="lower", aspect="auto", cmap=cmap, norm=norm)
     ax.set_xticks(range(len(taus)))
-    ax.set_xticklabels([f"{t:g}" for t in taus], rotation=45, fontsize=8)
+    ax.set_xticklabels([f"{t:g}" for t in taus], rotation=45)
     ax.set_yticks(range(len(alphas)))
-    ax.set_yticklabels([f"{a:g}" for a in alphas], fontsize=8)
+    ax.set_yticklabels([f"{a:g}" for a in alphas])
     ax.set_xlabel("EMA momentum τ")
     ax.set_ylabel("α (forward weight; 1 = classic)")
     if hatch is not None:
@@ -905,10 +1063,10 @@ def heat_map(
             label=name,
         )
     if marks:
-        ax.legend(fontsize=7, loc="upper left", framealpha=0.8)
+        ax.legend(loc="upper left", framealpha=0.8)
     plt.colorbar(im, ax=ax, label=label, fraction=0.046)
     if title:
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title)
     return ax
 
 
@@ -936,7 +1094,7 @@ def profile(
 
     interval = interval or mean_ci
 
-    ax = ax or plt.subplots(figsize=(6, 3.6))[1]
+    ax = ax or plt.subplots(figsize=panel_size())[1]
     pos = np.arange(len(x)) if categorical else np.asarray(x, dtype=float)
     for i, (name, v) in enumerate(groups.items()):
         mean, lo, hi = [], [], []
@@ -954,15 +1112,15 @@ def profile(
         )
     if categorical:
         ax.set_xticks(pos)
-        ax.set_xticklabels([f"{t:g}" for t in x], fontsize=8)
+        ax.set_xticklabels([f"{t:g}" for t in x])
     if log:
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend()
     if title:
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title)
     return ax
 
 
@@ -978,7 +1136,7 @@ def grouped_bars(
     """Bars of the mean over seeds (± sample std) of ``values[group, series]``: one group
     of bars per ``groups`` entry, one bar per ``series`` entry; ``chance``: a dashed
     reference line (e.g. 0.5 for a ROC AUC)."""
-    ax = ax or plt.subplots(figsize=(10, 3.8))[1]
+    ax = ax or plt.subplots(figsize=panel_size())[1]
     width = 0.8 / len(series)
     for k, name in enumerate(series):
         v = [np.asarray(values[g, name], dtype=float) for g in groups]
@@ -992,7 +1150,7 @@ def grouped_bars(
     if ylim is not None:
         ax.set_ylim(*ylim)
     ax.set_ylabel(ylabel)
-    ax.legend(fontsize=8, ncol=2)
+    ax.legend(ncol=2)
     ax.grid(alpha=0.3, axis="y")
     return ax
 
@@ -1009,7 +1167,7 @@ def sample_clouds(
 
     samples [M, n] (M samples of n items), point [n], truth [n]: one column per item.
     """
-    ax = ax or plt.subplots(figsize=(10, 3.8))[1]
+    ax = ax or plt.subplots(figsize=panel_size())[1]
     m, n = samples.shape
     for j in range(n):
         jitter = np.random.default_rng(j).uniform(-0.15, 0.15, m)
@@ -1024,7 +1182,7 @@ def sample_clouds(
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend()
     return ax
 
 
@@ -1037,9 +1195,16 @@ def seed_bands(
 ) -> Figure:
     """One axis per panel; panel: name -> (x [R], values [R, K] over K seeds), drawn as
     the mean over seeds with a min-max band. ``log``: per panel, a log y axis;
-    ``reference``: a dashed line on the linear panels (e.g. a gain of 1)."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.8))
-    axes = np.atleast_1d(axes)
+    ``reference``: a dashed line on the linear panels (e.g. a gain of 1). Panels run
+    two to a row, in reading order."""
+    ncols = min(2, len(panels))
+    nrows = math.ceil(len(panels) / ncols)
+    fig, grid = plt.subplots(
+        nrows, ncols, figsize=panel_size(ncols, nrows), squeeze=False
+    )
+    axes = grid.flat[: len(panels)]
+    for ax in grid.flat[len(panels) :]:
+        ax.axis("off")
     for i, (ax, panel, ylabel) in enumerate(zip(axes, panels, ylabels)):
         for j, (name, (x, v)) in enumerate(panel.items()):
             v = np.asarray(v, dtype=float).reshape(len(x), -1)
@@ -1053,7 +1218,7 @@ def seed_bands(
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend()
     fig.tight_layout()
     return fig
 
@@ -1062,8 +1227,10 @@ def seed_bands(
 
 
 def architectures() -> Figure:
-    """Figure 1 of the paper: classic JEPA (A) and BiJEPA (B) side by side."""
-    fig, axes = plt.subplots(1, 2, figsize=(15, 4.2))
+    """Figure 1 of the paper: classic JEPA (A) above BiJEPA (B), each the column's width."""
+    fig, axes = plt.subplots(
+        2, 1, figsize=(COLUMN_IN, 6.6), gridspec_kw=dict(height_ratios=(2.2, 4.4))
+    )
     architecture(False, ax=axes[0], title="(A) classic JEPA")
     architecture(True, ax=axes[1], title="(B) BiJEPA")
     return fig
@@ -1075,9 +1242,16 @@ def seed_dot_panels(
     ylabel: str = "held-out MSE",
 ) -> Figure:
     """One ``seed_dots`` axis per panel: results: name -> one dict of metrics per seed;
-    panels: axis title -> metric key. Each axis shows every name's seeds and mean ± std."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.6))
-    for ax, (title, key) in zip(np.atleast_1d(axes), panels.items()):
+    panels: axis title -> metric key. Each axis shows every name's seeds and mean ± std;
+    two axes to a row."""
+    ncols = min(2, len(panels))
+    nrows = math.ceil(len(panels) / ncols)
+    fig, grid = plt.subplots(
+        nrows, ncols, figsize=panel_size(ncols, nrows), squeeze=False
+    )
+    for ax in grid.flat[len(panels) :]:
+        ax.axis("off")
+    for ax, (title, key) in zip(grid.flat, panels.items()):
         seed_dots(
             {n: [m[key] for m in per_seed] for n, per_seed in results.items()},
             ax=ax,
@@ -1092,10 +1266,11 @@ def loss_and_norms(
     histories: dict[str, History], window: int = 50, title: str = "training loss"
 ) -> Figure:
     """Two axes for runs named by ``histories``: the total training loss (moving average
-    over ``window`` steps, log scale) and the online and target embedding norms."""
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    over ``window`` steps, log scale) above the online and target embedding norms."""
+    fig, axes = plt.subplots(2, 1, figsize=panel_size(1, 2), sharex=True)
     loss_curves(histories, ax=axes[0], parts=("total",), window=window, title=title)
     norm_curves(histories, ax=axes[1], title="embedding norms")
+    axes[0].set_xlabel("")  # the shared step axis is labelled once, below
     fig.tight_layout()
     return fig
 
@@ -1112,7 +1287,8 @@ def map_row(
     label: str = "held-out MSE",
     saturate: float = 90.0,
 ) -> Figure:
-    """One ``heat_map`` per panel, side by side on one log colour scale.
+    """One ``heat_map`` per panel, one map to a row (each the column's width) on one
+    log colour scale.
 
     panels: title -> values [alpha, ema_momentum] (e.g. geometric means over seeds);
     marks / hatch: title -> that panel's ``marks`` / ``hatch``. The scale runs from the
@@ -1120,8 +1296,10 @@ def map_row(
     the brightest colour, so that a few very bad cells do not flatten the rest."""
     values = np.stack([np.asarray(v, dtype=float) for v in panels.values()])
     lo, hi = np.nanmin(values), np.nanpercentile(values, saturate)
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.4))
-    for ax, (title, v) in zip(np.atleast_1d(axes), panels.items()):
+    fig, axes = plt.subplots(
+        len(panels), 1, figsize=(COLUMN_IN, MAP_ROW_IN * len(panels)), squeeze=False
+    )
+    for ax, (title, v) in zip(axes[:, 0], panels.items()):
         heat_map(
             v,
             alphas,
@@ -1145,12 +1323,18 @@ def profile_row(
     level: float = 0.95,
     categorical: bool = False,
 ) -> Figure:
-    """One ``profile`` per panel, side by side: panels: title -> {line name: [len(x),
+    """One ``profile`` per panel, two to a row: panels: title -> {line name: [len(x),
     seeds]}. Points are geometric means over seeds, bands their ``level`` t-intervals on
     the log scale (``stats.geometric_mean_ci``)."""
 
-    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4))
-    for ax, (title, lines) in zip(np.atleast_1d(axes), panels.items()):
+    ncols = min(2, len(panels))
+    nrows = math.ceil(len(panels) / ncols)
+    fig, grid = plt.subplots(
+        nrows, ncols, figsize=panel_size(ncols, nrows), squeeze=False
+    )
+    for ax in grid.flat[len(panels) :]:
+        ax.axis("off")
+    for ax, (title, lines) in zip(grid.flat, panels.items()):
         profile(
             x,
             lines,
@@ -1177,8 +1361,9 @@ def explosion_maps(
 ) -> Figure:
     """Three maps of one stability mode over [alpha, ema_momentum]: how many of
     ``num_seeds`` seeds diverged (linear scale), and the growth of the online embedding
-    norm in the first half (middle / start) and second half (end / middle) of training."""
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
+    norm in the first half (middle / start) and second half (end / middle) of training;
+    one map to a row, each the column's width."""
+    fig, axes = plt.subplots(3, 1, figsize=(COLUMN_IN, 3 * MAP_ROW_IN))
     heat_map(
         np.asarray(diverged, dtype=float),
         alphas,
@@ -1216,7 +1401,7 @@ def integrator_errors(
     rel: {integrator: [starts, steps]} (``baselines.lorenz_integrator_errors``); each drawn
     as its median over starts with a 10-90% band, on a log axis, with the end of the
     context marked."""
-    ax = ax or plt.subplots(figsize=(7, 3.6))[1]
+    ax = ax or plt.subplots(figsize=panel_size())[1]
     colors = {"euler": "tab:red", "rk4": "tab:blue"}
     for i, (name, r) in enumerate(rel.items()):
         steps = np.arange(1, r.shape[1] + 1)
@@ -1229,7 +1414,7 @@ def integrator_errors(
     ax.set_xlabel(f"step (dt = {dt:g})")
     ax.set_ylabel("relative error vs DOP853")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend()
     return ax
 
 
@@ -1265,17 +1450,19 @@ def lorenz_forecast_panel(
     the test set of the first run is used for all); labels: variant -> legend label.
     Each model's Adam probe of Protocol B (``epochs``, initialised by ``seed``), fitted
     on its probe set, forecasts the first target state of the first ``n_show`` held-out
-    trajectories. Left: total training losses (``window``-step moving average). Middle:
-    the x coordinate of those forecasts against the truth. Right: the first trajectory in
-    phase space with every model's predicted next state.
+    trajectories. Top left: total training losses (``window``-step moving average). Top
+    right: the first trajectory in phase space with every model's predicted next state.
+    Bottom (full width): the x coordinate of the forecasts against the truth. Axes in
+    order: loss, forecasts, phase space.
     """
 
     first = next(iter(runs.values()))
     test = first.test_set
-    fig = plt.figure(figsize=(17, 4.5))
+    fig = plt.figure(figsize=(COLUMN_IN, 2 * ROW_IN + 0.6))
+    gs = GridSpec(2, 2, figure=fig, height_ratios=(ROW_IN + 0.6, ROW_IN))
     loss_curves(
         {labels[m]: r.history for m, r in runs.items()},
-        ax=fig.add_subplot(1, 3, 1),
+        ax=fig.add_subplot(gs[0, 0]),
         parts=("total",),
         window=window,
         title="training loss",
@@ -1288,7 +1475,7 @@ def lorenz_forecast_panel(
         pb = adam_probe(*protocol_features(r.model, fit, "B"), epochs=epochs, seed=seed)
         preds[m] = pb(protocol_features(r.model, sub, "B")[0]).cpu()
     truth = first_target_step(test.target[:n_show]).cpu()
-    ax = fig.add_subplot(1, 3, 2)
+    ax = fig.add_subplot(gs[1, :])
     idx = np.arange(len(truth))
     ax.plot(idx, truth[:, 0], "o", color="0.55", ms=8, alpha=0.5, label="truth")
     for i, (m, p) in enumerate(preds.items()):
@@ -1297,14 +1484,15 @@ def lorenz_forecast_panel(
     ax.set_xlabel("test trajectory")
     ax.set_ylabel("x at $t_{20}$ (normalised)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend()
     phase_space(
         test.context[0].cpu(),
         test.target[0].cpu(),
         {("classic" if m == "classic" else "bijepa"): p[0] for m, p in preds.items()},
-        ax=fig.add_subplot(1, 3, 3, projection="3d"),
+        ax=fig.add_subplot(gs[0, 1], projection="3d"),
         title="trajectory 0",
     )
+    fig.tight_layout()
     return fig
 
 
@@ -1313,31 +1501,36 @@ def digit_halves(left: torch.Tensor, right: torch.Tensor) -> Figure:
     """The context and the target of the MNIST experiment side by side: left halves on
     the top row, the same digits' right halves below. left, right: [N, 1, 28, 14]."""
     n = len(left)
-    fig, axes = plt.subplots(2, n, figsize=(9 / 8 * n, 3), squeeze=False)
+    fig, axes = plt.subplots(
+        2, n, figsize=(min(COLUMN_IN, COLUMN_IN / 8 * n), 3.4), squeeze=False
+    )
     for i in range(n):
         axes[0, i].imshow(np.asarray(left[i, 0]), cmap="gray")
         axes[1, i].imshow(np.asarray(right[i, 0]), cmap="gray")
     for ax in axes.flat:
         ax.axis("off")
-    axes[0, 0].set_title("left", fontsize=9, loc="left")
-    axes[1, 0].set_title("right", fontsize=9, loc="left")
+    axes[0, 0].set_title("left", loc="left")
+    axes[1, 0].set_title("right", loc="left")
     return fig
 
 
 def reproduction_seed_panels(
     res: dict[str, Any],
     panels: Sequence[dict[str, Any]],
-    figsize: tuple[float, float] = (14, 4.2),
+    figsize: tuple[float, float] | None = None,
 ) -> Figure:
     """One ``seed_dots`` panel per entry of ``panels``, from a reproduction file ``res``
     (``bijepa_nb.experiments.reproduce``): every config's per-seed values of ``panel["key"]``,
     the baselines named in ``panel["baselines"]`` as dashed lines at their means, and
     the paper's single run of ``panel["paper"]`` (a key of ``res["paper"]``) as a red
-    star. Other entries: ``title``, ``log`` (default True)."""
+    star. Other entries: ``title``, ``log`` (default True). One panel to a row, each the
+    column's width (``figsize`` by default ``panel_size(1, len(panels))``), so that the
+    configs' names and the baselines' legend stay readable."""
 
-    fig, axes = plt.subplots(1, len(panels), figsize=figsize, squeeze=False)
+    figsize = figsize or panel_size(1, len(panels))
+    fig, axes = plt.subplots(len(panels), 1, figsize=figsize, squeeze=False)
     configs = list(res["configs"])
-    for ax, p in zip(axes[0], panels):
+    for ax, p in zip(axes[:, 0], panels):
         seed_dots(
             {res["configs"][c]["label"]: values(res, c, p["key"]) for c in configs},
             ax=ax,
@@ -1350,7 +1543,8 @@ def reproduction_seed_panels(
             paper = [res["paper"][c][p["paper"]] for c in configs]
             ax.plot(range(len(configs)), paper, "*", color="red", ms=12,
                     label="paper (one run)")  # fmt: skip
-            ax.legend(fontsize=7)
+            ax.legend()
+    fig.tight_layout()
     return fig
 
 

@@ -17,6 +17,7 @@ import torch
 from IPython import get_ipython
 from IPython.display import display
 
+from ..analysis import plotting
 from ..core.config import (  # noqa: F401 (re-exported for chapters)
     check_choice,
     check_float,
@@ -45,7 +46,8 @@ def in_colab() -> bool:
 
 
 def setup(seed: int, device: str = "auto", threads: int = 1) -> torch.device:
-    """Seed python, numpy and torch, set CPU threads, pick the device; prints what it chose."""
+    """Seed python, numpy and torch, set CPU threads, pick the device, apply the book's
+    figure style (``plotting.style``); prints what it chose."""
     check_int("seed", seed, 0)
     check_int("threads", threads, 1)
     random.seed(seed)
@@ -53,6 +55,7 @@ def setup(seed: int, device: str = "auto", threads: int = 1) -> torch.device:
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     dev = resolve_device(device)
+    plotting.style()
     show_environment(environment_line(dev))
     return dev
 

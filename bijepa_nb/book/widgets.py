@@ -23,11 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
+from matplotlib.gridspec import GridSpec
 
 from ..analysis.plotting import (
     batch_forecast,
     loss_curves,
     norm_curves,
+    panel_size,
     sweep_point_svg,
 )
 from ..analysis.stats import geometric_mean_ci
@@ -91,7 +93,11 @@ def retrain(
         sine_split(scfg, seed, "probe").to(dev),
         sine_split(scfg, seed, "test").to(dev),
     )
-    fig, axes = plt.subplots(1, 3, figsize=(16, 3.8))
+    # loss and norms side by side, the forecast below them at the column's width
+    fig = plt.figure(figsize=panel_size(2, 2))
+    grid = GridSpec(2, 2, figure=fig)
+    axes = [fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])]
+    axes.append(fig.add_subplot(grid[1, :]))
     parts = ("total",) if alpha == 1.0 else ("fwd", "bwd")
     loss_curves({"model": hist}, ax=axes[0], parts=parts, title="training loss")
     norm_curves({"model": hist}, ax=axes[1], title="embedding norms")
