@@ -90,10 +90,10 @@ def test_lorenz_burn_in_is_checked_and_skips_the_first_steps():
         ValueError, match=r"burn_in must be an integer in \[0, 100000\]"
     ):
         LorenzConfig(burn_in=-1)
-    cfg = LorenzConfig(seq_len=15)
+    cfg = LorenzConfig(seq_len=30)
     plain = lorenz_trajectories(4, torch.Generator().manual_seed(0), cfg)
     burnt = lorenz_trajectories(
-        4, torch.Generator().manual_seed(0), LorenzConfig(seq_len=10, burn_in=5)
+        4, torch.Generator().manual_seed(0), LorenzConfig(seq_len=25, burn_in=5)
     )
     assert torch.equal(burnt, plain[:, 5:])
 

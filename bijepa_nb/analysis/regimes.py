@@ -184,7 +184,8 @@ def summary_rows(
 ) -> list[list[str]]:
     """One row per (point, JEPA): the point, the JEPA, its best read-out's score, the
     best baseline's score, the interval against that baseline, and how many of the
-    point's baselines it beats after Holm (by its better read-out)."""
+    point's baselines it beats after Holm (by the read-out that beats most, ties
+    going to the lower error)."""
     rows = []
     for point in res["points"]:
         best = best_baseline(point)
@@ -199,7 +200,7 @@ def summary_rows(
                 r: sum(t.holm_side(level) == "above" for t in ts)
                 for r, ts in by_read.items()
             }
-            r = max(beaten, key=beaten.get) if len(reads) > 1 else next(iter(reads))
+            r = max(beaten, key=lambda r: (beaten[r], _center(reads[r], hib)))
             t = next(t for t in by_read[r] if t.baseline == best)
             vals, _ = _paired(reads[r], point["baselines"][best])
             score = _score(vals, hib)
@@ -215,6 +216,14 @@ def summary_rows(
                 ]
             )
     return rows
+
+
+def _center(values: Sequence[Any], higher_is_better: bool) -> float:
+    """Mean (accuracies) or geometric mean (errors) of the finite values, signed so
+    that larger is better."""
+    v = np.array([np.nan if x is None else x for x in values], dtype=float)
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if higher_is_better else -float(np.exp(np.log(v).mean()))
 
 
 def _score(values: np.ndarray, higher_is_better: bool) -> str:
