@@ -91,6 +91,7 @@ RUN_LENGTH = {
     "07_playground.ipynb": {"num_steps": 10**9},
     "08_verdict.ipynb": {"num_seeds": 10**4},
     "10_maps.ipynb": {"num_seeds": 10**4},
+    "12_regimes.ipynb": {"num_seeds": 10**4, "mnist_seeds": 10**4},
 }
 
 

@@ -1596,3 +1596,76 @@ def interval_panels(
             ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return fig
+
+
+#: Line styles of chapter 12's regime figures: the JEPAs solid, baselines dashed.
+REGIME_STYLES = {
+    "classic": ("tab:purple", "-"),
+    "expressive": ("tab:blue", "-"),
+    "mean": ("0.6", ":"),
+    "persistence": ("tab:brown", "--"),
+    "linear_extrapolation": ("tab:pink", "--"),
+    "lstsq_context": ("tab:orange", "--"),
+    "ridge_context": ("tab:olive", "--"),
+    "sinusoid_fit": ("tab:green", "--"),
+    "raw_pixels": ("tab:orange", "--"),
+    "random_encoder": ("0.5", ":"),
+}
+
+
+def regime_panels(
+    panels: dict[str, tuple[Sequence[float], dict[str, np.ndarray]]],
+    labels: dict[str, str],
+    xlabel: str,
+    ylabel: str,
+    higher_is_better: bool = False,
+    ncols: int = 2,
+    ylim: tuple[float, float] | None = None,
+) -> Figure:
+    """Scores against a regime parameter, one panel per title: panels[title] = (x
+    [P], {series: values [P, seeds]}). Each line is the geometric mean over seeds
+    (errors, log axis) or the mean (accuracies, in %), its band the 95% interval;
+    ``labels`` names the series (those missing from it are not drawn)."""
+    n = len(panels)
+    rows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(
+        rows, min(ncols, n), figsize=(7, 2.9 * rows), squeeze=False
+    )
+    for ax, (title, (x, series)) in zip(axes.flat, panels.items()):
+        for name, vals in series.items():
+            if name not in labels:
+                continue
+            color, style = REGIME_STYLES.get(name, ("black", "-"))
+            ivs = [
+                mean_ci(100 * v[np.isfinite(v)])
+                if higher_is_better
+                else geometric_mean_ci(v[np.isfinite(v)])
+                for v in vals
+            ]
+            mid = [iv.mean for iv in ivs]
+            ax.plot(x, mid, style, color=color, marker="o", ms=3, label=labels[name])
+            ax.fill_between(
+                x,
+                [iv.low for iv in ivs],
+                [iv.high for iv in ivs],
+                color=color,
+                alpha=0.15,
+                lw=0,
+            )
+        if not higher_is_better:
+            ax.set_yscale("log")
+        ax.set_xscale("log")
+        ax.set_xticks(list(x), [f"{v:g}" for v in x])
+        ax.minorticks_off()
+        if ylim is not None:
+            ax.set_ylim(*ylim)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel(xlabel, fontsize=9)
+        ax.set_ylabel(ylabel, fontsize=9)
+        ax.tick_params(labelsize=8)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    handles, names = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.06 + 0.04 / rows, 1, 1))
+    return fig

@@ -40,7 +40,12 @@ def verdict(intervals: Sequence[Interval], null: float = 1.0) -> str:
     above ``null``; "depends" when some do and none lies below; "reversed" when every
     one lies below; "does not hold" otherwise; "too few seeds" when an interval has n < 2.
     """
-    sides = [side(iv, null) for iv in intervals]
+    return verdict_of_sides([side(iv, null) for iv in intervals])
+
+
+def verdict_of_sides(sides: Sequence[str]) -> str:
+    """``verdict``'s rule on the sides ("above", "below", "includes", "n < 2") of the
+    intervals, or of tests that decided a side (e.g. after Holm's correction)."""
     if not sides:
         raise ValueError("verdict needs at least one interval")
     if "n < 2" in sides:

@@ -195,7 +195,10 @@ class SineConfig(_Printable):
 
 @dataclass(frozen=True)
 class LorenzConfig(_Printable):
-    """Lorenz trajectories, Appendix B.2: Euler steps of size dt from U(-init_range, init_range)^3."""
+    """Lorenz trajectories, Appendix B.2: Euler steps of size dt from U(-init_range, init_range)^3.
+
+    ``burn_in`` > 0 starts the recording after that many steps, on the attractor.
+    """
 
     sigma: float = 10.0
     rho: float = 28.0
@@ -207,6 +210,7 @@ class LorenzConfig(_Printable):
     n_train: int = 2000  # fixed training pool (paper: 2000)
     n_probe: int = 1000  # probe-training set (paper: 1000)
     n_test: int = 1000  # held-out test set (paper: 20, for plots only)
+    burn_in: int = 0  # Euler steps run and discarded before recording (0: the paper's)
 
     def __post_init__(self) -> None:
         check_float("sigma", self.sigma, 0.0, None, low_open=True)
@@ -219,6 +223,7 @@ class LorenzConfig(_Printable):
         check_int("n_train", self.n_train, 2)
         check_int("n_probe", self.n_probe, 1)
         check_int("n_test", self.n_test, 1)
+        check_int("burn_in", self.burn_in, 0, 100_000)
 
 
 @dataclass(frozen=True)

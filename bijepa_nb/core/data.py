@@ -196,6 +196,7 @@ def lorenz_trajectories(
     Starts ~ U(-init_range, init_range)^3; the state is recorded after each step of
     ``integrator`` ("euler", as the paper, or "rk4"), so the start itself is not part of
     the trajectory (as in the paper's code). Both integrators draw the same starts.
+    With ``cfg.burn_in`` > 0 the first ``burn_in`` steps are run and not recorded.
     """
     check_int("n", n, 1)
     check_choice("integrator", integrator, tuple(LORENZ_INTEGRATORS))
@@ -203,6 +204,8 @@ def lorenz_trajectories(
     state = (
         torch.rand(n, 3, generator=generator, dtype=torch.float64) * 2 - 1
     ) * cfg.init_range
+    for _ in range(cfg.burn_in):  # onto the attractor; these states are not recorded
+        state = step(state, cfg)
     out = torch.empty(n, cfg.seq_len, 3, dtype=torch.float64)
     for t in range(cfg.seq_len):  # loop over time, vectorised over trajectories
         state = step(state, cfg)
@@ -305,9 +308,11 @@ class EpochStream:
 
 
 # ------------------------------------------------------------------ probe targets
-def first_target_step(target: torch.Tensor) -> torch.Tensor:
-    """The 1-step forecast target: [N, T', ...] -> [N, D] (sine: D=1, Lorenz: D=3)."""
-    return target[:, 0].reshape(target.shape[0], -1)
+def first_target_step(target: torch.Tensor, horizon: int = 1) -> torch.Tensor:
+    """The ``horizon``-step forecast target (default the first target step):
+    [N, T', ...] -> [N, D] (sine: D=1, Lorenz: D=3); horizon in [1, T']."""
+    check_int("horizon", horizon, 1, target.shape[1])
+    return target[:, horizon - 1].reshape(target.shape[0], -1)
 
 
 def last_context_step(context: torch.Tensor) -> torch.Tensor:

@@ -80,17 +80,20 @@ def lstsq_probe(
 
 
 def protocol_features(
-    model: JEPA, split: Split, protocol: str
+    model: JEPA, split: Split, protocol: str, horizon: int = 1
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(features, targets) of a split for a protocol.
 
     "A": f(x) -> first target step.   "B": P_fwd(f(x)) -> first target step.
     "A_bwd": f(y) -> last context step.   "B_bwd": P_bwd(f(y)) -> last context step.
+    ``horizon`` (A and B): read out the target step ``horizon`` steps ahead instead.
     """
     if protocol == "A":
-        return model.encode(split.context), first_target_step(split.target)
+        return model.encode(split.context), first_target_step(split.target, horizon)
     if protocol == "B":
-        return model.predict_forward(split.context), first_target_step(split.target)
+        return model.predict_forward(split.context), first_target_step(
+            split.target, horizon
+        )
     if protocol == "A_bwd":
         return model.encode(split.target), last_context_step(split.context)
     if protocol == "B_bwd":

@@ -37,25 +37,32 @@ def persistence(context: torch.Tensor) -> torch.Tensor:
     return context[:, -1].reshape(context.shape[0], -1)
 
 
-def linear_extrapolation(context: torch.Tensor) -> torch.Tensor:
-    """Next value = 2 * last - second to last (constant velocity): [N, C, ...] -> [N, D]."""
+def linear_extrapolation(context: torch.Tensor, horizon: int = 1) -> torch.Tensor:
+    """Next value = 2 * last - second to last (constant velocity): [N, C, ...] -> [N, D];
+    ``horizon`` k steps ahead: last + k * (last - second to last)."""
+    check_int("horizon", horizon, 1)
     c = context.reshape(context.shape[0], context.shape[1], -1)
-    return 2 * c[:, -1] - c[:, -2]
+    return c[:, -1] + horizon * (c[:, -1] - c[:, -2])
 
 
 def sinusoid_fit(
-    context: torch.Tensor, cfg: SineConfig = SineConfig(), num_freqs: int = 401
+    context: torch.Tensor,
+    cfg: SineConfig = SineConfig(),
+    num_freqs: int = 401,
+    horizon: int = 1,
 ) -> torch.Tensor:
     """Per-sequence fit of a sin(w t) + b cos(w t) on the context, w on a grid over
-    [freq_low, freq_high]; returns the fit's value at the first target time: [N, C] -> [N, 1].
+    [freq_low, freq_high]; returns the fit's value at the first target time (``horizon``:
+    that many steps ahead, in [1, seq_len - context_len]): [N, C] -> [N, 1].
 
     For each w the amplitudes are least squares; the w with the smallest residual wins.
     This knows the family of the data (not its noise), so it is the strongest
     hand-made forecaster here.
     """
     check_int("num_freqs", num_freqs, 2)
+    check_int("horizon", horizon, 1, cfg.seq_len - cfg.context_len)
     t = sine_time_grid(cfg)
-    tc, t_next = t[: cfg.context_len], t[cfg.context_len]
+    tc, t_next = t[: cfg.context_len], t[cfg.context_len + horizon - 1]
     w = torch.linspace(cfg.freq_low, cfg.freq_high, num_freqs, dtype=torch.float64)
     design = torch.stack(
         (torch.sin(w[:, None] * tc), torch.cos(w[:, None] * tc)), -1
@@ -82,8 +89,15 @@ def forecast_baselines(
     experiment: str,
     ridge: float = 1.0,
     cfg: SineConfig = SineConfig(),
+    horizon: int = 1,
+    truth: torch.Tensor | None = None,
 ) -> dict[str, float]:
     """Held-out MSE of the first target step for every raw-context baseline of ``experiment``.
+
+    ``horizon``: forecast the target step that many steps ahead instead (every
+    forecaster, and the probe-set targets of the fitted ones). ``truth`` [N_test, D]:
+    score against these values instead of the test set's target step (e.g. the
+    noise-free signal); the fitted baselines still learn from the probe set's targets.
 
     Keys: mean (the probe set's mean), persistence, linear_extrapolation, lstsq_context
     (least squares from the flattened raw context, fitted on the probe set), and for sine
@@ -91,26 +105,27 @@ def forecast_baselines(
     phi exactly); for Lorenz ridge_context (least squares with an L2 penalty ``ridge``).
     """
     check_float("ridge", ridge, 0.0)
-    truth = first_target_step(test.target)
+    if truth is None:
+        truth = first_target_step(test.target, horizon)
+    y_probe = first_target_step(probe.target, horizon)
     flat = lambda s: s.context.reshape(len(s), -1)
     out = {
-        "mean": _mse(
-            first_target_step(probe.target).mean(0, keepdim=True).expand_as(truth),
-            truth,
-        ),
+        "mean": _mse(y_probe.mean(0, keepdim=True).expand_as(truth), truth),
         "persistence": _mse(persistence(test.context), truth),
-        "linear_extrapolation": _mse(linear_extrapolation(test.context), truth),
-        "lstsq_context": lstsq_probe(flat(probe), first_target_step(probe.target)).mse(
-            flat(test), truth
+        "linear_extrapolation": _mse(
+            linear_extrapolation(test.context, horizon), truth
         ),
+        "lstsq_context": lstsq_probe(flat(probe), y_probe).mse(flat(test), truth),
     }
 
     extras = {
-        "sinusoid_fit": lambda: _mse(sinusoid_fit(test.context, cfg), truth),
+        "sinusoid_fit": lambda: _mse(
+            sinusoid_fit(test.context, cfg, horizon=horizon), truth
+        ),
         "noise_floor": lambda: cfg.noise_std**2,
-        "ridge_context": lambda: lstsq_probe(
-            flat(probe), first_target_step(probe.target), ridge=ridge
-        ).mse(flat(test), truth),
+        "ridge_context": lambda: lstsq_probe(flat(probe), y_probe, ridge=ridge).mse(
+            flat(test), truth
+        ),
     }
     exp = registry.experiment(experiment)
     if exp.kind != "forecast":
