@@ -27,7 +27,6 @@ failures, so ``pytest -rxX`` lists what each still quotes without a source.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import re
 from pathlib import Path
@@ -108,7 +107,9 @@ def numbers_in(text: str, strict: bool = True) -> list[tuple[str, float]]:
             continue
         out.append((tok, value))
     if not strict:  # digits after letters too: "rk4", "seed0", "t20"
-        out += [(t, _value(t)) for t in re.findall(r"(?<=[A-Za-z_])\d+(?:\.\d+)?", text)]
+        out += [
+            (t, _value(t)) for t in re.findall(r"(?<=[A-Za-z_])\d+(?:\.\d+)?", text)
+        ]
     return out
 
 
