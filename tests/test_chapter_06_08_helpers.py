@@ -105,18 +105,32 @@ def test_paired_points_is_a_paired_interval_in_points() -> None:
     assert iv.n == 4 and iv.mean == pytest.approx(2.0)
 
 
-def test_probe_budget_reads_the_curves_with_the_stated_rule() -> None:
-    curve = {
-        "probe_acc_heldout": {10: 0.80, 100: 0.85, 200: 0.855},
-        "decoder_mse_heldout": {5: 0.04, 10: 0.03, 20: 0.035},
-    }
-    b = R.probe_budget(curve, 100)
-    assert b.last == 200 and b.decoder_best == 10
-    assert b.short_of_last == pytest.approx(5.5)
-    assert b.doubling_gain == pytest.approx(0.5) and b.converged
-    assert "(converged)" in b.line("x")
-    curve["probe_acc_heldout"][200] = 0.87
-    assert not R.probe_budget(curve, 100).converged
+def test_step_budgets_read_the_curve_in_steps_with_the_stated_rule() -> None:
+    # 6,400 examples at batch 256: 25 steps per epoch
+    assert R.steps_to_epochs(2350, 6400) == 94 and R.steps_to_epochs(320, 6400) == 13
+    assert R.steps_to_epochs(1, 6400) == 1 and R.steps_to_epochs(320, 8000) == 10
+    curve = {13: 0.70, 26: 0.80, 94: 0.850, 188: 0.855}
+    short, paper = R.step_budgets(curve, 6400, {"short": 320, "paper": 2350})
+    assert (short.steps, paper.steps) == (325, 2350)
+    assert short.gain == pytest.approx(10.0) and not short.converged
+    assert paper.gain == pytest.approx(0.5) and paper.converged
+    assert "2,350 steps 85.00%" in paper.line("x") and "(+0.50 points: converged)" in (
+        paper.line("x")
+    )
+    with pytest.raises(ValueError, match="no value at epochs"):
+        R.step_budgets(curve, 6400, {"long": 3200})
+
+
+def test_checkpoint_gaps_are_paired_differences_after_step_zero(saved) -> None:
+    res = saved["mnist"]
+    gaps = R.checkpoint_gaps(res, LABELS)
+    assert list(gaps) == res["checkpoints"]["steps"][1:]
+    final = R.mnist_comparisons(res, LABELS)["BiJEPA - Classic JEPA"]
+    assert gaps[res["checkpoints"]["steps"][-1]].mean == pytest.approx(final.mean)
+    words = R.mnist_verdicts(res, LABELS)
+    assert words["BiJEPA - Classic JEPA at step 700"] == "no difference"
+    assert words["BiJEPA - Classic JEPA at step 1400"] == "better"
+    assert "BiJEPA - Classic JEPA at step 2350" not in words
 
 
 def test_mnist_verdicts_of_the_saved_run_and_of_its_halves(saved) -> None:

@@ -181,8 +181,9 @@ def late_change(res: Results, config: str) -> Interval:
 
 
 def mnist_verdicts(res: Results, labels: Mapping[str, str]) -> dict[str, str]:
-    """Every verdict word chapter 6 prints, by claim: the paired comparisons, each
-    checkpoint against the untrained encoder and raw pixels, the first checkpoint
+    """Every verdict word chapter 6 prints, by claim: the paired comparisons, the gap
+    between the JEPAs at each earlier checkpoint, each checkpoint against the
+    untrained encoder and raw pixels, the first checkpoint
     that beats the untrained encoder, and the change over the last stretch."""
     out = {k: better_or_worse(iv) for k, iv in mnist_comparisons(res, labels).items()}
     decoder = f"{labels['expressive']} - {labels['classic']}, decoder MSE"
@@ -193,6 +194,10 @@ def mnist_verdicts(res: Results, labels: Mapping[str, str]) -> dict[str, str]:
         out[f"{name} - random encoder"] = better_or_worse(p.vs_random)
         out[f"{name} - raw pixels"] = better_or_worse(p.vs_raw)
     steps = res["checkpoints"]["steps"]
+    gap = f"{labels['expressive']} - {labels['classic']}"
+    for s, iv in checkpoint_gaps(res, labels).items():
+        if s != steps[-1]:  # the last checkpoint is the comparison above
+            out[f"{gap} at step {s}"] = better_or_worse(iv)
     for c, name in labels.items():
         first = first_better_step(points, c)
         out[f"{name} first beats its untrained encoder"] = (
@@ -204,47 +209,74 @@ def mnist_verdicts(res: Results, labels: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-@dataclass(frozen=True)
-class ProbeBudget:
-    """What one run's probe curves say about the probe budgets (chapter 6): how far the
-    paper's 10 epochs fall short of the longest probe (points), what doubling
-    ``probe_epochs`` adds (points), and after how many epochs the decoder's held-out
-    MSE is lowest. The rule: a budget *converges* when doubling it changes held-out
-    accuracy by less than one point."""
+def checkpoint_gaps(res: Results, labels: Mapping[str, str]) -> dict[int, Interval]:
+    """Paired accuracy gap BiJEPA - classic JEPA (points) at every checkpoint after
+    step 0 (where both are the same untrained encoder): {step: interval over seeds}."""
+    a = checkpoint_curves(res, list(labels))
+    acc = {c: 100 * a[c]["probe_acc_heldout"] for c in labels}
+    steps = res["checkpoints"]["steps"]
+    return {
+        s: mean_ci(acc["expressive"][:, j] - acc["classic"][:, j])
+        for j, s in enumerate(steps)
+        if s > 0
+    }
 
-    last: int
-    short_of_last: float
-    doubling_gain: float
-    probe_epochs: int
-    decoder_best: int
+
+def steps_to_epochs(steps: int, n: int, batch_size: int = 256) -> int:
+    """Whole epochs over ``n`` examples at ``batch_size`` that come closest to ``steps``
+    optimiser steps from above (a read-out budget given in steps, run in epochs)."""
+    per_epoch = -(-n // batch_size)
+    return max(1, -(-steps // per_epoch))
+
+
+@dataclass(frozen=True)
+class StepBudget:
+    """One read-out budget of chapter 6 in optimiser steps, judged on a validation split:
+    ``value`` at ``steps`` and ``doubled`` at twice as many (accuracy as a fraction).
+    The rule: a budget *converges* when doubling it changes validation accuracy by less
+    than one point."""
+
+    name: str
+    steps: int
+    value: float
+    doubled: float
+
+    @property
+    def gain(self) -> float:
+        """Points of accuracy that doubling the budget adds."""
+        return 100 * (self.doubled - self.value)
 
     @property
     def converged(self) -> bool:
-        return bool(abs(self.doubling_gain) < 1)
+        return bool(abs(self.gain) < 1)
 
     def line(self, label: str) -> str:
         word = "converged" if self.converged else "not converged"
         return (
-            f"{label:13s} probe: 10 epochs are {self.short_of_last:.2f} points below "
-            f"{self.last}; {self.probe_epochs} -> {2 * self.probe_epochs} epochs adds "
-            f"{self.doubling_gain:.2f} points ({word}); decoder MSE lowest after "
-            f"{self.decoder_best} epochs"
+            f"{label:13s} probe, {self.name}: {self.steps:,} steps "
+            f"{100 * self.value:.2f}%, twice as many {100 * self.doubled:.2f}% "
+            f"({self.gain:+.2f} points: {word})"
         )
 
 
-def probe_budget(curve: Mapping[str, Mapping[int, float]], probe_epochs: int):
-    """Read a run's probe curves (``mnist_runs.probe_curves``: metric -> {epochs:
-    held-out value}) with the rule of ``ProbeBudget``; missing epochs read as NaN."""
-    acc, mse = curve["probe_acc_heldout"], curve["decoder_mse_heldout"]
-    last = max(acc)
-    longer = acc.get(2 * probe_epochs, acc[last])
-    return ProbeBudget(
-        last,
-        100 * (acc[last] - acc.get(10, np.nan)),
-        100 * (longer - acc.get(probe_epochs, np.nan)),
-        probe_epochs,
-        min(mse, key=mse.get),
-    )
+def step_budgets(
+    curve: Mapping[int, float], n: int, budgets: Mapping[str, int], batch_size=256
+) -> list[StepBudget]:
+    """Read a probe's validation-accuracy curve ({epochs over ``n`` examples: accuracy})
+    at each named budget in steps and at twice it (both rounded up to whole epochs,
+    ``steps_to_epochs``; the epochs must have been recorded)."""
+    per_epoch = -(-n // batch_size)
+    out = []
+    for name, steps in budgets.items():
+        e = steps_to_epochs(steps, n, batch_size)
+        e2 = steps_to_epochs(2 * steps, n, batch_size)
+        missing = [k for k in (e, e2) if k not in curve]
+        if missing:
+            raise ValueError(
+                f"curve has no value at epochs {missing} (budget {name!r})"
+            )
+        out.append(StepBudget(name, e * per_epoch, curve[e], curve[e2]))
+    return out
 
 
 # -------------------------------------------------------- chapter 8: the paper's claims
