@@ -1,5 +1,7 @@
 """Unit tests of the "beyond the paper" modules: beyond, invertible, stochastic."""
 
+import json
+from dataclasses import replace
 from functools import partial
 
 import numpy as np
@@ -7,7 +9,7 @@ import pytest
 import torch
 
 import bijepa_nb as bj
-from bijepa_nb.analysis import beyond, plotting, verdicts
+from bijepa_nb.analysis import beyond, plotting, stats, verdicts
 from bijepa_nb.core import data, probes, training
 from bijepa_nb.core.config import LorenzConfig, SineConfig
 from bijepa_nb.experiments import registry
@@ -439,25 +441,103 @@ def test_anomaly_aucs_cover_every_detector_and_violation():
     assert aucs["spike", beyond.DETECTORS[4]] > 0.99, "the quadratic residual is exact"
 
 
-def test_explosion_halves_and_the_loop_readings():
+def test_explosion_window_and_the_loop_readings():
     hist = lambda norms: training.History(
         *(np.zeros(3),) * 3, np.arange(len(norms)), np.array(norms), np.array(norms)
     )
-    growing = [hist([1.0, 3.0, 9.0, 9.5, 9.6]), hist([1.0, 4.0, 8.0, 8.1, 8.2])]
+    # grows early, then stays flat: bounded by the book's rule (1/4 to end, 10x)
+    early = [hist([1.0, 9.0, 9.5, 9.6, 9.7]), hist([1.0, 8.0, 8.1, 8.2, 8.4])]
     g = np.random.default_rng(0)
     s0 = g.normal(size=(2, 30, 4))
     snaps = np.stack([s0 * 1.5**r for r in range(5)])  # S_{r+1} = 1.5 S_r exactly
     rec = {"step": np.arange(5), "snapshot": snaps, "rho_loop": np.full((5, 2), 0.5)}
-    halves, drift = beyond.explosion_halves(growing, rec)
+    window, drift = beyond.explosion_window(early, rec)
     assert np.allclose(drift["rho"], 1.5) and np.allclose(drift["r2"], 1.0)
-    assert np.allclose(halves["1st half"]["growth"], [9.0, 8.0])
-    assert np.allclose(halves["1st half"]["drift"], 1.5)
-    test = beyond.loop_readings({"m": halves})
-    # grows in the 1st half only; (a) never predicts growth, (b) predicts it in both
-    assert test["cells"]["m", "1st half"] == (True, False, True)
-    assert test["cells"]["m", "2nd half"] == (False, False, True)
-    assert test["wrong"] == {"a": 1, "b": 1}
-    assert test["reading"] == {"a": "not supported", "b": "not supported"}
+    assert np.allclose(window["growth"], [9.7 / 9.0, 8.4 / 8.0])
+    assert np.allclose(window["drift"], 1.5) and np.allclose(window["loop"], 0.5)
+    bounded = {"m": verdicts.bounded_claim("m", early)}
+    assert bounded["m"].verdict == "holds"
+    test = beyond.loop_readings(bounded, {"m": window})
+    # does not explode; (a) predicts no explosion, (b) predicts one
+    assert test["cells"]["m"] == (False, False, True)
+    assert test["wrong"] == {"a": 0, "b": 1}
+    assert test["reading"] == {"a": "consistent", "b": "not supported"}
+    # a diverged run explodes, whatever its finite part did
+    broken = [early[0], replace(early[1], diverged_at=3)]
+    exploded = {"m": verdicts.bounded_claim("m", broken)}
+    assert beyond.loop_readings(exploded, {"m": window})["cells"]["m"][0]
+    with pytest.raises(ValueError, match="same modes"):
+        beyond.loop_readings(bounded, {"n": window})
+    with pytest.raises(ValueError, match="start"):
+        beyond.explosion_window(early, rec, start=1.0)
+
+
+def test_pvalues_match_the_intervals_and_holm_corrects_the_family():
+    errs = {
+        "a": [1.0, 1.1, 0.9, 1.05],
+        "b": [1.3, 1.5, 1.1, 1.3],
+        "c": [1.0, 1.2, 0.85, 1.1],
+    }
+    comps = verdicts.beats(errs, "a", ["b", "c"])
+    for c in comps.values():
+        p = beyond.comparison_pvalue(c, 1.0)
+        assert (p < 0.05) == (c.verdict != "does not hold"), (c, p)
+    b_over_a = np.log(errs["b"]) - np.log(errs["a"])
+    assert beyond.comparison_pvalue(comps["b"], 1.0) == pytest.approx(
+        stats.t_pvalue(b_over_a), rel=1e-9
+    )
+    auc = verdicts.beats(
+        {"x": [0.9, 0.92, 0.91], "y": [0.8, 0.83, 0.8]}, "x", ["y"], True
+    )
+    diff = np.array([0.1, 0.09, 0.11])
+    assert beyond.comparison_pvalue(auc["y"], 0.0) == pytest.approx(
+        stats.t_pvalue(diff), rel=1e-6
+    )
+    rec = beyond.verdict_record(
+        {"1 e": comps, "1 s": auc, "6": {"(a) reading": "consistent"}}, {"1 s": 0.0}
+    )
+    assert rec["6: (a) reading"] == {"word": "consistent"}
+    assert rec["1 s: x - y"]["null"] == 0.0 and rec["1 e: b / a"]["null"] == 1.0
+    tests = {c: r for c, r in rec.items() if "p" in r}
+    rows = beyond.family_rows(tests)
+    adjusted = stats.holm([tests[c]["p"] for c in tests])
+    assert [float(r[3]) for r in rows] == pytest.approx(adjusted, rel=0.05)
+    for r in rows:  # a word survives only with an adjusted p below 0.05
+        assert r[4] == (r[1] if float(r[3]) < 0.05 else "does not hold") or r[1] == r[4]
+    # a "holds" whose raw p clears 0.05 but whose adjusted p does not is dropped
+    made = {f"1 {i}: c": {"word": "holds", "p": 0.02} for i in range(5)}
+    assert {r[4] for r in beyond.family_rows(made)} == {"does not hold"}
+    with pytest.raises(ValueError, match="at least one"):
+        beyond.family_rows({})
+
+
+def test_ideas_merge_into_one_verdict_file_per_seed_set(tmp_path):
+    comps = verdicts.beats({"a": [1.0, 1.1, 0.9], "b": [3.0, 3.3, 2.7]}, "a", ["b"])
+    path = tmp_path / "v.json"
+    one = beyond.verdict_record({"1 sine": comps})
+    six = beyond.verdict_record({"6": {"(a) reading": "not supported"}})
+    beyond.save_idea_verdicts(path, [0, 1, 2], "6", six)
+    beyond.save_idea_verdicts(path, [0, 1, 2], "1", one)
+    beyond.save_idea_verdicts(path, [0, 1, 2], "1", one)  # a rerun replaces, not adds
+    saved = json.loads(path.read_text())
+    assert saved["verdicts"] == {
+        "1 sine: b / a": "holds",
+        "6: (a) reading": "not supported",
+    }
+    assert list(saved["tests"]) == ["1 sine: b / a"]
+    with pytest.raises(ValueError, match="seeds"):
+        beyond.save_idea_verdicts(path, [5, 6, 7], "1", one)
+    with pytest.raises(ValueError, match="only claims of idea 2"):
+        beyond.save_idea_verdicts(path, [0, 1, 2], "2", one)
+    with pytest.raises(ValueError, match="idea"):
+        beyond.save_idea_verdicts(path, [0, 1, 2], "x", one)
+    # the table of a page: this run alone, then beside a rerun on other seeds
+    header, rows = beyond.verdict_rows(one, [5, 6, 7], None)
+    assert header == ["claim", "seeds [5, 6, 7]"] and rows[0][1].endswith(": holds")
+    header, rows = beyond.verdict_rows(one, [5, 6, 7], path)
+    assert header == ["claim", "seeds [5, 6, 7]", "seeds [0, 1, 2]", "conclusion"]
+    assert rows == [["1 sine: b / a", rows[0][1], rows[0][1], "holds"]]
+    assert beyond.verdict_rows(one, [0, 1, 2], path)[0] == ["claim", "seeds [0, 1, 2]"]
 
 
 def test_horizon_forecasts_score_five_forecasters():

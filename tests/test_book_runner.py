@@ -183,6 +183,15 @@ def test_default_root_is_this_repository() -> None:
     assert names[0].startswith("01_") and all(n.endswith(".ipynb") for n in names)
 
 
+def test_a_page_with_sections_runs_after_them(tmp_path: Path) -> None:
+    toc = ["format: jb-book", "root: intro", "chapters:", "  - file: a"]
+    toc += ["  - file: b", "    sections:", "      - file: b1", "      - file: b2"]
+    (tmp_path / "_toc.yml").write_text("\n".join([*toc, "  - file: c", ""]))
+    for name in ("a", "b", "b1", "b2", "c"):
+        (tmp_path / f"{name}.ipynb").write_text("{}")
+    assert [nb.stem for nb in book.chapters(tmp_path)] == ["a", "b1", "b2", "b", "c"]
+
+
 def test_kernel_stderr_filter_drops_only_known_chatter() -> None:
     lines = [
         b"[IPKernelApp] WARNING | Kernel is running over TCP without encryption. All ...\n",

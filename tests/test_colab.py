@@ -342,7 +342,7 @@ def test_a_broken_fetch_address_fails(colab, tmp_path, capsys) -> None:
 
 
 def test_chapter_list_is_complete() -> None:
-    assert len(CHAPTERS) == 12 and CHAPTERS[0] == "01_classic_jepa.ipynb"
+    assert len(CHAPTERS) == 18 and CHAPTERS[0] == "01_classic_jepa.ipynb"
 
 
 def test_an_install_from_elsewhere_fails(colab, tmp_path, capsys) -> None:

@@ -11,10 +11,16 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def toc_notebooks():
+    """The notebooks of ``_toc.yml``: its chapters and their sections (chapter 9's)."""
     import yaml
 
     toc = yaml.safe_load((REPO / "_toc.yml").read_text())
-    files = [c["file"] for c in toc.get("chapters", [])]
+    entries = list(toc.get("chapters", []))
+    files = []
+    while entries:
+        entry = entries.pop(0)
+        files.append(entry["file"])
+        entries[:0] = entry.get("sections", [])
     return [REPO / f"{f}.ipynb" for f in files if (REPO / f"{f}.ipynb").exists()]
 
 

@@ -14,15 +14,20 @@
 - Chapter 9's machinery, one function per section: ``beats`` (the verdict of "A beats
   B" on paired seeds), ``backward_inference`` and ``raw_backward`` (Section 1),
   ``known_noise_views``, ``degraded_data`` and ``alpha_scores`` (2), ``anomaly_aucs``
-  (5), ``monitor_records``, ``explosion_halves`` and ``loop_readings`` (6). Models are
+  (5), ``monitor_records``, ``explosion_window`` and ``loop_readings`` (6). Models are
   trained by ``pipeline.train_runs``; these functions only score them.
+- The chapter's family of verdicts, saved per idea by its section pages:
+  ``verdict_record`` / ``save_idea_verdicts`` (one JSON file per seed set) and
+  ``family_rows`` (Holm's correction over the family, raw and corrected words).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -766,65 +771,226 @@ def monitor_records(trained: Sequence[Trained]) -> dict[str, np.ndarray]:
     return {k: v if k == "step" else v[:, members] for k, v in rec.items()}
 
 
-HALVES = ("1st half", "2nd half")
+#: Where the window of the explosion rule starts: chapter 3's, ``verdicts.bounded_claim``.
+WINDOW_START = 0.25
 
 
-def explosion_halves(
-    histories: Sequence[History], records: Mapping[str, np.ndarray]
-) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, np.ndarray]]:
-    """Per half of training, one value per run: "growth" (mean online norm at the end of
-    the half / at its start), "loop" (mean rho(J_loop) of the predictor round trip over
-    the half's records, reading (a)) and "drift" (geometric mean of rho(M) of the fitted
-    update of the fixed inputs' embeddings, reading (b)); and ``drift_operators``'s
-    output over all records."""
+def explosion_window(
+    histories: Sequence[History],
+    records: Mapping[str, np.ndarray],
+    start: float = WINDOW_START,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The loop gains of §5.3 over the window of the book's explosion rule, one per run.
+
+    The window runs from fraction ``start`` of training to its end, the window in which
+    ``verdicts.bounded_claim`` measures the growth of ||f(x)||. Returns ("growth",
+    ``verdicts.norm_growth`` of each history; "loop", the mean rho(J_loop) of the
+    predictor round trip over the window's records, reading (a); "drift", the geometric
+    mean of rho(M) of the fitted update over its record intervals, reading (b)), each
+    [K], and ``drift_operators``'s output over all records.
+    """
+    check_float("start", start, 0.0, 1.0)
+    if start == 1.0:
+        raise ValueError("start must be below 1 (a window needs two records), got 1.0")
     drift = drift_operators(records["snapshot"])
-    mid_rec, mid_drift = len(records["step"]) // 2, len(drift["rho"]) // 2
-    norms = [h.online_norm for h in histories]
-    mid = [len(n) // 2 for n in norms]
-    growth = (
-        np.array([n[m] / n[0] for n, m in zip(norms, mid)]),
-        np.array([n[-1] / n[m] for n, m in zip(norms, mid)]),
-    )
-    rec_parts = (slice(0, mid_rec), slice(mid_rec, None))
-    drift_parts = (slice(0, mid_drift), slice(mid_drift, None))
-    out = {
-        h: {
-            "growth": g,
-            "loop": records["rho_loop"][a].mean(0),
-            "drift": np.exp(np.log(drift["rho"][b]).mean(0)),
-        }
-        for h, g, a, b in zip(HALVES, growth, rec_parts, drift_parts)
+    first_rec = int(start * len(records["step"]))
+    first_drift = int(start * len(drift["rho"]))
+    window = {
+        "growth": np.array([verdicts.norm_growth(h, start) for h in histories]),
+        "loop": records["rho_loop"][first_rec:].mean(0),
+        "drift": np.exp(np.log(drift["rho"][first_drift:]).mean(0)),
     }
-    return out, drift
+    return window, drift
 
 
 def loop_readings(
-    halves: Mapping[str, Mapping[str, Mapping[str, np.ndarray]]],
-    explosion: float = 2.0,
+    bounded: Mapping[str, verdicts.Comparison],
+    windows: Mapping[str, Mapping[str, np.ndarray]],
 ) -> dict[str, object]:
-    """The §5.3 test: does a loop gain above 1 mark the mode-and-half cells that explode?
+    """The §5.3 test: does a loop gain above 1 mark the modes whose embeddings explode?
 
-    halves: mode -> ``explosion_halves(...)[0]``. A cell *grows* when the interval of its
-    norm growth lies above ``explosion``; reading (a) (b) *predicts* growth when the
-    interval of its gain ("loop", "drift") lies above 1. Returns "cells" ((mode, half) ->
-    (grows, (a) predicts, (b) predicts)), "wrong" (reading -> cells it gets wrong) and
-    "reading" (reading -> "consistent" if none, else "not supported").
+    bounded: mode -> ``verdicts.bounded_claim`` of its runs (the book's one explosion
+    rule); windows: mode -> ``explosion_window(...)[0]``. A mode *explodes* unless its
+    "stays bounded" verdict holds; reading (a) (b) *predicts* explosion when the 95%
+    interval of the geometric mean over seeds of its gain ("loop", "drift"; positive,
+    so on a log scale, ``stats.geometric_mean_ci``) over the same window lies above 1. Returns
+    "cells" (mode -> (explodes, (a) predicts, (b) predicts)), "wrong" (reading -> modes
+    it gets wrong) and "reading" (reading -> "consistent" if none, else "not
+    supported").
     """
-    above = lambda v, null: verdicts.side(stats.mean_ci(v), null) == "above"
-    cells = {
-        (mode, h): (
-            above(part["growth"], explosion),
-            above(part["loop"], 1.0),
-            above(part["drift"], 1.0),
+    if set(bounded) != set(windows):
+        raise ValueError(
+            f"bounded and windows must name the same modes, got {sorted(bounded)} "
+            f"and {sorted(windows)}"
         )
-        for mode, per in halves.items()
-        for h, part in per.items()
+    above = lambda v: verdicts.side(stats.geometric_mean_ci(v), 1.0) == "above"
+    cells = {
+        mode: (
+            bounded[mode].verdict != "holds",
+            above(windows[mode]["loop"]),
+            above(windows[mode]["drift"]),
+        )
+        for mode in bounded
     }
     wrong = {
         r: sum(c[0] != c[1 + i] for c in cells.values()) for i, r in enumerate("ab")
     }
     reading = {r: "consistent" if n == 0 else "not supported" for r, n in wrong.items()}
     return {"cells": cells, "wrong": wrong, "reading": reading}
+
+
+# ------------------------------------------------------ the chapter's family of verdicts
+
+
+def comparison_pvalue(c: verdicts.Comparison, null: float) -> float:
+    """Two-sided p-value of the t-test behind a ``Comparison``'s interval, against ``null``.
+
+    The interval is a Student-t interval: of a mean (``null`` = 0, a difference of
+    scores) or, for any other ``null``, of a mean of logs, exponentiated (ratios of
+    errors against 1, ``bounded_claim``'s growth against its limit), whose ``std`` is
+    that of the logs. The test is the interval's own: p < 1 - level exactly when the
+    interval excludes ``null``. NaN for fewer than two seeds.
+    """
+    from scipy import stats as st
+
+    iv = c.interval
+    if iv.n < 2 or not np.isfinite(iv.std):
+        return float("nan")
+    if null == 0.0:
+        centre, ref = iv.mean, 0.0
+    else:
+        if null < 0 or iv.mean <= 0:
+            raise ValueError(f"null must be 0 or positive, got {null!r}")
+        centre, ref = math.log(iv.mean), math.log(null)
+    if iv.std == 0:
+        return 0.0 if centre != ref else 1.0
+    t = (centre - ref) / (iv.std / math.sqrt(iv.n))
+    return float(2 * st.t.sf(abs(t), iv.n - 1))
+
+
+def verdict_record(
+    groups: Mapping[str, Mapping[str, verdicts.Comparison | str]],
+    nulls: Mapping[str, float] | None = None,
+) -> dict[str, dict]:
+    """Claim -> {"word", and for a ``Comparison`` "mean", "low", "high", "n", "null",
+    "p"}: the verdicts of ``groups`` (as ``verdicts.verdict_words`` names them) with what
+    the family correction and the replication need. ``nulls``: group -> null value of its
+    comparisons (default 1, a ratio; 0 for differences of scores)."""
+    words = verdicts.verdict_words(groups)
+    out: dict[str, dict] = {}
+    for group, comps in groups.items():
+        for key, c in comps.items():
+            claim = c.claim if isinstance(c, verdicts.Comparison) else key
+            name = f"{group}: {claim}"
+            rec: dict = {"word": words[name]}
+            if isinstance(c, verdicts.Comparison):
+                null = float((nulls or {}).get(group, 1.0))
+                iv = c.interval
+                rec.update(mean=iv.mean, low=iv.low, high=iv.high, n=iv.n, null=null)
+                rec["p"] = comparison_pvalue(c, null)
+            out[name] = rec
+    return out
+
+
+def save_idea_verdicts(
+    path: str | Path, seeds: Sequence[int], idea: str, record: Mapping[str, dict]
+) -> None:
+    """Merge one idea's verdicts (``verdict_record``) into the JSON file at ``path``.
+
+    The file holds ``{"seeds": [...], "verdicts": {claim: word}, "tests": {claim:
+    record}}`` for all six ideas of one seed set (the form ``verdicts.replicate``
+    reads). Every claim of ``idea`` (its group names start with ``idea`` and a space or
+    a colon) is replaced by ``record``; the other ideas' claims are kept. A file that
+    holds other seeds is refused: each seed set has its own file.
+    """
+    if not isinstance(idea, str) or not idea.isdigit():
+        raise ValueError(f"idea must be a section number such as '1', got {idea!r}")
+    bad = [c for c in record if _idea_of(c) != idea]
+    if bad:
+        raise ValueError(f"record must hold only claims of idea {idea}, got {bad}")
+    seeds = [int(s) for s in seeds]
+    path = Path(path)
+    saved = {"seeds": seeds, "verdicts": {}, "tests": {}}
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        if sorted(saved["seeds"]) != sorted(seeds):
+            raise ValueError(
+                f"{path} holds the verdicts of seeds {saved['seeds']}, this run has "
+                f"seeds {seeds}: save them to a file of their own"
+            )
+    for key in ("verdicts", "tests"):
+        kept = {c: v for c, v in saved.get(key, {}).items() if _idea_of(c) != idea}
+        saved[key] = kept
+    saved["verdicts"].update({c: r["word"] for c, r in record.items()})
+    saved["tests"].update({c: dict(r) for c, r in record.items() if "p" in r})
+    order = lambda d: dict(sorted(d.items(), key=lambda kv: _idea_of(kv[0])))
+    saved = {"seeds": seeds, **{k: order(saved[k]) for k in ("verdicts", "tests")}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(saved, indent=1) + "\n")
+
+
+def gm_text(values: Sequence[float], digits: int = 3) -> str:
+    """ "geometric mean [95% interval]" over seeds of a positive score (an MSE, a ratio):
+    ``stats.geometric_mean_ci``, ``digits`` significant digits."""
+    iv = stats.geometric_mean_ci(values)
+    g = lambda v: f"{v:.{digits}g}"
+    return f"{g(iv.mean)} [{g(iv.low)}, {g(iv.high)}]"
+
+
+def _cell(rec: Mapping | None, word: str, digits: int = 3) -> str:
+    """ "mean [low, high]: word" for a saved comparison, the word alone otherwise."""
+    if not rec or "mean" not in rec:
+        return word
+    g = lambda v: f"{v:.{digits}g}"
+    return f"{g(rec['mean'])} [{g(rec['low'])}, {g(rec['high'])}]: {word}"
+
+
+def verdict_rows(
+    record: Mapping[str, Mapping], seeds: Sequence[int], path: str | Path | None
+) -> tuple[list[str], list[list[str]]]:
+    """A page's verdicts as a table: header and rows (claim, this run's interval and
+    word, and where ``path`` holds a rerun on other seeds, its interval and word and the
+    conclusion both support, by ``verdicts.replicate``'s rule). Without such a rerun
+    (no file, the same seeds, or ``path`` None), only this run's column."""
+    words = {c: r["word"] for c, r in record.items()}
+    rows = verdicts.replicate(words, seeds, path) if path else None
+    mine = f"seeds {list(seeds)}"
+    if rows is None:
+        return ["claim", mine], [[c, _cell(r, r["word"])] for c, r in record.items()]
+    saved = json.loads(Path(path).read_text())
+    tests = saved.get("tests", {})
+    header = ["claim", mine, f"seeds {saved['seeds']}", "conclusion"]
+    out = [
+        [c, _cell(record[c], w), _cell(tests.get(c), other), both]
+        for c, w, other, both in rows
+    ]
+    return header, out
+
+
+def _idea_of(claim: str) -> str:
+    """The section number a claim's name starts with ("4 near: ..." -> "4")."""
+    return claim.split(":")[0].split(" ")[0]
+
+
+def family_rows(
+    tests: Mapping[str, Mapping[str, float]], level: float = 0.95
+) -> list[list[str]]:
+    """Holm's correction (``stats.holm``) over a family of verdicts: one row per claim
+    (claim, raw word, p, Holm-adjusted p, corrected word). ``tests``: claim -> a
+    ``verdict_record`` entry with a p-value. A "holds" or "reversed" survives when its
+    adjusted p is below 1 - level; otherwise the corrected word is "does not hold"."""
+    check_float("level", level, 0.0, 1.0, low_open=True)
+    claims = list(tests)
+    if not claims:
+        raise ValueError("tests must hold at least one claim")
+    p = np.array([tests[c]["p"] for c in claims], dtype=float)
+    adjusted = stats.holm(p)
+    rows = []
+    for c, raw, adj in zip(claims, p, adjusted):
+        word = tests[c]["word"]
+        kept = word if word not in ("holds", "reversed") or adj < 1 - level else None
+        rows.append([c, word, f"{raw:.2g}", f"{adj:.2g}", kept or "does not hold"])
+    return rows
 
 
 __all__ = [
@@ -859,7 +1025,13 @@ __all__ = [
     "DETECTORS",
     "anomaly_aucs",
     "monitor_records",
-    "HALVES",
-    "explosion_halves",
+    "WINDOW_START",
+    "explosion_window",
     "loop_readings",
+    "comparison_pvalue",
+    "verdict_record",
+    "save_idea_verdicts",
+    "family_rows",
+    "verdict_rows",
+    "gm_text",
 ]

@@ -75,7 +75,11 @@ CELL_TIMEOUT_S = 1800
 
 
 def chapters(root: Path = ROOT) -> list[Path]:
-    """Notebook chapters listed in ``root/_toc.yml``, in its order (missing files skipped)."""
+    """Notebook chapters listed in ``root/_toc.yml``, in its order (missing files skipped).
+
+    A page with ``sections:`` comes after its sections: chapter 9's first page sums up
+    the verdicts its section pages save, so it runs once they have run.
+    """
     import yaml
 
     toc = yaml.safe_load((root / "_toc.yml").read_text())
@@ -83,10 +87,11 @@ def chapters(root: Path = ROOT) -> list[Path]:
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
+            for k, v in node.items():
+                if k != "file":
+                    walk(v)
             if "file" in node:
                 files.append(node["file"])
-            for v in node.values():
-                walk(v)
         elif isinstance(node, list):
             for v in node:
                 walk(v)
