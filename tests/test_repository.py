@@ -35,7 +35,7 @@ def cells(path: Path) -> list[dict]:
 
 def test_every_chapter_follows_config() -> None:
     nbs = book.chapters()
-    assert len(nbs) == 18  # 12 chapters, six of them section pages of chapter 9
+    assert len(nbs) == 18  # 12 chapters and the six section pages of chapter 9
     assert mismatches(book.ROOT, nbs) == []
 
 
