@@ -50,8 +50,8 @@ def _entry(entries, claim_start, *measure_parts):
 
 
 def test_ledger_and_chapter_8_agree_on_ten_seeds(saved, entries):
-    """Chapter 8 judges "X beats Y" by both held-out probes, explosion by the norm
-    growth (above 2) or else the loss rebound, smoothness on sine and Lorenz together:
+    """Chapter 8 judges "X beats Y" by both held-out probes, explosion by the one rule
+    (``verdicts.explodes``), the loss rebound apart, smoothness on sine and Lorenz together:
     the ledger's separate measures, combined by those rules, give the same words."""
     ch8 = {
         c.text.split(" (")[0].split(":")[0]: c.verdict
@@ -77,19 +77,14 @@ def test_ledger_and_chapter_8_agree_on_ten_seeds(saved, entries):
             and (" on " not in claim or claim.split(" on ")[1][:4] in k)
         ]
         assert two(adam, exact) == word, claim
-    growth = _entry(entries, "Unconstrained BiJEPA's embedding", "norm").direction
-    rebound = _entry(entries, "Unconstrained BiJEPA's loss", "rebound").direction
-    explosion = (
-        "holds"
-        if growth == "holds"
-        else "depends"
-        if rebound == "holds"
-        else ("does not hold")
-    )
+    explosion = _entry(entries, "Unconstrained BiJEPA's embeddings explode", "rule")
     (word,) = [
         w for k, w in ch8.items() if k.startswith("Unconstrained BiJEPA explodes")
     ]
-    assert explosion == word
+    assert explosion.direction == word == "reversed", "one explosion rule"
+    rebound = _entry(entries, "Unconstrained BiJEPA's loss", "rebound").direction
+    (word,) = [w for k, w in ch8.items() if k.startswith("Unconstrained BiJEPA's loss")]
+    assert rebound == word
     smooth = [
         e.direction for e in entries if e.claim.startswith("BiJEPA's training loss")
     ]
@@ -144,3 +139,73 @@ def test_prediction_interval_refuses_bad_input():
 def test_missing_results_name_the_command(tmp_path):
     with pytest.raises(FileNotFoundError, match="bijepa_nb.reproduce"):
         ledger.load_results(tmp_path)
+
+
+def test_interval_pvalue_matches_the_t_test_and_the_interval():
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        x = rng.lognormal(0.2, 0.4, 6)
+        g = stats.geometric_mean_ci(x)
+        assert g.log and not stats.mean_ci(x).log
+        p = stats.interval_pvalue(g, 1.0)
+        assert p == pytest.approx(stats.t_pvalue(np.log(x), 0.0))
+        assert (p < 0.05) == g.excludes(1.0)
+        d = stats.mean_ci(x - 1.0)
+        assert stats.interval_pvalue(d, 0.0) == pytest.approx(stats.t_pvalue(x - 1))
+    one = stats.mean_ci([1.0])
+    assert np.isnan(stats.interval_pvalue(one, 0.0))
+    with pytest.raises(ValueError, match="null must be positive"):
+        stats.interval_pvalue(g, 0.0)
+
+
+def test_holm_family_corrects_a_family_and_leaves_untested_words():
+    from bijepa_nb.analysis import verdicts
+
+    rng = np.random.default_rng(2)
+    edge1, edge2 = (
+        [1.05, 1.10, 1.0, 1.08, 1.0, 1.09],
+        [1.06, 1.09, 1.0, 1.08, 1.0, 1.07],
+    )
+    family = {
+        "big": verdicts.ratio_claim("big", rng.lognormal(1.0, 0.2, 10)),
+        "small": verdicts.ratio_claim("small", rng.lognormal(-1.0, 0.2, 10)),
+        "edge1": verdicts.ratio_claim("edge1", edge1),  # p between 0.025 and 0.05
+        "edge2": verdicts.ratio_claim("edge2", edge2),
+        "boom": verdicts.explodes("boom", [2.0, 2.1], diverged=1),
+    }
+    for k in ("edge1", "edge2"):
+        assert 0.025 < stats.interval_pvalue(family[k].interval, 1.0) < 0.05
+    raw = {k: c.verdict for k, c in family.items()}
+    assert raw == dict(
+        big="holds", small="reversed", edge1="holds", edge2="holds", boom="holds"
+    )
+    fixed = verdicts.holm_family(family)
+    want = dict(raw, edge1="does not hold", edge2="does not hold")
+    assert {k: c.verdict for k, c in fixed.items()} == want
+    assert fixed["edge1"].interval == family["edge1"].interval
+    # alone, or after only far smaller p-values, an edge claim keeps its word
+    assert verdicts.holm_family({"e": family["edge1"]})["e"].verdict == "holds"
+    grouped = verdicts.holm_groups({"g": {"a": family["big"], "b": family["edge1"]}})
+    assert grouped["g"]["b"].verdict == "holds"
+    # a claim "below" (stays bounded) keeps its side through the correction
+    bounded = verdicts.Comparison("b", family["small"].interval, "holds", 1.0, False)
+    assert verdicts.holm_family({"b": bounded})["b"].verdict == "holds"
+    with pytest.raises(ValueError, match="level"):
+        verdicts.holm_family(family, level=1.5)
+
+
+def test_three_significant_digits():
+    assert stats.sig(0.051734) == "0.0517"
+    assert stats.sig(6.2149) == "6.21"
+    assert stats.sig(1.234e-5) == "1.23e-05"
+    assert stats.sig(float("nan")) == "–"
+    iv = stats.Interval(0.0667, 0.1, 0.0549, 0.0797, 5)
+    assert stats.fmt_interval(iv) == "0.0667 [0.0549, 0.0797]"
+
+
+def test_every_ledger_entry_has_a_corrected_verdict(entries):
+    words = {"holds", "reversed", "does not hold", "too few seeds"}
+    for e in entries:
+        assert e.holm in words, e
+        if e.holm != e.direction:  # Holm only ever withdraws a word
+            assert e.holm == "does not hold", e
