@@ -200,17 +200,20 @@ def _growth_entries(sine: Results) -> list[Entry]:
 
 def findings(res: Mapping[str, Results]) -> list[Entry]:
     """The ledger's entries from the sine, Lorenz and MNIST reproductions, each with
-    ``halves``: its direction on the first and on the second half of the seeds."""
+    ``halves``: its direction on the first and on the second half of the seeds (left
+    empty when a half would hold fewer than two seeds)."""
     seeds = res["sine"]["seeds"]
     half = len(seeds) // 2
-    parts = [
-        _entries({k: subset(r, r["seeds"][:half]) for k, r in res.items()}),
-        _entries({k: subset(r, r["seeds"][half:]) for k, r in res.items()}),
-    ]
-    entries = [
-        replace(e, halves=tuple(p[i].direction for p in parts))
-        for i, e in enumerate(_entries(res))
-    ]
+    entries = _entries(res)
+    if half >= 2:
+        parts = [
+            _entries({k: subset(r, r["seeds"][:half]) for k, r in res.items()}),
+            _entries({k: subset(r, r["seeds"][half:]) for k, r in res.items()}),
+        ]
+        entries = [
+            replace(e, halves=tuple(p[i].direction for p in parts))
+            for i, e in enumerate(entries)
+        ]
     return corrected(entries)
 
 
@@ -374,6 +377,86 @@ def ledger_table(entries: Sequence[Entry]) -> str:
         for e in entries
     ]
     return _markdown(header, rows)
+
+
+def size_table(entries: Sequence[Entry]) -> str:
+    """The entries where the paper gives a number: is its size ours, and is its single
+    run a plausible run of ours? (Chapters print their own rows with this.)"""
+    header = [
+        "claim",
+        "measure",
+        "paper (one run)",
+        "ours, 95% interval",
+        "one run, 95% prediction",
+        "size",
+        "paper's run",
+    ]
+    rows = [
+        [
+            e.claim,
+            e.measure,
+            _num(e.paper),
+            _iv(e.ours),
+            f"[{_num(e.one_run.low)}, {_num(e.one_run.high)}]",
+            e.size,
+            e.paper_run,
+        ]
+        for e in entries
+        if e.paper is not None
+    ]
+    return _markdown(header, rows)
+
+
+def paper_run_table(
+    paper: Mapping[str, float], ours: Mapping[str, Sequence[float]]
+) -> str:
+    """The paper's single run of a positive measure (an MSE) against our runs, one row
+    per variant (name -> the paper's number, name -> ours per seed): our geometric
+    mean with its 95% interval, the 95% prediction interval of one more run (log
+    scale), the range of our seeds, and the ledger's *size* and *paper's run* words."""
+    rows = []
+    for name, v in ours.items():
+        v = np.asarray(v, dtype=float)
+        e = Entry(
+            name,
+            "",
+            "",
+            float(paper[name]),
+            geometric_mean_ci(v),
+            prediction_interval(v, log=True),
+            True,
+            1.0,
+        )
+        rows.append(
+            [
+                name,
+                _num(e.paper),
+                _iv(e.ours),
+                f"[{_num(e.one_run.low)}, {_num(e.one_run.high)}]",
+                f"{_num(v.min())} – {_num(v.max())}",
+                e.size,
+                e.paper_run,
+            ]
+        )
+    header = [
+        "variant",
+        "paper (one run)",
+        "ours, geometric mean [95% interval]",
+        "one run, 95% prediction",
+        "our seeds, range",
+        "size",
+        "paper's run",
+    ]
+    return _markdown(header, rows)
+
+
+def chapter_entries(entries: Sequence[Entry], chapter: str) -> list[Entry]:
+    """The entries a chapter computes (``chapter``: its file stem, "04_sine")."""
+    mine = [e for e in entries if e.chapter == chapter]
+    if not mine:
+        have = sorted({e.chapter for e in entries})
+        raise ValueError(f"chapter must be one of {have}, got {chapter!r}")
+    return mine
 
 
 def _markdown(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

@@ -493,7 +493,7 @@ def holm_check(claims: Sequence[Claim], level: float = 0.95) -> HolmCheck:
             name,
             f"{p_raw[j]:.2g}",
             f"{p_adj[j]:.2g}",
-            "yes" if ok[j] else "no",
+            "yes" if ok[j] else "no (below)" if outcome[j] == "below" else "no",
         ]
         for j, (i, name, _, _) in enumerate(flat)
     ]
