@@ -234,9 +234,12 @@ def explodes(
     check_float("limit", limit, 1.0, float("inf"), low_open=True)
     if diverged < 0:
         raise ValueError(f"diverged must be a count >= 0, got {diverged}")
-    iv = geometric_mean_ci(growths)
-    if diverged:
+    if diverged:  # the finite runs' growth, printed beside the word, if any finished
+        nan = float("nan")
+        none = Interval(nan, nan, nan, nan, 0, log=True)
+        iv = geometric_mean_ci(growths) if len(growths) else none
         return Comparison(claim, iv, "holds", None)
+    iv = geometric_mean_ci(growths)
     return Comparison(claim, iv, word(side(iv, limit)), limit)
 
 
