@@ -1,6 +1,7 @@
 """The claim ledger (``bijepa_nb.analysis.ledger``): its pages follow the saved results,
 its verdicts agree with chapter 8's, and its rules do what they say."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -209,3 +210,58 @@ def test_every_ledger_entry_has_a_corrected_verdict(entries):
         assert e.holm in words, e
         if e.holm != e.direction:  # Holm only ever withdraws a word
             assert e.holm == "does not hold", e
+
+
+#: Chapters' saved verdicts (their rerun on seeds 5-9, ``*_replication.json``) and the
+#: ledger entries that measure the same claim: (file, chapter's claim, ledger claim
+#: start, ledger measure parts per probe). The chapter's rule over probes is
+#: ``verdicts.verdict`` ("depends": one probe yes, the other no).
+CHAPTER_ROWS = [
+    (
+        "sine",
+        "BiJEPA expressive beats classic JEPA",
+        "BiJEPA beats classic JEPA on sine",
+    ),
+    ("sine", "unconstrained beats expressive", "Without constraints"),
+    ("sine", "expressive beats restrictive (the sphere costs)", "The unit sphere"),
+    (
+        "lorenz",
+        "euler: BiJEPA beats classic JEPA",
+        "BiJEPA beats classic JEPA on Lorenz",
+    ),
+]
+STABILITY_ROWS = [
+    ("loss rebounds: unconstrained: last 100 / steps 400\u2013600", "Unconstrained BiJEPA's loss"),
+    ("norms still grow: unconstrained: end / halfway", "Unconstrained BiJEPA's embedding norms"),
+]  # fmt: skip
+
+
+def _combine(words):
+    if all(w == "holds" for w in words):
+        return "holds"
+    if all(w == "reversed" for w in words):
+        return "reversed"
+    if "holds" in words and "reversed" not in words:
+        return "depends"
+    return "does not hold"
+
+
+def test_chapter_verdicts_and_the_ledger_agree_on_the_same_seeds(entries):
+    """Chapters 3, 4 and 5 saved their verdicts on seeds 5-9; the ledger's second half
+    is seeds 5-9 of the reproductions. The same claim must get the same word (a
+    chapter that changes its rule, or a ledger entry that measures something else,
+    fails here)."""
+    for name, chapter_claim, ledger_claim in CHAPTER_ROWS:
+        saved = json.loads((BOOK / "results" / f"{name}_replication.json").read_text())
+        assert saved["seeds"] == [5, 6, 7, 8, 9]
+        words = [
+            _entry(entries, ledger_claim, "B error ratio", probe).halves[1]
+            for probe in ("Adam probe, held-out", "least squares")
+        ]
+        assert saved["verdicts"][chapter_claim] == _combine(words), chapter_claim
+    saved = json.loads((BOOK / "results" / "stability_replication.json").read_text())
+    for chapter_claim, ledger_claim in STABILITY_ROWS:
+        (e,) = [x for x in entries if x.claim.startswith(ledger_claim)]
+        assert saved["verdicts"][chapter_claim] == e.halves[1], chapter_claim
+    mnist = _entry(entries, "On MNIST", "accuracy")
+    assert mnist.direction == mnist.halves[0] == mnist.halves[1] == "holds"
