@@ -265,3 +265,14 @@ def test_chapter_verdicts_and_the_ledger_agree_on_the_same_seeds(entries):
         assert saved["verdicts"][chapter_claim] == e.halves[1], chapter_claim
     mnist = _entry(entries, "On MNIST", "accuracy")
     assert mnist.direction == mnist.halves[0] == mnist.halves[1] == "holds"
+
+
+def test_paper_run_table_words():
+    ours = {"a": [0.055, 0.06, 0.08, 0.07, 0.065], "b": [0.011, 0.012, 0.013, 0.0125]}
+    text = ledger.paper_run_table({"a": 0.0517, "b": 0.0122}, ours)
+    rows = {line.split(" | ")[0].strip("| "): line for line in text.splitlines()[2:]}
+    assert rows["a"].endswith("| larger | a plausible run |")  # ours lie above it
+    assert rows["b"].endswith("| as the paper | a plausible run |")
+    assert "0.055 – 0.08" in rows["a"]
+    sizes = ledger.size_table(ledger.findings(ledger.load_results(BOOK / "results")))
+    assert "| larger | outside |" in sizes  # MNIST: 2.7 points, ours larger
