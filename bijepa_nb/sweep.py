@@ -102,9 +102,7 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="comma-separated EMA momenta (default 0.9,0.95,0.98,0.99,0.995,0.999,1)",
     )
-    ap.add_argument(
-        "--seeds", type=int, default=5, help="number of seeds (default 5)"
-    )
+    ap.add_argument("--seeds", type=int, default=5, help="number of seeds (default 5)")
     ap.add_argument(
         "--first-seed",
         type=int,
