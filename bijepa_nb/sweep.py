@@ -102,8 +102,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="comma-separated EMA momenta (default 0.9,0.95,0.98,0.99,0.995,0.999,1)",
     )
+    ap.add_argument("--seeds", type=int, default=5, help="number of seeds (default 5)")
     ap.add_argument(
-        "--seeds", type=int, default=5, help="number of seeds 0..N-1 (default 5)"
+        "--first-seed",
+        type=int,
+        default=0,
+        help="seeds first..first+N-1 (default 0): fresh seeds to score chosen cells on",
     )
     ap.add_argument(
         "--steps", type=int, default=None, help="training steps (default: the paper's)"
@@ -135,6 +139,8 @@ def _spec(args: argparse.Namespace) -> SweepSpec:
     length and at most its seeds; ``--alpha``, ``--ema-momentum``, ``--steps`` win."""
     if args.seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
+    if args.first_seed < 0:
+        raise ValueError(f"--first-seed must be >= 0, got {args.first_seed}")
     kw: dict[str, Any] = {}
     seeds = args.seeds
     if args.quick:
@@ -154,7 +160,7 @@ def _spec(args: argparse.Namespace) -> SweepSpec:
     return SweepSpec(
         args.experiment,
         modes=args.modes,
-        seeds=list(range(seeds)),
+        seeds=list(range(args.first_seed, args.first_seed + seeds)),
         quick=args.quick,
         device=args.device,
         threads=args.threads,

@@ -120,7 +120,31 @@ def test_norm_growth_and_bounded_claim() -> None:
         steep.append(g)
     assert verdicts.bounded_claim("b", steep, start=0.0).verdict == "reversed"
     flat[1].diverged_at = 50
-    assert verdicts.bounded_claim("b", flat).verdict == "does not hold"
+    assert verdicts.bounded_claim("b", flat).verdict == "reversed", "it exploded"
+
+
+def test_one_explosion_rule() -> None:
+    """``explodes`` and ``bounded_claim`` are one rule seen from two sides: growth from
+    a quarter of training to the end against tenfold, a diverged run explodes."""
+    assert verdicts.EXPLOSION_LIMIT == 10.0 and verdicts.EXPLOSION_START == 0.25
+    calm, wild = [1.8, 2.0, 2.1, 1.9], [40.0, 60.0, 55.0, 80.0]
+    assert verdicts.explodes("e", calm).verdict == "reversed"
+    assert verdicts.explodes("e", wild).verdict == "holds"
+    assert verdicts.explodes("e", [2.0, 50.0, 9.0]).verdict == "does not hold"
+    assert verdicts.explodes("e", calm, diverged=1).verdict == "holds"
+    assert verdicts.explodes("e", calm, diverged=1).null is None  # not a test
+    steep = []
+    for k in (20.0, 30.0, 25.0, 40.0):
+        g = _history()
+        g.online_norm = np.geomspace(1, k, len(g.online_norm))
+        steep.append(g)
+    growth = [verdicts.norm_growth(h, verdicts.EXPLOSION_START) for h in steep]
+    assert verdicts.explodes("e", growth).verdict == "does not hold"
+    assert verdicts.bounded_claim("b", steep).verdict == "does not hold"
+    with pytest.raises(ValueError, match="limit"):
+        verdicts.explodes("e", calm, limit=1.0)
+    with pytest.raises(ValueError, match="diverged"):
+        verdicts.explodes("e", calm, diverged=-1)
 
 
 def test_replication_table(tmp_path) -> None:

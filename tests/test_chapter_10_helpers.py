@@ -193,3 +193,57 @@ def test_conclusions_table_marks_the_claims_that_moved():
         "| m1 | does not hold (all seeds: holds; same on 5 of 7) | on par |"
     )
     assert lines[3] == "| m2 | holds | – |"
+
+
+def test_paired_tests_are_the_family_holm_corrects():
+    v = grid()
+    fam = maps.paired_tests(v, ALPHAS, TAUS, ["m1", "m2"], PAPER)
+    assert len(fam) == 4 and all(c.null == 1.0 for c in fam.values())
+    beats = fam["m1: α=0.5 beats classic α=1 at τ=0.995"]
+    assert beats.verdict == "holds" and beats.interval.log
+    words = maps.map_verdicts(v, ALPHAS, TAUS, ["m1", "m2"], PAPER)
+    assert words["m1: α=0.5 beats classic α=1 at τ=0.995"] == beats.verdict
+    fixed = verdicts.holm_family(fam)
+    assert set(fixed) == set(fam)
+    assert fixed["m1: α=0.5 beats classic α=1 at τ=0.995"].verdict == "holds"
+
+
+def test_cell_values_fresh_scores_and_explosion_at():
+    from test_widgets import fake_sweep
+
+    res = fake_sweep()
+    g = res["grid"]
+    mode = "expressive"  # no seed diverges there
+    cell = (g["alpha"][0], g["ema_momentum"][-1])
+    v = maps.cell_values(res, "B_lstsq_heldout", mode, cell)
+    assert v.shape == (len(g["seeds"]),)
+    with pytest.raises(ValueError, match="alpha"):
+        maps.cell_values(res, "B_lstsq_heldout", mode, (0.123, cell[1]))
+    with pytest.raises(ValueError, match="mode"):
+        maps.cell_values(res, "B_lstsq_heldout", "nope", cell)
+    other = (g["alpha"][-1], g["ema_momentum"][-2])
+    c = maps.fresh_scores(res, mode, other, cell)
+    assert c.null == 1.0 and c.verdict in {"holds", "reversed", "does not hold"}
+    res["metrics"]["norm_growth_from_quarter"] = {
+        "unit": "ratio",
+        "split": "train",
+        "description": "made up",
+    }
+    for p in res["points"]:
+        p["per_seed"]["norm_growth_from_quarter"] = [
+            None if d is not None else 2.0 + 0.1 * i
+            for i, d in enumerate(p["diverged_at"])
+        ]
+    assert maps.explosion_at(res, mode, cell).verdict == "reversed"  # ~2x < 10x
+    boom = maps.explosion_at(res, "unconstrained", (g["alpha"][0], 0.9))
+    assert boom.verdict == "holds", "every seed diverged there"
+
+
+def test_interval_on_the_log_scale_stays_positive():
+    v = [0.001, 0.002, 0.05, 0.003, 0.0015]
+    raw, log = report.interval(v), report.interval(v, log=True)
+    assert raw.split("[")[1].startswith("-")  # the raw interval reaches below 0
+    low = float(log.split("[")[1].split(",")[0])
+    assert low > 0 and log == (
+        f"{geometric_mean_ci(v).mean:.3g} [{low:.3g}, {geometric_mean_ci(v).high:.3g}]"
+    )

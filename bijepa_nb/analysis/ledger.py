@@ -11,6 +11,9 @@ An entry states the claim, the measure and its rule, the paper's number of that 
 The paper's number comes from a single run, so it is also set against a 95% *prediction*
 interval of one run (``stats.prediction_interval``): "a plausible run" when inside it.
 
+The entries of one chapter form a family: ``holm`` is the direction again after Holm's
+correction over that family (``verdicts.holm_family``), beside the raw one.
+
 ``findings`` builds the entries from the three saved reproductions
 (``book/results/{sine,lorenz,mnist}.json``); ``findings_table`` and ``ledger_page`` render
 them for the introduction and the ledger page, which ``python -m bijepa_nb.book --ledger``
@@ -29,7 +32,13 @@ import numpy as np
 
 from .results import subset, values
 from .stats import Interval, geometric_mean_ci, mean_ci, prediction_interval
-from .verdicts import verdict
+from .verdicts import (
+    EXPLOSION_LIMIT,
+    Comparison,
+    explodes,
+    holm_family,
+    verdict,
+)
 
 Results = Mapping[str, Any]
 
@@ -40,7 +49,9 @@ RESULT_FILES = ("sine", "lorenz", "mnist")
 @dataclass(frozen=True)
 class Entry:
     """One judged claim: see the module docstring. ``ratio``: the measure is a ratio of
-    positive quantities (geometric intervals, null 1); otherwise a difference (null 0)."""
+    positive quantities (geometric intervals, null 1); otherwise a difference (null 0).
+    ``diverged``: runs that became non-finite (the explosion rule: the claim holds);
+    ``holm``: the direction after Holm's correction over the chapter's entries."""
 
     claim: str
     chapter: str
@@ -51,6 +62,8 @@ class Entry:
     ratio: bool
     null: float
     halves: tuple[str, ...] = ()
+    diverged: int = 0
+    holm: str = ""
 
     @property
     def conclusion(self) -> str:
@@ -62,7 +75,14 @@ class Entry:
 
     @property
     def direction(self) -> str:
+        if self.diverged:
+            return "holds"  # a diverged run exploded (verdicts.explodes)
         return verdict([self.ours], self.null)
+
+    def comparison(self) -> Comparison:
+        """The entry's direction as a ``verdicts.Comparison`` (for ``holm_family``)."""
+        null = None if self.diverged else self.null
+        return Comparison(self.claim, self.ours, self.direction, null)
 
     @property
     def size(self) -> str:
@@ -140,17 +160,34 @@ def _beats(
 
 
 def _growth_entries(sine: Results) -> list[Entry]:
-    """Explosion, as two separate measures of the unconstrained sine runs."""
+    """Three separate claims about the unconstrained sine runs: explosion by the book's
+    one rule (``verdicts.explodes``), the norms still growing, the loss rebound."""
     rebound = values(sine, "unconstrained", "loss_last100_total") / values(
         sine, "unconstrained", "loss_early_total"
     )
+    growth = values(sine, "unconstrained", "norm_growth_from_quarter")
+    diverged = sum(
+        d is not None for d in sine["configs"]["unconstrained"]["diverged_at"]
+    )
+    boom = explodes("", growth, diverged)
     return [
+        replace(
+            _ratio_entry(
+                "Unconstrained BiJEPA's embeddings explode",
+                "03_stability",
+                "embedding-norm growth from 1/4 of training to the end, against "
+                f"{EXPLOSION_LIMIT:g}x (the explosion rule); {diverged} runs diverged",
+                growth,
+                null=EXPLOSION_LIMIT,
+            ),
+            diverged=diverged,
+            ours=boom.interval,
+        ),
         _ratio_entry(
-            "Unconstrained BiJEPA's embedding norms explode",
+            "Unconstrained BiJEPA's embedding norms are still growing at the end",
             "03_stability",
-            "embedding-norm growth over the second half of training, against 2x",
+            "embedding-norm growth over the second half of training, against 1",
             values(sine, "unconstrained", "norm_growth_second_half"),
-            null=2.0,
         ),
         _ratio_entry(
             "Unconstrained BiJEPA's loss rebounds after its early minimum",
@@ -163,17 +200,33 @@ def _growth_entries(sine: Results) -> list[Entry]:
 
 def findings(res: Mapping[str, Results]) -> list[Entry]:
     """The ledger's entries from the sine, Lorenz and MNIST reproductions, each with
-    ``halves``: its direction on the first and on the second half of the seeds."""
+    ``halves``: its direction on the first and on the second half of the seeds (left
+    empty when a half would hold fewer than two seeds)."""
     seeds = res["sine"]["seeds"]
     half = len(seeds) // 2
-    parts = [
-        _entries({k: subset(r, r["seeds"][:half]) for k, r in res.items()}),
-        _entries({k: subset(r, r["seeds"][half:]) for k, r in res.items()}),
-    ]
-    return [
-        replace(e, halves=tuple(p[i].direction for p in parts))
-        for i, e in enumerate(_entries(res))
-    ]
+    entries = _entries(res)
+    if half >= 2:
+        parts = [
+            _entries({k: subset(r, r["seeds"][:half]) for k, r in res.items()}),
+            _entries({k: subset(r, r["seeds"][half:]) for k, r in res.items()}),
+        ]
+        entries = [
+            replace(e, halves=tuple(p[i].direction for p in parts))
+            for i, e in enumerate(entries)
+        ]
+    return corrected(entries)
+
+
+def corrected(entries: Sequence[Entry]) -> list[Entry]:
+    """``entries`` with ``holm`` set: each chapter's entries are one family, corrected
+    together by ``verdicts.holm_family``."""
+    out = list(entries)
+    for chapter in dict.fromkeys(e.chapter for e in entries):
+        idx = [i for i, e in enumerate(entries) if e.chapter == chapter]
+        fixed = holm_family({i: entries[i].comparison() for i in idx})
+        for i in idx:
+            out[i] = replace(entries[i], holm=fixed[i].verdict)
+    return out
 
 
 def _entries(res: Mapping[str, Results]) -> list[Entry]:
@@ -301,6 +354,7 @@ def ledger_table(entries: Sequence[Entry]) -> str:
         "ours, 95% interval",
         "one run, 95% prediction",
         "direction",
+        "Holm, per chapter",
         "seeds 0-4 / 5-9",
         "verdict",
         "size",
@@ -314,6 +368,7 @@ def ledger_table(entries: Sequence[Entry]) -> str:
             _iv(e.ours),
             f"[{_num(e.one_run.low)}, {_num(e.one_run.high)}]",
             e.direction,
+            e.holm or "–",
             " / ".join(e.halves) or "–",
             e.conclusion,
             e.size,
@@ -322,6 +377,86 @@ def ledger_table(entries: Sequence[Entry]) -> str:
         for e in entries
     ]
     return _markdown(header, rows)
+
+
+def size_table(entries: Sequence[Entry]) -> str:
+    """The entries where the paper gives a number: is its size ours, and is its single
+    run a plausible run of ours? (Chapters print their own rows with this.)"""
+    header = [
+        "claim",
+        "measure",
+        "paper (one run)",
+        "ours, 95% interval",
+        "one run, 95% prediction",
+        "size",
+        "paper's run",
+    ]
+    rows = [
+        [
+            e.claim,
+            e.measure,
+            _num(e.paper),
+            _iv(e.ours),
+            f"[{_num(e.one_run.low)}, {_num(e.one_run.high)}]",
+            e.size,
+            e.paper_run,
+        ]
+        for e in entries
+        if e.paper is not None
+    ]
+    return _markdown(header, rows)
+
+
+def paper_run_table(
+    paper: Mapping[str, float], ours: Mapping[str, Sequence[float]]
+) -> str:
+    """The paper's single run of a positive measure (an MSE) against our runs, one row
+    per variant (name -> the paper's number, name -> ours per seed): our geometric
+    mean with its 95% interval, the 95% prediction interval of one more run (log
+    scale), the range of our seeds, and the ledger's *size* and *paper's run* words."""
+    rows = []
+    for name, v in ours.items():
+        v = np.asarray(v, dtype=float)
+        e = Entry(
+            name,
+            "",
+            "",
+            float(paper[name]),
+            geometric_mean_ci(v),
+            prediction_interval(v, log=True),
+            True,
+            1.0,
+        )
+        rows.append(
+            [
+                name,
+                _num(e.paper),
+                _iv(e.ours),
+                f"[{_num(e.one_run.low)}, {_num(e.one_run.high)}]",
+                f"{_num(v.min())} – {_num(v.max())}",
+                e.size,
+                e.paper_run,
+            ]
+        )
+    header = [
+        "variant",
+        "paper (one run)",
+        "ours, geometric mean [95% interval]",
+        "one run, 95% prediction",
+        "our seeds, range",
+        "size",
+        "paper's run",
+    ]
+    return _markdown(header, rows)
+
+
+def chapter_entries(entries: Sequence[Entry], chapter: str) -> list[Entry]:
+    """The entries a chapter computes (``chapter``: its file stem, "04_sine")."""
+    mine = [e for e in entries if e.chapter == chapter]
+    if not mine:
+        have = sorted({e.chapter for e in entries})
+        raise ValueError(f"chapter must be one of {have}, got {chapter!r}")
+    return mine
 
 
 def _markdown(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -340,8 +475,12 @@ also writes this page (`python -m bijepa_nb.book --ledger`); a test fails when t
 and the saved results disagree.
 
 - **direction**: where the 95% interval over seeds lies against the measure's null
-  value (1 for a ratio, 0 for a difference; 2 for the norm growth): *holds* above it,
-  *reversed* below it, *does not hold* when it contains it.
+  value (1 for a ratio, 0 for a difference; tenfold for the explosion rule, and a run
+  that diverged explodes): *holds* above it, *reversed* below it, *does not hold* when
+  it contains it.
+- **Holm, per chapter**: the direction again after Holm's correction over the rows of
+  the same chapter (one family per chapter, `verdicts.holm_family`): a *holds* or
+  *reversed* survives only where its adjusted p-value stays below 5%.
 - **size**, where the paper gives a number: *as the paper* when that number lies inside
   our interval, *larger* or *smaller* when ours lies above or below it.
 - **verdict**: the direction, kept only where the first and the second half of the

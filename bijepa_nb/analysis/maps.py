@@ -21,7 +21,7 @@ import numpy as np
 
 from ..experiments import sweep as sw
 from .stats import Interval, geometric_mean_ci, paired_ratio_ci
-from .verdicts import verdict
+from .verdicts import Comparison, explodes, verdict
 
 
 def geometric_means(values: np.ndarray) -> np.ndarray:
@@ -159,6 +159,80 @@ def map_verdicts(
             word = "near the best" if k in near else "worse than the best"
             out[f"{prefix}{mode}: τ={t:g} at α={pa:g}"] = word
     return out
+
+
+def paired_tests(
+    values: np.ndarray,
+    alphas: Sequence[float],
+    taus: Sequence[float],
+    modes: Sequence[str],
+    paper: tuple[float, float],
+    level: float = 0.95,
+    prefix: str = "",
+) -> dict[str, Comparison]:
+    """The chapter's paired tests on ``values`` [mode, alpha, tau, seeds], as
+    ``verdicts.Comparison`` (null 1) for ``verdicts.holm_family``: per mode, "the
+    best cell beats the paper's" (ratio paper / best) and "the paper's α beats classic
+    α=1 at the paper's τ" (ratio classic / paper). The overlap rule of ``near_best``
+    is not a test and has no p-value; it is not part of this family."""
+    v = np.asarray(values, dtype=float)
+    pa, pt = paper
+    i, j = list(alphas).index(pa), list(taus).index(pt)
+    out = {}
+    for m, mode in enumerate(modes):
+        cell = paper_against_best(v[m], alphas, taus, paper, level)
+        key = f"{prefix}{mode}: best cell beats the paper's (paper / best)"
+        out[key] = Comparison(key, cell.ratio, verdict([cell.ratio], 1.0), 1.0)
+        if 1.0 in alphas:
+            iv = paired_ratio(v[m, list(alphas).index(1.0), j], v[m, i, j], level)
+            key = f"{prefix}{mode}: α={pa:g} beats classic α=1 at τ={pt:g}"
+            out[key] = Comparison(key, iv, verdict([iv], 1.0), 1.0)
+    return out
+
+
+def cell_values(res: Mapping[str, Any], key: str, mode: str, cell: tuple) -> np.ndarray:
+    """Per-seed values of metric ``key`` at one (alpha, tau) cell of one mode of a
+    sweep result: [seeds], NaN where a seed diverged."""
+    g = res["grid"]
+    for name, axis, x in (
+        ("alpha", "alpha", cell[0]),
+        ("tau", "ema_momentum", cell[1]),
+    ):
+        if x not in g[axis]:
+            raise ValueError(f"cell {name} must be one of {g[axis]}, got {x}")
+    if mode not in g["modes"]:
+        raise ValueError(f"mode must be one of {g['modes']}, got {mode!r}")
+    v = sw.grid_values(res, key)
+    m = g["modes"].index(mode)
+    return v[m, g["alpha"].index(cell[0]), g["ema_momentum"].index(cell[1])]
+
+
+def fresh_scores(
+    fresh: Mapping[str, Any],
+    mode: str,
+    best: tuple[float, float],
+    paper: tuple[float, float],
+    level: float = 0.95,
+) -> Comparison:
+    """The best cell chosen on one set of seeds, scored on ``fresh`` ones (a sweep of
+    those cells on other seeds): "the best cell beats the paper's" by the paired ratio
+    paper / best of held-out Protocol B, least squares, with ``verdicts.verdict``."""
+    p = cell_values(fresh, "B_lstsq_heldout", mode, paper)
+    b = cell_values(fresh, "B_lstsq_heldout", mode, best)
+    iv = paired_ratio(p, b, level)
+    claim = f"{mode}: best cell {best} beats the paper's, on seeds {fresh['grid']['seeds'][0]}-{fresh['grid']['seeds'][-1]}"
+    return Comparison(claim, iv, verdict([iv], 1.0), 1.0)
+
+
+def explosion_at(
+    res: Mapping[str, Any], mode: str, cell: tuple[float, float]
+) -> Comparison:
+    """The book's explosion rule (``verdicts.explodes``) at one cell of a sweep that
+    records ``norm_growth_from_quarter``: its seeds' growth from a quarter of training
+    to the end, and how many diverged."""
+    g = cell_values(res, "norm_growth_from_quarter", mode, cell)
+    ok = np.isfinite(g)
+    return explodes(f"{mode} at α={cell[0]:g}, τ={cell[1]:g}", g[ok], int((~ok).sum()))
 
 
 def split_verdicts(

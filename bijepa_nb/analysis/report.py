@@ -10,7 +10,15 @@ import numpy as np
 from ..experiments import registry
 from ..experiments.registry import PAPER_MEASURES, PAPER_METRICS, VARIANTS
 from .results import baseline, values
-from .stats import fmt, mean_ci, mean_std, paired_ratio_ci
+from .stats import (
+    fmt,
+    fmt_interval,
+    geometric_mean_ci,
+    mean_ci,
+    mean_std,
+    paired_ratio_ci,
+    sig,
+)
 from .verdicts import replicate, verdict
 
 
@@ -32,13 +40,17 @@ def markdown_table(
         return text
 
 
-def interval(values: Sequence[float], digits: int = 4) -> str:
+def interval(values: Sequence[float], digits: int = 4, log: bool = False) -> str:
     """'mean [low, high]': the mean over seeds and its 95% t-interval (``stats.mean_ci``),
-    or the single value when there is one seed."""
+    or the single value when there is one seed. ``log``: for a positive quantity (an
+    MSE, a ratio), the geometric mean with its log-scale interval
+    (``stats.geometric_mean_ci``, which never reaches below 0), 3 significant digits."""
 
     v = np.asarray(values, dtype=float)
     if len(v) == 1:
         return fmt(float(v[0]), digits)
+    if log:
+        return fmt_interval(geometric_mean_ci(v))
     iv = mean_ci(v)
     return f"{fmt(iv.mean, digits)} [{fmt(iv.low, digits)}, {fmt(iv.high, digits)}]"
 
@@ -48,6 +60,7 @@ def paper_table(
     results: Mapping[str, Sequence[Mapping[str, float]]],
     extra: Mapping[str, str] | None = None,
     digits: int = 4,
+    log: bool = False,
 ):
     """The paper's table beside ours: one row per variant of ``results``.
 
@@ -56,7 +69,8 @@ def paper_table(
     train_loss, A_adam_probeset, B_adam_probeset). For
     each of those keys the table shows the paper's single run (read from the registry)
     and ours as "mean [95% interval over seeds]"; ``extra`` (column header -> metric
-    key) adds columns of ours alone (held-out scores, other probes).
+    key) adds columns of ours alone (held-out scores, other probes). ``log``: every
+    "ours" cell as a geometric mean with its log-scale interval (``interval``).
     """
 
     exp = registry.experiment(experiment)
@@ -82,8 +96,10 @@ def paper_table(
         row: list[Any] = [VARIANTS[name].label]
         for k in keys:
             ours = [r[PAPER_MEASURES[k]] for r in per_seed]
-            row += [exp.paper[name][k], interval(ours, digits)]
-        row += [interval([r[key] for r in per_seed], digits) for key in extra.values()]
+            row += [exp.paper[name][k], interval(ours, digits, log)]
+        row += [
+            interval([r[key] for r in per_seed], digits, log) for key in extra.values()
+        ]
         rows.append(row)
     return markdown_table(header, rows, digits)
 
@@ -411,18 +427,20 @@ FORECAST_COLUMNS = {
     "B (paper)": ("paper", "B"),
     "B probe set": ("ours", "B_adam_probeset"),
     "B held-out": ("ours", "B_adam_heldout"),
-    "B held-out 95% CI": ("interval", "B_adam_heldout"),
+    "B held-out 95% CI, log scale": ("interval", "B_adam_heldout"),
     "B least sq. held-out": ("ours", "B_lstsq_heldout"),
 }
 
 
 def _range_cell(v: np.ndarray, level: float) -> str:
-    """'low – high': the ``level`` interval of the mean ('–' for n < 2 or no spread)."""
+    """'low – high': the ``level`` interval of the mean ('–' for n < 2 or no spread),
+    on the log scale for positive values (an MSE: the geometric mean's interval, which
+    never reaches below 0), 3 significant digits."""
 
     if len(v) < 2 or np.ptp(v) == 0:
         return "–"
-    c = mean_ci(v, level)
-    return f"{fmt(c.low)} – {fmt(c.high)}"
+    c = geometric_mean_ci(v, level) if np.all(v > 0) else mean_ci(v, level)
+    return f"{sig(c.low)} – {sig(c.high)}"
 
 
 def forecast_table(

@@ -14,7 +14,11 @@ from ..core.config import check_float
 
 @dataclass(frozen=True)
 class Interval:
-    """mean, sample std, a two-sided ``level`` t-interval [low, high] for the mean, and n."""
+    """mean, sample std, a two-sided ``level`` t-interval [low, high] for the mean, and n.
+
+    ``log``: the interval was computed on log(values) and exponentiated (a geometric
+    mean or ratio; ``mean`` is then the geometric mean and ``std`` that of the logs).
+    """
 
     mean: float
     std: float
@@ -22,6 +26,7 @@ class Interval:
     high: float
     n: int
     level: float = 0.95
+    log: bool = False
 
     def __str__(self) -> str:
         return f"{self.mean:.4g} [{self.low:.4g}, {self.high:.4g}]"
@@ -70,6 +75,7 @@ def paired_ratio_ci(
         float(np.exp(d.high)),
         d.n,
         level,
+        log=True,
     )
 
 
@@ -91,6 +97,7 @@ def geometric_mean_ci(values: Sequence[float], level: float = 0.95) -> Interval:
         float(np.exp(d.high)),
         d.n,
         level,
+        log=True,
     )
 
 
@@ -112,6 +119,23 @@ def t_pvalue(values: Sequence[float], null: float = 0.0) -> float:
         return 0.0 if v.mean() != null else 1.0
     t = (v.mean() - null) / (s / np.sqrt(len(v)))
     return float(2 * stats.t.sf(abs(t), len(v) - 1))
+
+
+def interval_pvalue(iv: Interval, null: float) -> float:
+    """Two-sided p-value of the t-test behind a ``mean_ci`` / ``geometric_mean_ci`` /
+    ``paired_ratio_ci`` interval, "mean = ``null``" (on the log scale when ``iv.log``):
+    p < 1 - iv.level exactly when the interval excludes ``null``. NaN for n < 2."""
+    from scipy import stats
+
+    if iv.n < 2 or not np.isfinite(iv.std):
+        return float("nan")
+    if iv.log and not null > 0:
+        raise ValueError(f"null must be positive for a log-scale interval, got {null}")
+    m, m0 = (np.log(iv.mean), np.log(null)) if iv.log else (iv.mean, null)
+    if iv.std == 0:
+        return 0.0 if m != m0 else 1.0
+    t = (m - m0) / (iv.std / np.sqrt(iv.n))
+    return float(2 * stats.t.sf(abs(t), iv.n - 1))
 
 
 def paired_ratio_pvalue(a: Sequence[float], b: Sequence[float]) -> float:
@@ -155,6 +179,20 @@ def mean_std(values: Sequence[float], digits: int = 4) -> str:
     return f"{m:.{digits}f} ± {s:.{digits}f}"
 
 
+def sig(x: Any, digits: int = 3) -> str:
+    """``digits`` significant digits (the book's tables): 0.0517, 6.21, 1.2e-05."""
+    if isinstance(x, str):
+        return x
+    if x is None or (isinstance(x, float) and np.isnan(x)):
+        return "–"
+    return f"{x:.{digits}g}"
+
+
+def fmt_interval(iv: Interval, digits: int = 3) -> str:
+    """'mean [low, high]' with ``digits`` significant digits each."""
+    return f"{sig(iv.mean, digits)} [{sig(iv.low, digits)}, {sig(iv.high, digits)}]"
+
+
 def fmt(x: Any, digits: int = 4) -> str:
     """Fixed point with ``digits`` decimals; values too small for that get 2 significant digits."""
     if isinstance(x, str):
@@ -190,4 +228,4 @@ def prediction_interval(
     lo, hi = m - half, m + half
     if log:
         m, lo, hi = float(np.exp(m)), float(np.exp(lo)), float(np.exp(hi))
-    return Interval(m, s, lo, hi, len(v), level)
+    return Interval(m, s, lo, hi, len(v), level, log=log)

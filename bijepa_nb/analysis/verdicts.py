@@ -6,7 +6,12 @@
   some lie above and none below, and "does not hold" otherwise.
 - ``beats`` / ``claims_by_metric`` / ``ratio_claim``: "X beats Y" on paired seeds, by
   the paired geometric-mean ratio of errors (or the difference of scores).
-- ``bounded_claim``: "the embeddings stay bounded", by the growth of the embedding norm.
+- ``explodes`` / ``bounded_claim``: the one explosion rule. Per run, the growth of the
+  embedding norm ‖f(x)‖ from a quarter of training to its end (``EXPLOSION_START``),
+  against tenfold (``EXPLOSION_LIMIT``); a run that diverged exploded. "The loss
+  rebounds" and "the norms are still growing" are other claims with their own rules
+  (``ratio_claim`` against 1), never parts of this one.
+- ``holm_family``: Holm's correction of one chapter's family of claims.
 - ``better_or_worse`` / ``lower_or_higher``: a paired difference against 0.
 - ``replicate`` and ``robust_words``: a word survives only if other seeds give it too.
 """
@@ -61,11 +66,17 @@ def verdict_of_sides(sides: Sequence[str]) -> str:
 
 @dataclass(frozen=True)
 class Comparison:
-    """A claim "winner beats other", its interval over paired seeds and the verdict."""
+    """A claim, the interval over seeds it is judged by, and the verdict.
+
+    null: the value the interval is tested against (None: the word does not rest on
+    that one test, e.g. a run diverged; ``holm_family`` then leaves it alone);
+    upward: the claim says "above ``null``" (False: "below", as "stays bounded")."""
 
     claim: str
     interval: Interval
     verdict: str
+    null: float | None = None
+    upward: bool = True
 
     def __str__(self) -> str:
         return f"{self.claim}: {self.interval} -> {self.verdict}"
@@ -95,7 +106,7 @@ def beats(
             iv, null, what = stats.mean_ci(a - b), 0.0, f"{winner} - {other}"
         else:
             iv, null, what = stats.paired_ratio_ci(b, a), 1.0, f"{other} / {winner}"
-        out[other] = Comparison(what, iv, verdict([iv], null))
+        out[other] = Comparison(what, iv, verdict([iv], null), null)
     return out
 
 
@@ -184,7 +195,57 @@ def ratio_claim(claim: str, ratios: Sequence[float], null: float = 1.0):
     ``null``, "reversed" when below, "does not hold" when it includes it)."""
 
     iv = geometric_mean_ci(ratios)
-    return Comparison(claim, iv, verdict([iv], null))
+    return Comparison(claim, iv, verdict([iv], null), null)
+
+
+#: The explosion rule's window: growth of ‖f(x)‖ from this fraction of training to its
+#: end. A quarter in, the first rise of the norms is over, and a runaway feedback loop
+#: has three quarters of the run to show.
+EXPLOSION_START = 0.25
+#: ... and its threshold: a run whose norm grows more than tenfold over that window
+#: explodes. A loop that multiplies the norm by a fixed factor per step crosses it by
+#: orders of magnitude; a norm that creeps up slowly stays under it.
+EXPLOSION_LIMIT = 10.0
+
+#: The word for where an interval lies, for a claim "above null" (upward) or "below".
+_WORDS = {
+    True: {"above": "holds", "below": "reversed", "includes": "does not hold"},
+    False: {"below": "holds", "above": "reversed", "includes": "does not hold"},
+}
+
+
+def word(side_: str, upward: bool = True) -> str:
+    """The verdict word for a claim "above the null" (``upward``) or "below" it, from
+    where its interval lies (``side``): "holds", "reversed", "does not hold", or "too
+    few seeds"."""
+    return "too few seeds" if side_ == "n < 2" else _WORDS[upward][side_]
+
+
+def explodes(
+    claim: str,
+    growths: Sequence[float],
+    diverged: int = 0,
+    limit: float = EXPLOSION_LIMIT,
+) -> Comparison:
+    """The book's explosion rule, the one every chapter applies: "the embeddings explode".
+
+    growths: one per run that finished, its norm growth over the window of the rule
+    (end / ``EXPLOSION_START`` of training, ``norm_growth``); diverged: how many runs
+    became non-finite. A diverged run exploded, so the claim then "holds" whatever the
+    others do. Otherwise the 95% interval of the geometric-mean growth decides:
+    "holds" above ``limit``, "reversed" below it (the embeddings stay bounded), "does not
+    hold" when it contains ``limit``.
+    """
+    check_float("limit", limit, 1.0, float("inf"), low_open=True)
+    if diverged < 0:
+        raise ValueError(f"diverged must be a count >= 0, got {diverged}")
+    if diverged:  # the finite runs' growth, printed beside the word, if any finished
+        nan = float("nan")
+        none = Interval(nan, nan, nan, nan, 0, log=True)
+        iv = geometric_mean_ci(growths) if len(growths) else none
+        return Comparison(claim, iv, "holds", None)
+    iv = geometric_mean_ci(growths)
+    return Comparison(claim, iv, word(side(iv, limit)), limit)
 
 
 def norm_growth(history, start: float = 0.5) -> float:
@@ -192,14 +253,17 @@ def norm_growth(history, start: float = 0.5) -> float:
     from fraction ``start`` of its logged steps to the last: a ratio, 1 when flat."""
 
     check_float("start", start, 0.0, 1.0)
-    norms = np.asarray(history.online_norm, dtype=float)
-    if len(norms) < 2:
-        raise ValueError("history must hold at least two logged norms")
-    return float(norms[-1] / norms[min(int(start * len(norms)), len(norms) - 1)])
+    return history.norm_growth(start)
 
 
-def bounded_claim(claim: str, histories: Sequence, limit: float = 10.0, start=0.25):
-    """The claim "the embeddings stay bounded" over seeds, one ``History`` per seed.
+def bounded_claim(
+    claim: str,
+    histories: Sequence,
+    limit: float = EXPLOSION_LIMIT,
+    start=EXPLOSION_START,
+):
+    """The claim "the embeddings stay bounded" over seeds, one ``History`` per seed:
+    the explosion rule (``explodes``) read from the other side.
 
     Per run, the growth g of ‖f(x)‖ from fraction ``start`` of training to its end
     (``norm_growth``). Returns a ``verdicts.Comparison`` holding the 95% interval of the
@@ -207,19 +271,59 @@ def bounded_claim(claim: str, histories: Sequence, limit: float = 10.0, start=0.
     interval lies below ``limit`` (the runs grow less than that), "reversed" when it
     lies above, "does not hold" when it contains ``limit`` ("too few seeds" for one
     run). A run that diverged (``History.diverged_at`` set) exploded: the verdict is
-    then "does not hold" whatever the interval of the runs' finite part says.
+    then "reversed" whatever the interval of the runs' finite part says.
     """
 
-    iv = geometric_mean_ci([norm_growth(h, start) for h in histories])
-    word = {
-        "below": "holds",
-        "above": "reversed",
-        "includes": "does not hold",
-        "n < 2": "too few seeds",
-    }[side(iv, limit)]
-    if any(h.diverged_at is not None for h in histories):
-        word = "does not hold"
-    return Comparison(claim, iv, word)
+    diverged = sum(h.diverged_at is not None for h in histories)
+    boom = explodes(claim, [norm_growth(h, start) for h in histories], diverged, limit)
+    flipped = {"holds": "reversed", "reversed": "holds"}
+    return Comparison(
+        claim,
+        boom.interval,
+        flipped.get(boom.verdict, boom.verdict),
+        boom.null,
+        upward=False,
+    )
+
+
+def holm_family(
+    family: Mapping[str, Comparison], level: float = 0.95
+) -> dict[str, Comparison]:
+    """One chapter's family of claims, corrected together by Holm's step-down method
+    (``stats.holm``): the chance of any false "holds" or "reversed" in the family stays
+    below 1 - ``level``, whatever the dependence between the tests.
+
+    Each claim's interval gives its two-sided t-test against its ``null``
+    (``stats.interval_pvalue``); a claim keeps a word that claims a difference only
+    when its adjusted p-value is below 1 - level, and otherwise becomes "does not
+    hold". Claims without a test (``null`` None, or n < 2) keep their word and do not
+    enter the family. Returns the same keys, each with the corrected verdict.
+    """
+    check_float("level", level, 0.0, 1.0, low_open=True)
+    tested = [k for k, c in family.items() if c.null is not None and c.interval.n >= 2]
+    out = dict(family)
+    if not tested:
+        return out
+    p = stats.holm(
+        [stats.interval_pvalue(family[k].interval, family[k].null) for k in tested]
+    )
+    for k, p_adj in zip(tested, p):
+        c = family[k]
+        where = side(c.interval, c.null) if p_adj < 1 - level else "includes"
+        out[k] = Comparison(
+            c.claim, c.interval, word(where, c.upward), c.null, c.upward
+        )
+    return out
+
+
+def holm_groups(
+    groups: Mapping[str, Mapping[str, Comparison]], level: float = 0.95
+) -> dict[str, dict[str, Comparison]]:
+    """``holm_family`` over every comparison of named groups at once (the nested form
+    of ``claims_by_metric`` and ``report.comparison_table``), returned in that form."""
+    flat = {(g, k): c for g, cs in groups.items() for k, c in cs.items()}
+    fixed = holm_family(flat, level)
+    return {g: {k: fixed[(g, k)] for k in cs} for g, cs in groups.items()}
 
 
 def better_or_worse(iv: Interval) -> str:

@@ -60,6 +60,16 @@ class History:
             k: float(np.mean(getattr(self, k)[-n:])) for k in ("total", "fwd", "bwd")
         }
 
+    def norm_growth(self, start: float = 0.25) -> float:
+        """How much the mean online embedding norm grew from fraction ``start`` of the
+        logged steps to the last: norm at the end / norm at ``start`` (1 when flat)."""
+        if not 0.0 <= start <= 1.0:
+            raise ValueError(f"start must be in [0, 1], got {start!r}")
+        norms = np.asarray(self.online_norm, dtype=float)
+        if len(norms) < 2:
+            raise ValueError("history must hold at least two logged norms")
+        return float(norms[-1] / norms[min(int(start * len(norms)), len(norms) - 1)])
+
 
 class TrainingDiverged(RuntimeError):
     """Raised when a loss or embedding becomes non-finite; ``.step`` and ``.history`` (steps before it)."""

@@ -343,6 +343,8 @@ def history_metrics(h: History) -> dict[str, float]:
     out["norm_growth_second_half"] = (
         float(norms[-1] / norms[mid]) if len(norms) > 1 else nan
     )
+    # the window of the explosion rule (analysis.verdicts.explodes)
+    out["norm_growth_from_quarter"] = h.norm_growth(0.25) if len(norms) > 1 else nan
     return out
 
 

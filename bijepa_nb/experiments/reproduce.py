@@ -161,6 +161,12 @@ def _training_metrics() -> dict[str, dict[str, str]]:
         "split": "train",
         "description": "online embedding norm at the end / at mid-training",
     }
+    spec["norm_growth_from_quarter"] = {
+        "unit": "ratio",
+        "split": "train",
+        "description": "online embedding norm at the end / at a quarter of training "
+        "(the window of the explosion rule, analysis.verdicts.explodes)",
+    }
     return spec
 
 
@@ -248,6 +254,7 @@ def _history_metrics(h: History) -> dict[str, float]:
         "roughness_",
         "norm_final",
         "norm_growth_second_half",
+        "norm_growth_from_quarter",
     )
     return {k: v for k, v in history_metrics(h).items() if k.startswith(keep)}
 

@@ -145,6 +145,11 @@ def metric_spec(experiment: str) -> dict[str, dict[str, str]]:
             "train",
             "online embedding norm at the end / at mid-training",
         ),
+        "norm_growth_from_quarter": (
+            "ratio",
+            "train",
+            "online embedding norm at the end / at a quarter of training",
+        ),
     }
     return {
         k: {"unit": u, "split": s, "description": d} for k, (u, s, d) in spec.items()
