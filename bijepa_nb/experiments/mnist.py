@@ -104,6 +104,24 @@ class MnistData:
     def describe(self) -> str:
         return f"MNIST source={self.source}: {len(self.train_labels)} train / {len(self.eval_labels)} held-out images"
 
+    def key(self) -> dict[str, Any]:
+        """What identifies this data set (the chunk caches' key, and what a worker checks
+        its own copy against): its source, sizes and a hash of its bytes."""
+        h = hashlib.sha256(self.source.encode())
+        for t in (
+            self.train_images,
+            self.train_labels,
+            self.eval_images,
+            self.eval_labels,
+        ):
+            h.update(t.contiguous().cpu().numpy().tobytes())
+        return {
+            "source": self.source,
+            "n_train": len(self.train_labels),
+            "n_eval": len(self.eval_labels),
+            "sha256": h.hexdigest()[:32],
+        }
+
     def caveat(self) -> str:
         """One paragraph (Markdown) saying what numbers from this source compare with."""
         n_tr, n_ev = len(self.train_labels), len(self.eval_labels)

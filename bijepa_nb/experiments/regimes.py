@@ -35,7 +35,6 @@ JSON schema (``SCHEMA_VERSION``; ``validate`` checks it):
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import platform
 import sys
@@ -450,24 +449,6 @@ def check_label_budgets(budgets: Sequence[int], labels: torch.Tensor) -> None:
         label_subset(labels, b, gen)
 
 
-def mnist_data_key(mnist: MnistData) -> dict[str, Any]:
-    """What identifies an MNIST data set: its source, sizes and a hash of its bytes."""
-    h = hashlib.sha256(mnist.source.encode())
-    for t in (
-        mnist.train_images,
-        mnist.train_labels,
-        mnist.eval_images,
-        mnist.eval_labels,
-    ):
-        h.update(t.contiguous().cpu().numpy().tobytes())
-    return {
-        "source": mnist.source,
-        "n_train": len(mnist.train_labels),
-        "n_eval": len(mnist.eval_labels),
-        "sha256": h.hexdigest()[:32],
-    }
-
-
 _MNIST: dict[str, MnistSets] = {}
 
 
@@ -477,7 +458,7 @@ def _mnist_sets(key: dict[str, Any]) -> MnistSets:
     if key["sha256"] not in _MNIST:
         full = load_mnist(MnistConfig())
         mnist = _cut(full, key["n_train"], key["n_eval"])
-        got = mnist_data_key(mnist)
+        got = mnist.key()
         if got != key:
             raise ValueError(
                 f"this process's MNIST ({got}) differs from the driver's ({key}): use "
@@ -678,7 +659,7 @@ def regimes(
         if spec.quick:
             mnist = _cut(mnist, QUICK["mnist_train"], QUICK["mnist_eval"])
         check_label_budgets(spec.label_budgets, mnist.train_labels)
-        key = mnist_data_key(mnist)
+        key = mnist.key()
         _MNIST.setdefault(key["sha256"], MnistSets.of(mnist))
     else:
         key = None

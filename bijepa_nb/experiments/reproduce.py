@@ -498,26 +498,6 @@ MNIST_DIAGNOSTICS = {
 }
 
 
-def _mnist_key(mnist: MnistData) -> dict[str, Any]:
-    """What identifies a data set: its source, sizes and a hash of its bytes."""
-    import hashlib
-
-    h = hashlib.sha256(mnist.source.encode())
-    for t in (
-        mnist.train_images,
-        mnist.train_labels,
-        mnist.eval_images,
-        mnist.eval_labels,
-    ):
-        h.update(t.contiguous().cpu().numpy().tobytes())
-    return {
-        "source": mnist.source,
-        "n_train": len(mnist.train_labels),
-        "n_eval": len(mnist.eval_labels),
-        "sha256": h.hexdigest()[:32],
-    }
-
-
 _WORKER_MNIST: dict[str, MnistData] = {}
 
 
@@ -534,7 +514,7 @@ def _worker_mnist(key: dict[str, Any]) -> MnistData:
             full.eval_labels[:m],
             full.source,
         )
-        got = _mnist_key(mnist)
+        got = mnist.key()
         if got != key:
             raise ValueError(
                 f"the worker's MNIST ({got}) differs from the driver's ({key}): give "
@@ -744,7 +724,7 @@ def _run_mnist_tasks(
     """The tasks' results, in order, and the ``execution`` block: one cached chunk per
     task, run in local worker processes (``_run_mnist_here``) or with ``cluster`` as Ray
     tasks, each loading the same data on its worker."""
-    data_key = _mnist_key(mnist)
+    data_key = mnist.key()
     chunks = [
         Chunk(
             {
