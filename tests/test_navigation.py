@@ -128,6 +128,29 @@ def _pages(html) -> list[str]:
     return ["index.html", *pages, "search.html", "genindex.html"]
 
 
+def _settle(page) -> None:
+    """Wait until the page has stopped loading anything, MathJax's fonts included.
+
+    MathJax typesets after the load event and asks for its web fonts only when it
+    meets a glyph, which can be after the network has been quiet for 500 ms. Leaving
+    the page then aborts the font request (``net::ERR_ABORTED``), which reads as a
+    failed request though nothing is missing. So: network quiet, MathJax's typesetting
+    promise settled, the math laid out, and every font it asked for loaded.
+    """
+    page.wait_for_load_state("networkidle")
+    page.evaluate(
+        """async () => {
+            const mj = window.MathJax;
+            if (mj && mj.startup && mj.startup.promise) await mj.startup.promise;
+            // Two frames: the typeset math is laid out, so its fonts are asked for.
+            const frame = () => new Promise((r) => requestAnimationFrame(r));
+            await frame();
+            await frame();
+            await document.fonts.ready;
+        }"""
+    )
+
+
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_every_page_loads_without_errors(server, browser, scheme):
     pages = _pages(server.html)
@@ -168,8 +191,7 @@ def test_every_page_loads_without_errors(server, browser, scheme):
         for name in pages:
             where["page"] = name
             page.goto(server.url + name)
-            # Deferred scripts (MathJax, widgets, the favicon) have run and loaded.
-            page.wait_for_load_state("networkidle")
+            _settle(page)
     finally:
         ctx.close()
     assert not problems, f"{scheme} mode:\n" + "\n".join(problems)
