@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..experiments import regimes as rg
+from ..experiments.registry import EXPERIMENTS
 from .stats import (
     Interval,
     geometric_mean_ci,
@@ -282,4 +283,18 @@ def describe(res: Mapping[str, Any]) -> str:
         f"Lorenz {len(seeds['lorenz'])}, MNIST {len(seeds['mnist'])} "
         f"({env.get('mnist_source', 'no MNIST')}); {'quick' if res['quick'] else 'paper-scale'} "
         f"run of {res['seconds'] / 60:.1f} min on {env['device']}, torch {env['torch']}"
+        f"\n{budgets(res)}"
+    )
+
+
+def budgets(res: Mapping[str, Any]) -> str:
+    """One line with the training budget of each experiment of a regimes file: steps,
+    and for sine the number of training waves they draw (steps x batch)."""
+    s = res["settings"]
+    batch = EXPERIMENTS["sine"].train["batch_size"]
+    paper_mnist = EXPERIMENTS["mnist"].train["num_steps"]
+    return (
+        f"training: sine {s['sine_steps']} steps x batch {batch} = "
+        f"{s['sine_steps'] * batch:,} waves; Lorenz {s['lorenz_steps']} steps; "
+        f"MNIST {s['mnist_steps']} steps (the paper's: {paper_mnist:,})"
     )

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..experiments.pipeline import ROUGHNESS_WINDOW
 from ..experiments.registry import EXPERIMENTS
 from .stats import (
     Interval,
@@ -464,7 +465,8 @@ def paper_claims(res: Mapping[str, Results], level: float = 0.95) -> list[Claim]
         Claim(
             "BiJEPA's training loss is smoother than classic JEPA's (sine, Lorenz)",
             _all_or_some(passes(tests, level)),
-            f"forward-loss roughness ratio classic/BiJEPA: sine {rough['sine']}, "
+            f"forward-loss roughness ({ROUGHNESS_WINDOW}-step moving average) ratio "
+            f"classic/BiJEPA: sine {rough['sine']}, "
             f"Lorenz {rough['Lorenz']}",
             tests,
             _all_or_some,

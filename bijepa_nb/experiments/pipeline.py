@@ -371,7 +371,13 @@ __all__ = [
 ]
 
 
-def roughness(loss: np.ndarray, window: int = 51, start: float = 0.5) -> float:
+#: Window (steps) of the moving average that ``roughness`` measures fluctuation around.
+ROUGHNESS_WINDOW = 51
+
+
+def roughness(
+    loss: np.ndarray, window: int = ROUGHNESS_WINDOW, start: float = 0.5
+) -> float:
     """Step-to-step fluctuation of a training loss: the std of log(loss) around its centred
     moving average (``window`` steps), over the part of training after fraction ``start``.
 
