@@ -41,6 +41,7 @@ import argparse
 import copy
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -51,7 +52,7 @@ from .core.config import SineConfig
 from .core.data import SineStream
 from .core.models import build_model
 from .core.training import train
-from .experiments import conv_ensemble, jax_peer
+from .experiments import conv_ensemble, jax_peer, memory
 from .experiments.ensemble import Ensemble, train_ensemble
 from .experiments.pipeline import Run, train_runs
 from .experiments.registry import experiment, paper_config
@@ -209,6 +210,10 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(old)
         conv_bench(args.conv_ks, threads=1)
         return
+    if args.only == "memory":
+        torch.set_num_threads(old)
+        memory_bench(args.memory_members, args.sweep_steps)
+        return
     try:
         (
             _library_run(50, 0),
@@ -249,10 +254,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     ap.add_argument(
         "--only",
-        choices=("single", "ensemble", "sweep", "conv"),
+        choices=("single", "ensemble", "sweep", "conv", "memory"),
         default=None,
         help="run one of the comparisons (conv, the grouped-convolution MNIST encoders "
-        "against separate ones, runs only when named)",
+        "against separate ones, and memory, the peak memory of sweep batches against "
+        "sweep.estimate_bytes, run only when named)",
     )
     ap.add_argument(
         "--conv-ks",
@@ -268,7 +274,17 @@ def _parser() -> argparse.ArgumentParser:
         help="runs in one batch of the sweep comparison (the grid's: 77)",
     )
     ap.add_argument(
-        "--sweep-steps", type=int, default=400, help="steps of the sweep comparison"
+        "--sweep-steps",
+        type=int,
+        default=400,
+        help="steps of the sweep comparison and of --only memory",
+    )
+    ap.add_argument(
+        "--memory-members",
+        type=int,
+        nargs="+",
+        default=[16, 77, 128],
+        help="batch sizes of --only memory (each in a fresh process)",
     )
     ap.add_argument(
         "--peer",
@@ -459,6 +475,19 @@ def conv_bench(ks: list[int], threads: int = 1, steps: int = 8) -> None:
             f"speed-up {r['ratio']:.2f}x",
             flush=True,
         )
+
+
+def memory_bench(members: Sequence[int], steps: int) -> list[memory.Peak]:
+    """Peak resident memory of one sweep batch per size in ``members``, eager and
+    compiled, each in a fresh process, against ``sweep.estimate_bytes`` on the
+    baseline (a process that only imports and builds the data), measured first. Prints the table and returns the rows."""
+    peaks = [memory.measure(0, steps, False)]
+    for k in members:
+        for compile in (False, True):
+            peaks.append(memory.measure(k, steps, compile, base=peaks[0].measured))
+            print(memory.table(peaks[-1:]).splitlines()[1], flush=True)
+    print(memory.table(peaks))
+    return peaks
 
 
 if __name__ == "__main__":

@@ -72,3 +72,49 @@ def test_resident_memory_does_not_grow_with_steps():
         f"resident memory grew {growth:.0f} MB between steps 150 and 450 "
         f"({seen['150']:.0f} -> {seen['450']:.0f} MB): something is kept per step"
     )
+
+
+SWEEP_SCRIPT = r"""
+import json, torch
+from bijepa_nb.experiments import sweep as sw
+
+def rss_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) / 1024
+
+torch.set_num_threads(1)
+seen = []
+def log(line):
+    if " done (" in line:
+        seen.append(rss_mb())
+
+spec = sw.SweepSpec("sine", modes=("expressive",), alphas=(0.0, 0.5, 1.0),
+                    taus=(0.99, 0.995), seeds=(0, 1, 2, 3), num_steps=150,
+                    probe_epochs=5, threads=1, max_batch=4, compile=False,
+                    device="cpu")
+sw.sweep(spec, log=log)
+print(json.dumps(seen))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
+def test_resident_memory_does_not_grow_from_batch_to_batch():
+    """A sweep of six batches in a fresh interpreter: resident memory after the second
+    batch and after the sixth differ by less than 40 MB (a sweep that kept each batch's
+    models, data or compiled graphs would grow with every batch)."""
+    out = subprocess.run(
+        [sys.executable, "-c", SWEEP_SCRIPT],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert len(seen) == 6, seen
+    growth = seen[5] - seen[1]
+    assert growth < 40, (
+        f"resident memory grew {growth:.0f} MB from batch 2 to batch 6 "
+        f"({', '.join(f'{m:.0f}' for m in seen)} MB): something is kept per batch"
+    )

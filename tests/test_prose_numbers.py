@@ -265,4 +265,6 @@ def test_wrapped_code_split_citations_and_a_bold_references_line_are_left_out() 
     )
     assert quoted(prose) == []
     # prose after the references (a new bold heading) is read again
-    assert [t for t, _ in quoted(prose + "\n\n**Summary**\n\nA gap of 4.56.")] == ["4.56"]
+    assert [t for t, _ in quoted(prose + "\n\n**Summary**\n\nA gap of 4.56.")] == [
+        "4.56"
+    ]

@@ -37,6 +37,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import resource
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -216,23 +217,68 @@ def identity(experiment: str, quick: bool, grid: dict[str, list]) -> dict[str, A
     return _clean({**out, "grid": grid}, digits=5)
 
 
-def estimate_bytes(experiment: str, members: int, num_steps: int) -> int:
-    """A generous estimate of the memory one batch of ``members`` runs needs while training:
-    parameters with their gradients, Adam moments and EMA targets, the activations of one
-    step kept for backward, and the loss histories."""
+#: Memory a process needs to train and score a batch at all, above what it held before,
+#: whatever the batch size: autograd's and the allocator's working memory and the
+#: probes' workspace (eager), and torch.compile's compiler on top of that. Measured with
+#: ``python -m bijepa_nb.bench --only memory --sweep-steps 300`` (fresh processes, sine,
+#: 16/77/128 runs): eager 725/762/781 MB and compiled 858/895/859 MB against a 540 MB
+#: process that only imported the package and built the data.
+TRAIN_OVERHEAD_BYTES = 180 * 10**6
+COMPILE_OVERHEAD_BYTES = 130 * 10**6
+
+
+def batch_bytes(
+    experiment: str, members: int, num_steps: int, compile: bool = False
+) -> int:
+    """The memory training and scoring one batch of ``members`` runs adds to a process:
+    the fixed overheads above, and per member its parameters (with their gradients, two
+    Adam moments and the EMA target: five copies), the activations of one step kept for
+    backward (two views through encoders and predictors) and its loss histories."""
     exp = registry.experiment(experiment)
     mc, tc = exp.mode_configs("expressive")
-
     n_params = sum(p.numel() for p in JEPA(mc, 0.5).parameters())
     width = max(mc.hidden_dim, mc.pred_hidden_dim)
-    acts = (
-        2 * tc.batch_size * (mc.input_dim + 12 * width + 8 * mc.embed_dim)
-    )  # two views, both encoders + predictors
-    per_member = 4 * (6 * n_params + 4 * acts) + 8 * 3 * num_steps
-    return members * per_member
+    acts = 2 * tc.batch_size * (mc.input_dim + 6 * width + 4 * mc.embed_dim)
+    per_member = 4 * (5 * n_params + acts) + 8 * 3 * num_steps
+    fixed = TRAIN_OVERHEAD_BYTES + (COMPILE_OVERHEAD_BYTES if compile else 0)
+    return fixed + members * per_member
+
+
+def resident_bytes() -> int:
+    """This process's resident memory now (Linux ``/proc``; elsewhere its peak so far)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return kb if sys.platform == "darwin" else kb * 1024
+
+
+def estimate_bytes(
+    experiment: str,
+    members: int,
+    num_steps: int,
+    compile: bool = False,
+    base: int | None = None,
+) -> int:
+    """The peak resident memory of a process that trains one batch of ``members`` runs:
+    ``base`` (default: this process's resident memory now) plus ``batch_bytes``. Within
+    25% of the measured peak for sine batches of 16 to 128 runs, eager and compiled
+    (``python -m bijepa_nb.bench --only memory``)."""
+    base = resident_bytes() if base is None else base
+    return base + batch_bytes(experiment, members, num_steps, compile)
 
 
 def available_bytes() -> int:
+    """Memory the system can give a process now without swapping: ``MemAvailable``
+    (free plus reclaimable caches) on Linux, else the free pages, else 8 GiB."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
     except (ValueError, OSError, AttributeError):
@@ -428,9 +474,10 @@ class SweepSpec:
         return len(self.alphas) * len(self.taus) * len(self.seeds)
 
     def check_memory(self) -> None:
-        """MemoryError when one batch of a resolved spec would not fit (``estimate_bytes``)."""
+        """MemoryError when one batch of a resolved spec would not fit: ``batch_bytes``
+        (what training it adds to this process) over ``max_bytes``."""
         members = min(self.runs_per_mode(), self.chunk_size)
-        need = estimate_bytes(self.experiment, members, self.num_steps)
+        need = batch_bytes(self.experiment, members, self.num_steps, self.compile)
         limit = self.max_bytes
         limit = limit if limit is not None else int(0.75 * available_bytes())
         if need > limit:
