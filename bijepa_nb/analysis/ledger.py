@@ -755,15 +755,17 @@ def chapter_title(notebook: str | Path) -> str:
 
 def claims_table(claims: Mapping[str, Any]) -> str:
     """One chapter's saved claims as a table: claim, our interval(s), direction, Holm,
-    the word on other seeds (where the chapter has them) and the conclusion; the
-    measure gets a column only where the entries differ in it."""
+    the word on other seeds (where the chapter has them), the conclusion and a link
+    to the chapter. Where the entries differ in their measure, a column gives its
+    number in the list ``_claims_section`` prints above the table."""
     entries = claims["entries"]
     measures = list(dict.fromkeys(e["measure"] for e in entries))
+    many = len(measures) > 1
     again = claims["replication_seeds"]
-    header = ["claim", *(["measure"] if len(measures) > 1 else [])]
+    header = ["claim", *(["measure"] if many else [])]
     header += ["ours, 95% interval", "direction", "Holm"]
     header += [f"seeds {seed_range(again)}"] if again else []
-    header.append("conclusion")
+    header += ["conclusion", "chapter"]
     rows = []
     for e in entries:
         ours = "; ".join(
@@ -771,10 +773,10 @@ def claims_table(claims: Mapping[str, Any]) -> str:
             + _iv(Interval(iv["mean"], 0.0, iv["low"], iv["high"], iv["n"]))
             for iv in e["ours"]
         )
-        row = [e["claim"], *([e["measure"]] if len(measures) > 1 else [])]
+        row = [e["claim"], *([str(measures.index(e["measure"]) + 1)] if many else [])]
         row += [ours, e["direction"], e["holm"]]
         row += [e["replication"]] if again else []
-        rows.append([*row, e["conclusion"]])
+        rows.append([*row, e["conclusion"], _link(claims["chapter"])])
     return _markdown(header, rows)
 
 
@@ -790,6 +792,9 @@ def _claims_section(book: Path, claims: Mapping[str, Any]) -> str:
     ]
     if len(measures) == 1:
         lines.append(f"Measure: {measures[0]}.")
+    else:
+        lines += ["", "Measures:", ""]
+        lines += [f"{k}. {m}" for k, m in enumerate(measures, 1)]
     return "\n".join(lines) + "\n\n" + claims_table(claims)
 
 
