@@ -558,9 +558,11 @@ def claim_record(
     holm: str,
     conclusion: str,
     replication: str | None = None,
+    checks: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """One entry of a chapter's saved claims (see ``check_claims``); ``ours``: (label,
     95% interval over seeds) per way the claim is measured."""
+    extra = {"checks": dict(checks)} if checks else {}
     return {
         "claim": claim,
         "measure": measure,
@@ -569,6 +571,7 @@ def claim_record(
         "holm": holm,
         "replication": replication,
         "conclusion": conclusion,
+        **extra,
     }
 
 
@@ -635,7 +638,10 @@ def check_claims(data: Any) -> dict[str, Any]:
     - ``entries``: one per claim (distinct names): ``claim``, ``measure``, ``ours``
       (a non-empty list of intervals: label, mean, low, high, n >= 2 and ``log``),
       ``direction`` and ``holm`` (``WORDS``), ``replication`` (the word on the other
-      seeds; null exactly when there are none) and ``conclusion`` (``CONCLUSIONS``).
+      seeds; null exactly when there are none), ``conclusion`` (``CONCLUSIONS``) and,
+      optionally, ``checks``: the words of the chapter's other checks of the claim
+      (check -> word, e.g. its seed subsets or fresh seeds), which the conclusion
+      had to survive.
     """
     if not isinstance(data, Mapping):
         raise _fail("claims", "a mapping (the JSON object of one chapter)", data)
@@ -679,6 +685,12 @@ def check_claims(data: Any) -> dict[str, Any]:
             )
         if other is not None:
             _word(f"{at}.replication", e.get("replication"), WORDS)
+        checks = e.get("checks", {})
+        if not isinstance(checks, Mapping) or not all(
+            isinstance(k, str) and k and isinstance(w, str) and w
+            for k, w in checks.items()
+        ):
+            raise _fail(f"{at}.checks", "a mapping of check -> word (str)", checks)
     return dict(data)
 
 
@@ -765,6 +777,8 @@ def claims_table(claims: Mapping[str, Any]) -> str:
     header = ["claim", *(["measure"] if many else [])]
     header += ["ours, 95% interval", "direction", "Holm"]
     header += [f"seeds {seed_range(again)}"] if again else []
+    checked = any(e.get("checks") for e in entries)
+    header += ["other checks"] if checked else []
     header += ["conclusion", "chapter"]
     rows = []
     for e in entries:
@@ -776,6 +790,8 @@ def claims_table(claims: Mapping[str, Any]) -> str:
         row = [e["claim"], *([str(measures.index(e["measure"]) + 1)] if many else [])]
         row += [ours, e["direction"], e["holm"]]
         row += [e["replication"]] if again else []
+        checks = e.get("checks", {})
+        row += ["; ".join(f"{k}: {w}" for k, w in checks.items()) or "–"] * checked
         rows.append([*row, e["conclusion"], _link(claims["chapter"])])
     return _markdown(header, rows)
 
