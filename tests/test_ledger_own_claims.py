@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from bijepa_nb.analysis import beyond, ledger
+from bijepa_nb.analysis import beyond, ledger, maps, verdicts
 from bijepa_nb.analysis import peers as ap
 from bijepa_nb.analysis import regimes as ar
 from bijepa_nb.analysis.stats import Interval
+from bijepa_nb.experiments import sweep as sw
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
 RESULTS = BOOK / "results"
@@ -35,8 +36,38 @@ def computed_regimes():
     return ar.ledger_claims(res, ar.verdict_table(ar.all_tests(res)))
 
 
+def computed_maps(level=0.95):
+    """Chapter 10's family, computed as the chapter does at its default parameters."""
+    res = maps.load_or_sweep(RESULTS / "maps_sine.json", "sine")
+    lz = maps.load_or_sweep(RESULTS / "maps_lorenz.json", "lorenz")
+    g, gl = res["grid"], lz["grid"]
+    B = sw.grid_values(res, "B_lstsq_heldout")
+    BL = sw.grid_values(lz, "B_lstsq_heldout")
+    paper = (0.5, 0.995)
+    kw = dict(alphas=g["alpha"], taus=g["ema_momentum"], modes=g["modes"], paper=paper)
+    lorenz_kw = dict(kw, alphas=gl["alpha"], taus=gl["ema_momentum"], modes=["Lorenz"])
+    grids = [(B, kw), (BL, lorenz_kw)]
+    full = maps.split_verdicts(grids, {"all": range(B.shape[-1])})["all"]
+    splits = maps.split_verdicts(grids, verdicts.seed_splits(B.shape[-1]))
+    robust = {row[0]: row[-1] for row in verdicts.robust_words(full, splits)}
+    fresh = {}
+    for m, mode in enumerate(g["modes"]):
+        path = RESULTS / f"maps_fresh_{mode}.json"
+        if path.exists():
+            best = maps.best_cell(B[m], g["alpha"], g["ema_momentum"])
+            fresh_res = json.loads(path.read_text())
+            fresh[mode] = maps.fresh_scores(fresh_res, mode, best, paper, level)
+    family = {**maps.paired_tests(B, **kw), **maps.paired_tests(BL, **lorenz_kw)}
+    corrected = verdicts.holm_family(family, level)
+    return maps.ledger_claims(family, corrected, robust, fresh, g["seeds"], level)
+
+
 #: The chapters that save claims in the schema, and how to compute them afresh.
-COMPUTE = {"11_peers": computed_peers, "12_regimes": computed_regimes}
+COMPUTE = {
+    "10_maps": computed_maps,
+    "11_peers": computed_peers,
+    "12_regimes": computed_regimes,
+}
 
 
 # ------------------------------------------------------------------ the schema
@@ -91,6 +122,7 @@ def _set(data, where, value):
         ("entries.0.ours.0.low", float("nan"), r"ours\[0\].low must be a finite"),
         ("entries.0.ours.0.low", 3.0, r"ours\[0\] must be ordered low <= mean"),
         ("entries.0.ours.0.log", "yes", r"entries\[0\].ours\[0\].log must be a bool"),
+        ("entries.0.checks", {"subsets": 3}, r"entries\[0\].checks must be a mapping"),
     ],
 )
 def test_a_wrong_field_is_named_with_what_it_must_be(where, value, message):
@@ -110,6 +142,20 @@ def test_a_claim_named_twice_and_a_missing_replication_are_refused(tmp_path):
     bad.write_text(json.dumps(_set(_valid(), "entries.0.holm", "maybe")))
     with pytest.raises(ValueError, match=r"bad.json: entries\[0\].holm"):
         ledger.load_claims(bad)
+
+
+def test_chapter_10_concludes_only_what_every_check_keeps():
+    """Holm keeps "α=0.5 beats classic" in the restrictive mode, its seed subsets do
+    not: the conclusion is "does not hold", as the chapter's summary says."""
+    by = {e["claim"]: e for e in computed_maps()["entries"]}
+    e = by["restrictive: α=0.5 beats classic α=1 at τ=0.995"]
+    assert e["holm"] == "holds" and e["checks"] == {"seed subsets": "does not hold"}
+    assert e["conclusion"] == "does not hold"
+    e = by["unconstrained: best cell beats the paper's (paper / best)"]
+    assert e["checks"]["fresh seeds"] == "reversed"
+    for e in by.values():
+        kept = all(w == e["holm"] for w in e["checks"].values())
+        assert e["conclusion"] == (e["holm"] if kept else "does not hold"), e
 
 
 # ------------------------------------------------------- files follow the analysis
@@ -210,7 +256,28 @@ def disagreements_12(notebook: Path, claims: dict) -> list[str]:
     return out
 
 
-CHECKS = {"11_peers": disagreements_11, "12_regimes": disagreements_12}
+def disagreements_10(notebook: Path, claims: dict) -> list[str]:
+    """Where chapter 10's printed family table (test, ratio, verdict, with Holm) and
+    its count line differ from its saved claims."""
+    by = {e["claim"]: e for e in claims["entries"]}
+    marker = '["test", "ratio [95% interval]", "verdict", "with Holm"]'
+    rows = _table_rows(_outputs(notebook, marker))[1:]
+    out = [] if len(rows) == len(by) else [f"{len(rows)} rows, {len(by)} claims"]
+    for claim, _, word, holm in rows:
+        e = by.get(claim)
+        if e is None or (e["direction"], e["holm"]) != (word, holm):
+            out.append(f"family table: {claim}: {word}, {holm}")
+    counts = _counts_line(notebook, "maps.ledger_claims(")
+    if counts != ledger.claims_word_counts(claims):
+        out.append(f"count line: {counts}")
+    return out
+
+
+CHECKS = {
+    "10_maps": disagreements_10,
+    "11_peers": disagreements_11,
+    "12_regimes": disagreements_12,
+}
 
 
 @pytest.mark.parametrize("chapter", sorted(CHECKS))
@@ -267,7 +334,7 @@ def test_the_page_shows_every_saved_claim_and_follows_the_files(tmp_path):
             assert f"| {e['claim']} |" in page, e["claim"]
     book = _book_copy(tmp_path)
     assert ledger.own_claims_page(book) in page
-    path = book / "results" / ledger.CLAIMS_DIR / "11_peers.json"
+    path = book / "results" / ledger.CLAIMS_DIR / "10_maps.json"
     tampered = _set(ledger.load_claims(path), "entries.0.conclusion", "not resolved")
     ledger.save_claims(path, tampered)
     assert ledger.own_claims_page(book) not in page, "a changed file changes the page"
