@@ -482,7 +482,8 @@ Every claim of the paper that the book judges, one row per way of measuring it. 
 numbers are read from the saved reproductions (ten seeds each, held-out data unless the
 measure says otherwise; `book/results/*.json`) by `bijepa_nb.analysis.ledger`, which
 also writes this page (`python -m bijepa_nb.book --ledger`); a test fails when the page
-and the saved results disagree.
+and the saved results disagree. The claims the book makes beyond the paper follow
+in a second part, *The book's own claims*.
 
 - **direction**: where the 95% interval over seeds lies against the measure's null
   value (1 for a ratio, 0 for a difference; tenfold for the explosion rule, and a run
