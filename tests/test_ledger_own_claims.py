@@ -306,7 +306,7 @@ def test_chapter_9s_printed_conclusions_are_the_ledgers():
         RESULTS / "beyond_verdicts.json", RESULTS / "beyond_replication.json"
     )
     nb = BOOK / "09_beyond.ipynb"
-    printed = _table_rows(_outputs(nb, "conclusion[claim] = both if kept"))[1:]
+    printed = _table_rows(_outputs(nb, "beyond.conclusions(verdicts_path"))[1:]
     assert len(printed) == len(rows)
     for (_, claim, w1, w2, end), mine in zip(printed, rows):
         assert [claim, w1, w2, end] == [mine[0].split(": ", 1)[1], *mine[1:3], mine[5]]
