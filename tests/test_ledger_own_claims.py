@@ -348,3 +348,55 @@ def test_the_page_links_every_row_to_its_chapter():
         assert all((BOOK / f"{stem}.ipynb").is_file() for stem in links)
     rows = [ln for ln in own.splitlines() if ln.startswith("| [9.")]
     assert rows and all(re.match(r"\| \[9\.\d\]\(09_\d_\w+\.ipynb\)", r) for r in rows)
+
+
+def test_every_chapter_that_saves_claims_saves_none_in_quick_mode():
+    """A smoke run recomputes tiny studies: it must not overwrite the committed file.
+    The parameter points at the chapter's own file, and quick mode empties it."""
+    for chapter in COMPUTE:
+        cells = json.loads((BOOK / f"{chapter}.ipynb").read_text())["cells"]
+        code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+        (params,) = [
+            s
+            for s, c in zip(code, [c for c in cells if c["cell_type"] == "code"])
+            if "parameters" in c.get("metadata", {}).get("tags", [])
+        ]
+        want = f'claims_path: str = "results/claims/{chapter}.json"'
+        assert want in params, chapter
+        check = code[code.index(params) + 1]
+        quick = check[check.index("if QUICK:") :]
+        assert 'claims_path = ""' in quick, chapter
+        (saving,) = [s for s in code if "ledger.save_claims(claims_path" in s]
+        assert "if claims_path:" in saving, chapter
+
+
+def _saved_run(path, seeds, words, tests):
+    path.write_text(json.dumps({"seeds": seeds, "verdicts": words, "tests": tests}))
+    return path
+
+
+def test_chapter_9s_conclusion_needs_both_runs_and_holm(tmp_path):
+    def rec(word, p):
+        return {"word": word, "mean": 2.0, "low": 1.5, "high": 2.5, "n": 5, "p": p}
+
+    tests = {f"1 x: filler {k}": rec("holds", 1e-6) for k in range(5)}
+    first = {
+        **tests,
+        "1 x: strong": rec("holds", 1e-6),
+        "1 x: weak": rec("holds", 0.03),  # second largest p: Holm doubles it
+        "1 x: none": rec("does not hold", 0.9),
+        "1 x: flips": rec("holds", 1e-6),
+    }
+    second = {**first, "1 x: flips": rec("does not hold", 0.5)}
+    words = lambda t: {c: r["word"] for c, r in t.items()} | {"6: (a) reading": "x"}
+    a = _saved_run(tmp_path / "a.json", [0, 1], words(first), first)
+    b = _saved_run(tmp_path / "b.json", [2, 3], words(second), second)
+    ends = {r[0]: r for r in beyond.conclusions(a, b)}
+    assert ends["1 x: strong"][1:] == ["holds"] * 5
+    assert ends["1 x: weak"][3:] == ["does not hold", "does not hold", "does not hold"]
+    assert ends["1 x: flips"][2] == "does not hold"
+    assert ends["1 x: flips"][-1] == "does not hold"
+    assert ends["6: (a) reading"][3:] == ["", "", "x"]  # untested: no Holm word
+    same = _saved_run(tmp_path / "c.json", [0, 1], words(first), first)
+    with pytest.raises(ValueError, match="replication_path must hold other seeds"):
+        beyond.conclusions(a, same)
