@@ -993,6 +993,38 @@ def family_rows(
     return rows
 
 
+#: The words that claim something; a conclusion keeps one only where it survives.
+RESOLVED = ("holds", "reversed", "consistent")
+
+
+def conclusions(
+    verdicts_path: str | Path, replication_path: str | Path, level: float = 0.95
+) -> list[list[str]]:
+    """The chapter's conclusion per claim from its two saved runs (``save_idea_verdicts``
+    files of seeds 0-4 and 5-9): one row per claim, (claim, word on the first run, word
+    on the rerun, Holm's word on each run or "" for a claim without a test, conclusion).
+
+    A claim counts only where both runs give the same word (``verdicts.replicate``) and
+    Holm's correction over each run's whole family (``family_rows``) keeps it; a
+    resolved word (``RESOLVED``) that fails either check concludes "does not hold"."""
+    run, rerun = (
+        json.loads(Path(p).read_text()) for p in (verdicts_path, replication_path)
+    )
+    rows = verdicts.replicate(run["verdicts"], run["seeds"], replication_path)
+    if rows is None:
+        raise ValueError(
+            f"replication_path must hold other seeds than {run['seeds']}, got "
+            f"{replication_path}"
+        )
+    holm = [{r[0]: r[4] for r in family_rows(x["tests"], level)} for x in (run, rerun)]
+    out = []
+    for claim, word, other, both in rows:
+        kept = all(c.get(claim, both) == both for c in holm)
+        end = both if kept or both not in RESOLVED else "does not hold"
+        out.append([claim, word, other, *(c.get(claim, "") for c in holm), end])
+    return out
+
+
 __all__ = [
     "NOISE_ORDERS",
     "difference_noise_variance",
@@ -1032,6 +1064,8 @@ __all__ = [
     "verdict_record",
     "save_idea_verdicts",
     "family_rows",
+    "RESOLVED",
+    "conclusions",
     "verdict_rows",
     "gm_text",
 ]

@@ -18,11 +18,20 @@ correction over that family (``verdicts.holm_family``), beside the raw one.
 (``book/results/{sine,lorenz,mnist}.json``); ``findings_table`` and ``ledger_page`` render
 them for the introduction and the ledger page, which ``python -m bijepa_nb.book --ledger``
 writes and ``tests/test_ledger.py`` keeps current.
+
+The book's own claims (chapters 9 to 12) are saved by the chapters that judge them, in
+one schema (``CLAIMS_SCHEMA``, checked by ``check_claims``): ``save_claims`` writes a
+chapter's entries to ``book/results/claims/<chapter>.json``, ``load_claims`` reads them
+back, and ``own_claims_page`` renders one table per chapter for the second part of the
+ledger page. Chapter 9 keeps its own files (``beyond_verdicts.json`` and
+``beyond_replication.json``, written by ``beyond.save_idea_verdicts``), read here the
+way its summary page reads them (``beyond.conclusions``).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from . import beyond
 from .results import subset, values
 from .stats import Interval, geometric_mean_ci, mean_ci, prediction_interval
 from .verdicts import (
@@ -472,7 +482,8 @@ Every claim of the paper that the book judges, one row per way of measuring it. 
 numbers are read from the saved reproductions (ten seeds each, held-out data unless the
 measure says otherwise; `book/results/*.json`) by `bijepa_nb.analysis.ledger`, which
 also writes this page (`python -m bijepa_nb.book --ledger`); a test fails when the page
-and the saved results disagree.
+and the saved results disagree. The claims the book makes beyond the paper follow
+in a second part, *The book's own claims*.
 
 - **direction**: where the 95% interval over seeds lies against the measure's null
   value (1 for a ratio, 0 for a difference; tenfold for the explosion rule, and a run
@@ -496,9 +507,10 @@ predictor on top of it.
 """
 
 
-def ledger_page(entries: Sequence[Entry]) -> str:
-    """The Markdown of ``book/ledger.md``."""
-    return LEDGER_HEAD + ledger_table(entries)
+def ledger_page(entries: Sequence[Entry], own: str = "") -> str:
+    """The Markdown of ``book/ledger.md``: the paper's claims, then ``own``, the book's
+    own claims (``own_claims_page``)."""
+    return LEDGER_HEAD + ledger_table(entries) + ("\n" + own if own else "")
 
 
 def write_pages(book: str | Path) -> list[Path]:
@@ -507,9 +519,356 @@ def write_pages(book: str | Path) -> list[Path]:
     book = Path(book)
     entries = findings(load_results(book / "results"))
     out = {
-        book / "ledger.md": ledger_page(entries),
+        book / "ledger.md": ledger_page(entries, own_claims_page(book)),
         book / "_findings.md": findings_table(entries),
     }
     for path, text in out.items():
         path.write_text(text)
     return list(out)
+
+
+# ------------------------------------------------------------ the book's own claims
+#: The schema of a chapter's saved claims (``check_claims`` states every field).
+CLAIMS_SCHEMA = "bijepa-claims/1"
+#: The folder below ``book/results`` that holds them, one file per chapter.
+CLAIMS_DIR = "claims"
+#: The words of a direction or of Holm's correction (``verdicts.verdict``'s rule).
+WORDS = ("holds", "reversed", "depends", "does not hold", "too few seeds")
+#: ... and of a conclusion, which may also leave a claim open.
+CONCLUSIONS = (*WORDS, "not resolved")
+
+
+def interval_record(label: str, iv: Interval) -> dict[str, Any]:
+    """One measured interval of an entry: ``label`` (the read-out or probe), mean,
+    low, high, n and ``log`` (a geometric mean or ratio, interval on the log scale)."""
+    return {
+        "label": label,
+        "mean": float(iv.mean),
+        "low": float(iv.low),
+        "high": float(iv.high),
+        "n": int(iv.n),
+        "log": bool(iv.log),
+    }
+
+
+def claim_record(
+    claim: str,
+    measure: str,
+    ours: Sequence[tuple[str, Interval]],
+    direction: str,
+    holm: str,
+    conclusion: str,
+    replication: str | None = None,
+    checks: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """One entry of a chapter's saved claims (see ``check_claims``); ``ours``: (label,
+    95% interval over seeds) per way the claim is measured."""
+    extra = {"checks": dict(checks)} if checks else {}
+    return {
+        "claim": claim,
+        "measure": measure,
+        "ours": [interval_record(label, iv) for label, iv in ours],
+        "direction": direction,
+        "holm": holm,
+        "replication": replication,
+        "conclusion": conclusion,
+        **extra,
+    }
+
+
+def _fail(field: str, want: str, got: Any) -> ValueError:
+    return ValueError(f"{field} must be {want}, got {got!r}")
+
+
+def _text(field: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(field, "a non-empty str", value)
+    return value
+
+
+def _seeds(field: str, value: Any) -> list[int]:
+    ok = (
+        isinstance(value, list)
+        and value
+        and all(
+            isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value
+        )
+    )
+    if not ok or len(set(value)) != len(value):
+        raise _fail(field, "a non-empty list of distinct seeds (ints >= 0)", value)
+    return value
+
+
+def _word(field: str, value: Any, allowed: Sequence[str]) -> str:
+    if value not in allowed:
+        raise _fail(field, f"one of {list(allowed)}", value)
+    return value
+
+
+def _check_interval(field: str, iv: Any) -> None:
+    if not isinstance(iv, Mapping):
+        raise _fail(field, "a mapping with label, mean, low, high, n, log", iv)
+    _text(f"{field}.label", iv.get("label"))
+    n = iv.get("n")
+    if not isinstance(n, int) or isinstance(n, bool) or n < 2:
+        raise _fail(f"{field}.n", "an int >= 2 (seeds behind the interval)", n)
+    if not isinstance(iv.get("log"), bool):
+        raise _fail(f"{field}.log", "a bool", iv.get("log"))
+    for key in ("mean", "low", "high"):
+        x = iv.get(key)
+        if (
+            isinstance(x, bool)
+            or not isinstance(x, (int, float))
+            or not math.isfinite(x)
+        ):
+            raise _fail(f"{field}.{key}", "a finite number", x)
+    if not iv["low"] <= iv["mean"] <= iv["high"]:
+        raise _fail(f"{field}", "ordered low <= mean <= high", iv)
+    if iv["log"] and iv["low"] <= 0:
+        raise _fail(f"{field}.low", "> 0 on the log scale", iv["low"])
+
+
+def check_claims(data: Any) -> dict[str, Any]:
+    """``data`` if it is a chapter's saved claims in the schema ``CLAIMS_SCHEMA``, else
+    a ValueError naming the first wrong field and what it must be. The fields:
+
+    - ``schema``: ``CLAIMS_SCHEMA``; ``chapter``: the notebook's stem ("11_peers");
+    - ``seeds``: the seeds behind every interval; ``level``: their confidence level;
+      ``family``: how the chapter's claims are corrected together (Holm's, in words);
+    - ``replication_seeds``: the other seeds the claims were judged on again, or null;
+    - ``entries``: one per claim (distinct names): ``claim``, ``measure``, ``ours``
+      (a non-empty list of intervals: label, mean, low, high, n >= 2 and ``log``),
+      ``direction`` and ``holm`` (``WORDS``), ``replication`` (the word on the other
+      seeds; null exactly when there are none), ``conclusion`` (``CONCLUSIONS``) and,
+      optionally, ``checks``: the words of the chapter's other checks of the claim
+      (check -> word, e.g. its seed subsets or fresh seeds), which the conclusion
+      had to survive.
+    """
+    if not isinstance(data, Mapping):
+        raise _fail("claims", "a mapping (the JSON object of one chapter)", data)
+    if data.get("schema") != CLAIMS_SCHEMA:
+        raise _fail("schema", repr(CLAIMS_SCHEMA), data.get("schema"))
+    chapter = _text("chapter", data.get("chapter"))
+    if not (chapter[:2].isdigit() and chapter[2:3] == "_"):
+        raise _fail("chapter", "a notebook's stem such as '11_peers'", chapter)
+    seeds = _seeds("seeds", data.get("seeds"))
+    level = data.get("level")
+    if isinstance(level, bool) or not isinstance(level, float) or not 0 < level < 1:
+        raise _fail("level", "a float in (0, 1), the intervals' level", level)
+    _text("family", data.get("family"))
+    other = data.get("replication_seeds")
+    if other is not None and set(_seeds("replication_seeds", other)) & set(seeds):
+        raise _fail("replication_seeds", f"seeds other than {seeds}", other)
+    entries = data.get("entries")
+    if not isinstance(entries, list) or not entries:
+        raise _fail("entries", "a non-empty list of claims", entries)
+    names = set()
+    for i, e in enumerate(entries):
+        at = f"entries[{i}]"
+        if not isinstance(e, Mapping):
+            raise _fail(at, "a mapping (one claim)", e)
+        name = _text(f"{at}.claim", e.get("claim"))
+        if name in names:
+            raise _fail(f"{at}.claim", "a claim named once per chapter", name)
+        names.add(name)
+        _text(f"{at}.measure", e.get("measure"))
+        ours = e.get("ours")
+        if not isinstance(ours, list) or not ours:
+            raise _fail(f"{at}.ours", "a non-empty list of intervals", ours)
+        for j, iv in enumerate(ours):
+            _check_interval(f"{at}.ours[{j}]", iv)
+        _word(f"{at}.direction", e.get("direction"), WORDS)
+        _word(f"{at}.holm", e.get("holm"), WORDS)
+        _word(f"{at}.conclusion", e.get("conclusion"), CONCLUSIONS)
+        if other is None and e.get("replication") is not None:
+            raise _fail(
+                f"{at}.replication", "null (no replication_seeds)", e["replication"]
+            )
+        if other is not None:
+            _word(f"{at}.replication", e.get("replication"), WORDS)
+        checks = e.get("checks", {})
+        if not isinstance(checks, Mapping) or not all(
+            isinstance(k, str) and k and isinstance(w, str) and w
+            for k, w in checks.items()
+        ):
+            raise _fail(f"{at}.checks", "a mapping of check -> word (str)", checks)
+    return dict(data)
+
+
+def claims_file(
+    chapter: str,
+    seeds: Sequence[int],
+    family: str,
+    entries: Sequence[Mapping[str, Any]],
+    replication_seeds: Sequence[int] | None = None,
+    level: float = 0.95,
+) -> dict[str, Any]:
+    """A chapter's saved claims (``check_claims``) from its entries (``claim_record``)."""
+    return check_claims(
+        {
+            "schema": CLAIMS_SCHEMA,
+            "chapter": chapter,
+            "seeds": [int(s) for s in seeds],
+            "level": level,
+            "family": family,
+            "replication_seeds": (
+                None
+                if replication_seeds is None
+                else [int(s) for s in replication_seeds]
+            ),
+            "entries": [dict(e) for e in entries],
+        }
+    )
+
+
+def save_claims(path: str | Path, claims: Mapping[str, Any]) -> Path:
+    """Check ``claims`` (``check_claims``) and write them to ``path`` as JSON."""
+    check_claims(claims)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(claims, indent=1, ensure_ascii=False) + "\n")
+    return path
+
+
+def load_claims(path: str | Path) -> dict[str, Any]:
+    """A chapter's saved claims from ``path``, checked (``check_claims``); a wrong field
+    is an error naming the file and the field."""
+    path = Path(path)
+    try:
+        return check_claims(json.loads(path.read_text()))
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+
+
+def claims_word_counts(claims: Mapping[str, Any]) -> dict[str, int]:
+    """How many of a chapter's claims conclude each word (the chapter prints this)."""
+    counts = {w: 0 for w in CONCLUSIONS}
+    for e in claims["entries"]:
+        counts[e["conclusion"]] += 1
+    return {w: n for w, n in counts.items() if n}
+
+
+def seed_range(seeds: Sequence[int]) -> str:
+    """ "0-9" for consecutive seeds, else the list."""
+    s = sorted(seeds)
+    if s == list(range(s[0], s[-1] + 1)) and len(s) > 2:
+        return f"{s[0]}-{s[-1]}"
+    return ", ".join(map(str, s))
+
+
+def chapter_title(notebook: str | Path) -> str:
+    """The first heading of a chapter's notebook ("BiJEPA among its peers")."""
+    cells = json.loads(Path(notebook).read_text())["cells"]
+    for c in cells:
+        for line in "".join(c["source"]).splitlines():
+            if c["cell_type"] == "markdown" and line.startswith("# "):
+                return line[2:].strip()
+    raise ValueError(f"{notebook}: no '# ' heading")
+
+
+def claims_table(claims: Mapping[str, Any]) -> str:
+    """One chapter's saved claims as a table: claim, our interval(s), direction, Holm,
+    the word on other seeds (where the chapter has them), the conclusion and a link
+    to the chapter. Where the entries differ in their measure, a column gives its
+    number in the list ``_claims_section`` prints above the table."""
+    entries = claims["entries"]
+    measures = list(dict.fromkeys(e["measure"] for e in entries))
+    many = len(measures) > 1
+    again = claims["replication_seeds"]
+    header = ["claim", *(["measure"] if many else [])]
+    header += ["ours, 95% interval", "direction", "Holm"]
+    header += [f"seeds {seed_range(again)}"] if again else []
+    checked = any(e.get("checks") for e in entries)
+    header += ["other checks"] if checked else []
+    header += ["conclusion", "chapter"]
+    rows = []
+    for e in entries:
+        ours = "; ".join(
+            ("" if len(e["ours"]) == 1 else f"{iv['label']}: ")
+            + _iv(Interval(iv["mean"], 0.0, iv["low"], iv["high"], iv["n"]))
+            for iv in e["ours"]
+        )
+        row = [e["claim"], *([str(measures.index(e["measure"]) + 1)] if many else [])]
+        row += [ours, e["direction"], e["holm"]]
+        row += [e["replication"]] if again else []
+        checks = e.get("checks", {})
+        row += ["; ".join(f"{k}: {w}" for k, w in checks.items()) or "–"] * checked
+        rows.append([*row, e["conclusion"], _link(claims["chapter"])])
+    return _markdown(header, rows)
+
+
+def _claims_section(book: Path, claims: Mapping[str, Any]) -> str:
+    chapter = claims["chapter"]
+    measures = list(dict.fromkeys(e["measure"] for e in claims["entries"]))
+    num = chapter.split("_", 1)[0].lstrip("0")
+    lines = [
+        f"### Chapter {num}: {chapter_title(book / f'{chapter}.ipynb')}",
+        "",
+        f"[Chapter {num}]({chapter}.ipynb), seeds {seed_range(claims['seeds'])}; "
+        f"{claims['family']}.",
+    ]
+    if len(measures) == 1:
+        lines.append(f"Measure: {measures[0]}.")
+    else:
+        lines += ["", "Measures:", ""]
+        lines += [f"{k}. {m}" for k, m in enumerate(measures, 1)]
+    return "\n".join(lines) + "\n\n" + claims_table(claims)
+
+
+def _beyond_section(book: Path, level: float = 0.95) -> str:
+    """Chapter 9's claims, read as its summary page reads them (``beyond.conclusions``)."""
+    paths = [
+        book / "results" / f
+        for f in ("beyond_verdicts.json", "beyond_replication.json")
+    ]
+    run, rerun = (json.loads(p.read_text())["seeds"] for p in paths)
+    a, b = seed_range(run), seed_range(rerun)
+    rows = []
+    for claim, w1, w2, h1, h2, end in beyond.conclusions(*paths, level):
+        idea = claim.split(":")[0].split(" ")[0]
+        page = next(book.glob(f"09_{idea}_*.ipynb")).stem
+        holm = f"{h1} / {h2}" if h1 else "–"
+        rows.append([f"[9.{idea}]({page}.ipynb)", claim, w1, w2, holm, end])
+    head = [
+        f"### Chapter 9: {chapter_title(book / '09_beyond.ipynb')}",
+        "",
+        f"[Chapter 9](09_beyond.ipynb), seeds {a}, rerun on seeds {b}; Holm's "
+        "correction over each run's family of tests (`beyond.family_rows`). A "
+        "conclusion keeps a word only where both runs give it and Holm keeps it on "
+        "both (`beyond.conclusions`).",
+        "",
+    ]
+    header = [
+        "page",
+        "claim",
+        f"seeds {a}",
+        f"seeds {b}",
+        f"Holm, {a} / {b}",
+        "conclusion",
+    ]
+    return "\n".join(head) + "\n" + _markdown(header, rows)
+
+
+OWN_HEAD = """\
+## The book's own claims
+
+What the book finds beyond the paper, one table per chapter: every claim a chapter
+judges, with our 95% interval over seeds (ratios as geometric means, on the log
+scale), the **direction** by the book's rule (`verdicts.verdict`), the word after
+**Holm**'s correction over the chapter's whole family of claims, the word on other
+seeds where the chapter reran them, and the chapter's **conclusion**. The chapters
+save these rows as they print them (`book/results/claims/*.json`, schema
+`bijepa-claims/1`, written by `ledger.save_claims`); a test fails when a chapter's
+printed verdicts, its saved file and this page disagree.
+
+"""
+
+
+def own_claims_page(book: str | Path, level: float = 0.95) -> str:
+    """The second part of the ledger page: chapter 9's claims, then every chapter's
+    saved claims below ``book/results/claims`` (in chapter order)."""
+    book = Path(book)
+    parts = [OWN_HEAD, _beyond_section(book, level)]
+    for path in sorted((book / "results" / CLAIMS_DIR).glob("*.json")):
+        parts.append("\n" + _claims_section(book, load_claims(path)))
+    return "".join(parts)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..experiments import sweep as sw
+from . import ledger
 from .stats import Interval, geometric_mean_ci, paired_ratio_ci
 from .verdicts import Comparison, explodes, verdict
 
@@ -188,6 +189,56 @@ def paired_tests(
             key = f"{prefix}{mode}: α={pa:g} beats classic α=1 at τ={pt:g}"
             out[key] = Comparison(key, iv, verdict([iv], 1.0), 1.0)
     return out
+
+
+#: The words of the overlap rule for "the paper's cell vs the best" (``paper_against_best``)
+#: as the words of its paired test "the best cell beats the paper's".
+AS_TEST = {"beaten": "holds", "on par": "does not hold"}
+
+
+def ledger_claims(
+    family: Mapping[str, Comparison],
+    corrected: Mapping[str, Comparison],
+    robust: Mapping[str, str],
+    fresh: Mapping[str, Comparison],
+    seeds: Sequence[int],
+    level: float = 0.95,
+) -> dict[str, Any]:
+    """The chapter's family of paired tests (``paired_tests``) in the ledger's schema
+    (``ledger.check_claims``): per test its interval, its word (direction), its word
+    after Holm (``corrected``, ``verdicts.holm_family``), and the chapter's other
+    checks: the conclusion over seed subsets (``robust``: claim -> the last column of
+    ``verdicts.robust_words``) and, where run, the word on fresh seeds (``fresh``:
+    mode -> ``fresh_scores``). The conclusion is the word after Holm where every
+    check gives it too, else "does not hold" (what the chapter's summary keeps)."""
+    entries = []
+    for key, c in family.items():
+        mode = key.split(":")[0]
+        checks = {}
+        if "best cell beats the paper's" in key:
+            checks["seed subsets"] = AS_TEST[
+                robust[f"{mode}: paper's cell vs the best"]
+            ]
+            if mode in fresh:
+                checks["fresh seeds"] = fresh[mode].verdict
+        else:
+            checks["seed subsets"] = robust[key]
+        word = corrected[key].verdict
+        end = word if all(w == word for w in checks.values()) else "does not hold"
+        entries.append(
+            ledger.claim_record(
+                key,
+                "held-out Protocol B error (least squares): paired geometric-mean "
+                "ratio over seeds, against 1",
+                [("Protocol B", c.interval)],
+                c.verdict,
+                word,
+                end,
+                checks=checks,
+            )
+        )
+    text = f"Holm's correction over its {len(family)} paired tests (`verdicts.holm_family`)"
+    return ledger.claims_file("10_maps", seeds, text, entries, level=level)
 
 
 def cell_values(res: Mapping[str, Any], key: str, mode: str, cell: tuple) -> np.ndarray:

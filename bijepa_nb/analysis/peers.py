@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..experiments import peers as pe
+from . import ledger
 from .stats import fmt, geometric_mean_ci, mean_ci
 from .verdicts import FamilyComparison, family_verdicts
 
@@ -124,6 +125,41 @@ def judge(
         ok = np.isfinite(a) & np.isfinite(b)
         pairs[claim] = (a[ok], b[ok])
     return family_verdicts(pairs, level)
+
+
+#: What every claim of the family measures (``claims``, ``judge``).
+MEASURE = (
+    "held-out Protocol B error (least-squares probe): paired geometric-mean ratio "
+    "loser / winner over seeds, against 1"
+)
+
+
+def ledger_claims(
+    studies: Mapping[str, Mapping[str, Any]],
+    judged: Mapping[str, FamilyComparison],
+    level: float = 0.95,
+) -> dict[str, Any]:
+    """The chapter's claims in the ledger's schema (``ledger.check_claims``), one entry
+    per claim of ``judge``: its interval, its word alone (direction), the family's word
+    after Holm, which is also its conclusion (the study has no rerun on other seeds)."""
+    seeds = {tuple(r["seeds"]) for r in studies.values()}
+    if len(seeds) != 1:
+        raise ValueError(f"studies must share their seeds, got {sorted(seeds)}")
+    entries = [
+        ledger.claim_record(
+            claim,
+            MEASURE,
+            [("Protocol B", f.comparison.interval)],
+            f.comparison.verdict,
+            f.word,
+            f.word,
+        )
+        for claim, f in judged.items()
+    ]
+    family = (
+        f"Holm's correction over all {len(judged)} claims (`verdicts.family_verdicts`)"
+    )
+    return ledger.claims_file("11_peers", seeds.pop(), family, entries, level=level)
 
 
 def family_rows(judged: Mapping[str, FamilyComparison]) -> list[list[str]]:

@@ -29,6 +29,7 @@ import numpy as np
 
 from ..experiments import regimes as rg
 from ..experiments.registry import EXPERIMENTS
+from . import ledger
 from .stats import (
     Interval,
     geometric_mean_ci,
@@ -155,6 +156,44 @@ def verdict_table(tests: Sequence[Test], level: float = 0.95) -> list[Verdict]:
         holm_word = verdict_of_sides([t.holm_side(level) for t in ts])
         out.append(Verdict(exp, point, model, base, tuple(ts), word, holm_word))
     return out
+
+
+#: What a verdict measures, by its null: errors (1) or accuracies (0).
+MEASURES = {
+    1.0: "held-out error (least-squares read-out): paired geometric-mean ratio "
+    "baseline / JEPA over seeds, against 1",
+    0.0: "held-out accuracy of the linear probe: paired difference JEPA - baseline "
+    "over seeds, points, against 0",
+}
+
+
+def ledger_claims(
+    res: Results, verdicts: Sequence[Verdict], level: float = 0.95
+) -> dict[str, Any]:
+    """The chapter's claims in the ledger's schema (``ledger.check_claims``), one entry
+    per ``Verdict`` of ``verdict_table``: "JEPA beats baseline" at a point, an interval
+    per read-out, the word before and after Holm; the conclusion is the word after Holm
+    (the study has no rerun on other seeds)."""
+    labels = res["settings"]["models"]
+    entries = [
+        ledger.claim_record(
+            f"{v.experiment}: {v.point}: {labels[v.model]} beats "
+            f"{BASELINE_NAMES[v.baseline]}",
+            MEASURES[v.tests[0].null],
+            [(READOUT_NAMES[t.readout], t.interval) for t in v.tests],
+            v.word,
+            v.holm_word,
+            v.holm_word,
+        )
+        for v in verdicts
+    ]
+    n = sum(len(v.tests) for v in verdicts)
+    seeds = sorted({s for ss in res["seeds"].values() for s in ss})
+    per = "; ".join(
+        f"{e} seeds {ledger.seed_range(ss)}" for e, ss in res["seeds"].items()
+    )
+    family = f"Holm's correction over all {n} tests (`stats.holm`); {per}"
+    return ledger.claims_file("12_regimes", seeds, family, entries, level=level)
 
 
 def winners(
