@@ -57,6 +57,13 @@ def computed_maps(level=0.95):
             best = maps.best_cell(B[m], g["alpha"], g["ema_momentum"])
             fresh_res = json.loads(path.read_text())
             fresh[mode] = maps.fresh_scores(fresh_res, mode, best, paper, level)
+    path = RESULTS / "maps_fresh_lorenz.json"
+    if path.exists():
+        best = maps.best_cell(BL[0], gl["alpha"], gl["ema_momentum"])
+        fresh_res = json.loads(path.read_text())
+        fresh["Lorenz"] = maps.fresh_scores(
+            fresh_res, "expressive", best, paper, level, label="Lorenz"
+        )
     family = {**maps.paired_tests(B, **kw), **maps.paired_tests(BL, **lorenz_kw)}
     corrected = verdicts.holm_family(family, level)
     return maps.ledger_claims(family, corrected, robust, fresh, g["seeds"], level)

@@ -264,26 +264,36 @@ def fresh_scores(
     best: tuple[float, float],
     paper: tuple[float, float],
     level: float = 0.95,
+    label: str | None = None,
 ) -> Comparison:
     """The best cell chosen on one set of seeds, scored on ``fresh`` ones (a sweep of
     those cells on other seeds): "the best cell beats the paper's" by the paired ratio
-    paper / best of held-out Protocol B, least squares, with ``verdicts.verdict``."""
+    paper / best of held-out Protocol B, least squares, with ``verdicts.verdict``.
+    ``label`` names the map in the claim (default: ``mode``; "Lorenz" for its map)."""
     p = cell_values(fresh, "B_lstsq_heldout", mode, paper)
     b = cell_values(fresh, "B_lstsq_heldout", mode, best)
     iv = paired_ratio(p, b, level)
-    claim = f"{mode}: best cell {best} beats the paper's, on seeds {fresh['grid']['seeds'][0]}-{fresh['grid']['seeds'][-1]}"
+    seeds = fresh["grid"]["seeds"]
+    claim = (
+        f"{label or mode}: best cell {best} beats the paper's, "
+        f"on seeds {seeds[0]}-{seeds[-1]}"
+    )
     return Comparison(claim, iv, verdict([iv], 1.0), 1.0)
 
 
 def explosion_at(
-    res: Mapping[str, Any], mode: str, cell: tuple[float, float]
+    res: Mapping[str, Any],
+    mode: str,
+    cell: tuple[float, float],
+    label: str | None = None,
 ) -> Comparison:
     """The book's explosion rule (``verdicts.explodes``) at one cell of a sweep that
     records ``norm_growth_from_quarter``: its seeds' growth from a quarter of training
-    to the end, and how many diverged."""
+    to the end, and how many diverged. ``label`` names the map (default ``mode``)."""
     g = cell_values(res, "norm_growth_from_quarter", mode, cell)
     ok = np.isfinite(g)
-    return explodes(f"{mode} at α={cell[0]:g}, τ={cell[1]:g}", g[ok], int((~ok).sum()))
+    name = f"{label or mode} at α={cell[0]:g}, τ={cell[1]:g}"
+    return explodes(name, g[ok], int((~ok).sum()))
 
 
 def split_verdicts(
