@@ -141,3 +141,17 @@ def test_rules_catch_history(text: str) -> None:
 )
 def test_rules_spare_findings(text: str) -> None:
     assert not hits(text), hits(text)
+
+
+@pytest.mark.parametrize("nb", book.chapters(), ids=lambda p: p.stem)
+def test_markdown_holds_no_control_characters(nb: Path) -> None:
+    """A string written with "\\a" instead of "\\\\a" turns $\\alpha$ into BEL + "lpha"
+    (the page then shows "lpha"); no markdown cell holds a control character."""
+    cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
+    bad = [
+        (i, repr(m.group()), "".join(c["source"])[max(0, m.start() - 20) : m.end() + 8])
+        for i, c in enumerate(cells)
+        if c["cell_type"] == "markdown"
+        for m in re.finditer(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", "".join(c["source"]))
+    ]
+    assert not bad, f"{nb.name}: control characters in markdown cells {bad}"

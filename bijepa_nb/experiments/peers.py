@@ -56,7 +56,7 @@ from torch import nn
 
 from ..core.config import check_choice, check_int, resolve_device
 from ..core.data import stream_seed
-from ..core.models import JEPA, seeded
+from ..core.models import JEPA, JEPAStep, seeded
 from . import registry
 from .chunks import Chunk, ChunkCache, Cluster, code_version, run_chunks
 from .ensemble import BatchedLinear, Ensemble
@@ -287,55 +287,68 @@ class PeerEnsemble(Ensemble):
             super().ema_update(ema_momentum)
 
     def _draw(self, *shape: int) -> torch.Tensor:
-        dev = next(self.parameters()).device
-        return torch.randn(*shape, generator=self.generator).to(dev)
+        # drawn on the CPU (one stream everywhere), then in the parameters' dtype and device
+        return torch.randn(*shape, generator=self.generator).to(next(self.parameters()))
 
     def _loss(self, context, target, return_embeddings=False):
         """(total, main term, regulariser or 0[, embeddings]) per member, each [K]."""
-        name = self.objective.name
-        if name == "swapped":  # swap (x, y) of each sequence with probability 1/2
-            swap = (self._draw(self.size, context.shape[1]) > 0).view(
-                self.size, -1, *[1] * (context.dim() - 2)
-            )
-            context, target = (
-                torch.where(swap, target, context),
-                torch.where(swap, context, target),
-            )
-        if self.objective.ema_target:
-            return super()._loss(context, target, return_embeddings)
-        enc, pred = self.online_encoder, self.fwd_predictor
-        if self.head is not None:
-            sx = enc(context)
-            raw = target if self.objective.head == "target" else context
-            out = self.head(pred(sx))
-            if out.shape[-1] != raw.flatten(2).shape[-1]:
-                raise ValueError(
-                    f"out_dim must be {raw.flatten(2).shape[-1]}, got {out.shape[-1]}"
-                )
-            main, reg = member_mse(out, raw.flatten(2)), None
-            sy = enc(target).detach() if return_embeddings else None
-        else:
-            sx, sy = self._encode_both(enc, context, target)
-            p = pred(sx)
-            if name == "vicreg":
-                wi, wv, wc = VICREG_WEIGHTS
-                main = wi * member_mse(p, sy)
-                reg = sum(
-                    wv * variance_term(z) + wc * covariance_term(z) for z in (sx, sy)
-                )
-            elif name == "sigreg":
-                d = self._draw(self.size, sx.shape[-1], SIGREG_SLICES)
-                d = d / d.norm(dim=1, keepdim=True)
-                main = (1 - SIGREG_LAMBDA) * member_mse(p, sy)
-                reg = SIGREG_LAMBDA * (epps_pulley(sx, d) + epps_pulley(sy, d)) / 2
-            else:  # infonce
-                main, reg = infonce(p, sy, INFONCE_TEMPERATURE), None
-        reg = torch.zeros_like(main) if reg is None else reg
-        total = main + reg
-        if not return_embeddings:
-            return total, main, reg
-        # target_y: the online embedding of y (no target encoder here), for the logs
-        return total, main, reg, {"online_x": sx, "target_y": sy.detach()}
+        return peer_loss(self, context, target, return_embeddings, batched=True)
+
+
+def peer_loss(model, context, target, return_embeddings=False, batched=True):
+    """The step's loss under ``model.objective``: (total, main, regulariser or 0[,
+    embeddings]), each [K] for K batched members (``batched``, tensors [K, B, ...]) or
+    a scalar for one model (tensors [B, ...]; ``mnist_peers.PeerJEPA``).
+
+    ``model`` provides the ``JEPAStep`` parts, ``objective``, ``head`` (or None),
+    ``size`` (K, or 1) and ``_draw(*shape)`` (its own random stream). The loss terms
+    are written for [K, N, D]; one model's embeddings are lifted to K = 1 and the
+    terms dropped back to scalars.
+    """
+    name = model.objective.name
+    lead = context.shape[:2] if batched else context.shape[:1]
+    if name == "swapped":  # swap (x, y) of each sequence with probability 1/2
+        coin = model._draw(*lead) > 0
+        swap = coin.view(*lead, *[1] * (context.dim() - len(lead)))
+        context, target = (
+            torch.where(swap, target, context),
+            torch.where(swap, context, target),
+        )
+    if model.objective.ema_target:
+        return JEPAStep._loss(model, context, target, return_embeddings)
+    lift = (lambda t: t) if batched else (lambda t: t.unsqueeze(0))
+    enc, pred = model.online_encoder, model.fwd_predictor
+    if model.head is not None:
+        sx = enc(context)
+        raw = target if model.objective.head == "target" else context
+        raw = lift(raw.flatten(len(lead)))
+        out = lift(model.head(pred(sx)))
+        if out.shape[-1] != raw.shape[-1]:
+            raise ValueError(f"out_dim must be {raw.shape[-1]}, got {out.shape[-1]}")
+        main, reg = member_mse(out, raw), None
+        sy = enc(target).detach() if return_embeddings else None
+    else:
+        sx, sy = model._encode_both(enc, context, target)
+        p, zx, zy = lift(pred(sx)), lift(sx), lift(sy)
+        if name == "vicreg":
+            wi, wv, wc = VICREG_WEIGHTS
+            main = wi * member_mse(p, zy)
+            reg = sum(wv * variance_term(z) + wc * covariance_term(z) for z in (zx, zy))
+        elif name == "sigreg":
+            d = model._draw(model.size, sx.shape[-1], SIGREG_SLICES)
+            d = d / d.norm(dim=1, keepdim=True)
+            main = (1 - SIGREG_LAMBDA) * member_mse(p, zy)
+            reg = SIGREG_LAMBDA * (epps_pulley(zx, d) + epps_pulley(zy, d)) / 2
+        else:  # infonce
+            main, reg = infonce(p, zy, INFONCE_TEMPERATURE), None
+    reg = torch.zeros_like(main) if reg is None else reg
+    total = main + reg
+    if not batched:
+        total, main, reg = total[0], main[0], reg[0]
+    if not return_embeddings:
+        return total, main, reg
+    # target_y: the online embedding of y (no target encoder here), for the logs
+    return total, main, reg, {"online_x": sx, "target_y": sy.detach()}
 
 
 # ----------------------------------------------------------------- the study

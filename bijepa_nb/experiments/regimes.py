@@ -449,26 +449,26 @@ def check_label_budgets(budgets: Sequence[int], labels: torch.Tensor) -> None:
         label_subset(labels, b, gen)
 
 
-_MNIST: dict[str, MnistSets] = {}
+MNIST_SETS: dict[str, MnistSets] = {}
 
 
-def _mnist_sets(key: dict[str, Any]) -> MnistSets:
+def mnist_sets_for(key: dict[str, Any]) -> MnistSets:
     """The data of ``key`` (the first ``n_train`` / ``n_eval`` images of ``load_mnist``,
     as the quick mode cuts them), loaded once per process and checked by its hash."""
-    if key["sha256"] not in _MNIST:
+    if key["sha256"] not in MNIST_SETS:
         full = load_mnist(MnistConfig())
-        mnist = _cut(full, key["n_train"], key["n_eval"])
+        mnist = cut_mnist(full, key["n_train"], key["n_eval"])
         got = mnist.key()
         if got != key:
             raise ValueError(
                 f"this process's MNIST ({got}) differs from the driver's ({key}): use "
                 "the same BIJEPA_DATA_DIR folder or download everywhere"
             )
-        _MNIST[key["sha256"]] = MnistSets.of(mnist)
-    return _MNIST[key["sha256"]]
+        MNIST_SETS[key["sha256"]] = MnistSets.of(mnist)
+    return MNIST_SETS[key["sha256"]]
 
 
-def _cut(mnist: MnistData, n_train: int, n_eval: int) -> MnistData:
+def cut_mnist(mnist: MnistData, n_train: int, n_eval: int) -> MnistData:
     return MnistData(
         mnist.train_images[:n_train],
         mnist.train_labels[:n_train],
@@ -514,7 +514,7 @@ def mnist_chunk(fields: dict[str, Any]) -> dict[str, Any]:
     untrained encoder of that seed at every budget."""
     torch.set_num_threads(fields["threads"])
     t0 = time.perf_counter()
-    sets = _mnist_sets(fields["data"])
+    sets = mnist_sets_for(fields["data"])
     dev = resolve_device(fields["device"])
     if dev.type != "cpu":
         sets = sets.to(dev)
@@ -657,10 +657,10 @@ def regimes(
     if spec.mnist_seeds:
         mnist = mnist if mnist is not None else load_mnist(MnistConfig())
         if spec.quick:
-            mnist = _cut(mnist, QUICK["mnist_train"], QUICK["mnist_eval"])
+            mnist = cut_mnist(mnist, QUICK["mnist_train"], QUICK["mnist_eval"])
         check_label_budgets(spec.label_budgets, mnist.train_labels)
         key = mnist.key()
-        _MNIST.setdefault(key["sha256"], MnistSets.of(mnist))
+        MNIST_SETS.setdefault(key["sha256"], MnistSets.of(mnist))
     else:
         key = None
     jobs = _chunks(spec, sizes, key)
