@@ -52,8 +52,13 @@ ROOT = book.ROOT
 CHAPTERS = [nb.name for nb in book.chapters()]
 PYTHON = "3.12"  # Colab's
 #: Full MNIST comes from the internet on Colab; offline these chapters stop here
-#: (chapter 12 in quick mode recomputes its study, MNIST label budgets included).
-NEEDS_MNIST = {"06_mnist.ipynb", "08_verdict.ipynb", "12_regimes.ipynb"}
+#: (chapters 11 and 12 in quick mode recompute their studies, MNIST runs included).
+NEEDS_MNIST = {
+    "06_mnist.ipynb",
+    "08_verdict.ipynb",
+    "11_peers.ipynb",
+    "12_regimes.ipynb",
+}
 MNIST_ERROR = "MnistNotFoundError"
 MNIST_MESSAGE = "MNIST is not available: download failed"
 DEAD_PROXY = "http://127.0.0.1:9"  # the discard port: connections are refused

@@ -10,9 +10,10 @@ from typing import Any
 
 import numpy as np
 
+from ..experiments import mnist_peers as mp
 from ..experiments import peers as pe
 from . import ledger
-from .stats import fmt, geometric_mean_ci, mean_ci
+from .stats import fmt, fmt_interval, geometric_mean_ci, mean_ci
 from .verdicts import FamilyComparison, family_verdicts
 
 #: The main score of every comparison: held-out Protocol B, least-squares probe.
@@ -267,3 +268,123 @@ def ranked(res: Mapping[str, Any], names: Sequence[str] | None = None) -> list[s
         return float(np.exp(np.log(v).mean())) if len(v) else np.inf
 
     return sorted(names, key=gm)
+
+
+# --------------------------------------------------------------------------- MNIST
+#: The MNIST comparisons' score: the linear probe's held-out error rate (1 - accuracy).
+MNIST_MAIN = "probe_err_heldout"
+MNIST_TRIVIAL = ("raw_pixels", "random_encoder")
+
+
+def load_or_run_mnist(
+    path: str | Path,
+    recompute: bool = False,
+    quick: bool = False,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """The saved MNIST study at ``path`` (validated), or a fresh ``mnist_peers`` run
+    when ``recompute`` or the file is missing (``quick``: four objectives at
+    ``mnist_peers.QUICK``'s sizes, never the saved file). Recomputing needs the digits
+    (``experiments.mnist.load_mnist``: an offline folder or a download)."""
+    p = Path(path)
+    if p.exists() and not (recompute or quick):
+        res = json.loads(p.read_text())
+        mp.validate(res)
+        return res
+    spec = mp.MnistPeersSpec(
+        objectives=("classic", "bijepa", "pixel", "vicreg")
+        if quick
+        else mp.MNIST_OBJECTIVES,
+        seeds=tuple(range(mp.QUICK["seeds"] if quick else 5)),
+        quick=quick,
+        device=device,
+    )
+    return mp.mnist_peers(spec, log=lambda line: None)
+
+
+def mnist_per_seed(
+    res: Mapping[str, Any], name: str, metric: str = MNIST_MAIN
+) -> np.ndarray:
+    """One value per seed of ``metric`` for objective (or baseline) ``name`` of an MNIST
+    study; NaN where a seed diverged."""
+    if name in res["results"]:
+        v = res["results"][name]["per_seed"][metric]
+    elif name in res["baselines"]:
+        if metric != MNIST_MAIN:
+            raise ValueError(f"baselines have only {MNIST_MAIN!r}, got {metric!r}")
+        v = res["baselines"][name]["per_seed"]
+    else:
+        known = sorted(res["results"]) + sorted(res["baselines"])
+        raise ValueError(f"name must be one of {known}, got {name!r}")
+    return np.asarray([np.nan if x is None else x for x in v], dtype=float)
+
+
+def judge_mnist(
+    res: Mapping[str, Any], level: float = 0.95, reference: str = "bijepa"
+) -> dict[str, FamilyComparison]:
+    """The MNIST family, judged together (Holm, ``verdicts.family_verdicts``) on the
+    probe's held-out error rate: "``reference`` beats X" for every other objective X,
+    and "X beats B" for every objective X and baseline B of ``MNIST_TRIVIAL``."""
+    pairs = {}
+    ref = mnist_per_seed(res, reference)
+    for name in res["results"]:
+        if name != reference:
+            pairs[f"MNIST: {reference} beats {name}"] = (ref, mnist_per_seed(res, name))
+    for base in MNIST_TRIVIAL:
+        for name in res["results"]:
+            pairs[f"MNIST: {name} beats {base}"] = (
+                mnist_per_seed(res, name),
+                mnist_per_seed(res, base),
+            )
+    for claim, (a, b) in pairs.items():
+        ok = np.isfinite(a) & np.isfinite(b)
+        pairs[claim] = (a[ok], b[ok])
+    return family_verdicts(pairs, level)
+
+
+def mnist_score_rows(res: Mapping[str, Any], level: float = 0.95) -> list[list[str]]:
+    """One row per objective, then per baseline: probe accuracy in % (mean [interval]),
+    decoder MSE of the right half (geometric mean [interval]), effective rank, norm
+    growth over the second half, diverged seeds."""
+    rows = []
+
+    def pct(v: np.ndarray) -> str:
+        iv = mean_ci(100 * v, level)
+        return f"{iv.mean:.1f} [{iv.low:.1f}, {iv.high:.1f}]"
+
+    for name, r in res["results"].items():
+        acc = mnist_per_seed(res, name, "probe_acc_heldout")
+        ok = np.isfinite(acc)
+        cells = [
+            res["objectives"][name]["label"],
+            pct(acc[ok]) if ok.sum() > 1 else "–",
+        ]
+        dec = mnist_per_seed(res, name, "decoder_mse_heldout")[ok]
+        cells.append(
+            fmt_interval(geometric_mean_ci(dec, level)) if len(dec) > 1 else "–"
+        )
+        for key in ("effective_rank_heldout", "norm_growth_second_half"):
+            v = mnist_per_seed(res, name, key)[ok]
+            v = v[np.isfinite(v)]  # a quick run logs one norm: no growth to report
+            iv = mean_ci(v, level) if len(v) > 1 else None
+            cells.append("–" if iv is None else fmt_interval(iv))
+        cells.append(str(sum(d is not None for d in r["diverged_at"])))
+        rows.append(cells)
+    for name in MNIST_TRIVIAL:
+        acc = 1 - mnist_per_seed(res, name)
+        rows.append(
+            [f"*{name.replace('_', ' ')}* (no training)", pct(acc), "", "", "", ""]
+        )
+    return rows
+
+
+def describe_mnist(res: Mapping[str, Any]) -> str:
+    """One line: what the MNIST study holds and how long it took."""
+    s = res["settings"]
+    return (
+        f"mnist: {len(res['results'])} objectives x {len(res['seeds'])} seeds, "
+        f"{s['train']['num_steps']} steps at batch {s['train']['batch_size']}, "
+        f"{s['n_train']} training / {s['n_eval']} held-out digits "
+        f"({res['environment']['mnist_source']}), {res['seconds']:.0f} s on "
+        f"{res['environment']['device']}{' (quick)' if res['quick'] else ''}"
+    )
