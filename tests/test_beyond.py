@@ -582,7 +582,7 @@ def test_verdicts_are_saved_and_compared_across_seed_sets(tmp_path):
     verdicts.replicate(other, [5, 6], path, save=tmp_path / "w.json")
     rows = verdicts.replicate(other, [5, 6], path)
     assert rows == [
-        ["1: b / a", "does not hold", "holds", "does not hold"],
+        ["1: b / a", "does not hold", "holds", "not resolved"],
         ["6: (a) loop", "consistent", "not supported", "not supported"],
     ]
     same = verdicts.replicate(words, [5, 6], path)

@@ -43,6 +43,16 @@ def test_interval_table_cells_are_mean_and_interval() -> None:
         report.interval_table({}, {"X": "x"})
 
 
+def test_a_log_interval_table_never_reaches_below_zero() -> None:
+    # a spread-out positive quantity: its raw t-interval crosses zero, its log one not
+    results = {"a": [{"x": v} for v in (0.001, 0.002, 0.05)]}
+    assert stats.mean_ci([0.001, 0.002, 0.05]).low < 0
+    line = text(report.interval_table(results, {"X": "x"}, log=True)).splitlines()[2]
+    g = stats.geometric_mean_ci([0.001, 0.002, 0.05])
+    assert line == f"| a | {stats.fmt_interval(g)} |"
+    assert g.low > 0
+
+
 def test_claims_by_metric_verdicts() -> None:
     rng = np.random.default_rng(0)
     good = [{"e": 0.01 * (1 + 0.05 * r), "f": 0.02} for r in rng.normal(size=5)]
@@ -157,7 +167,7 @@ def test_replication_table(tmp_path) -> None:
     assert lines[0] == "1 of 2 verdicts agree."
     assert lines[2] == "| claim | seeds [0, 1] | seeds [5, 6] | conclusion |"
     assert lines[4] == "| a | holds | holds | holds |"
-    assert lines[5] == "| b | reversed | holds | does not hold |"
+    assert lines[5] == "| b | reversed | holds | not resolved |"
 
 
 def test_environment_note_is_printed_outside_a_notebook(capsys) -> None:

@@ -13,7 +13,7 @@ import torch
 matplotlib.use("Agg")
 
 from bijepa_nb import LorenzConfig
-from bijepa_nb.analysis import plotting, report
+from bijepa_nb.analysis import plotting, report, stats, verdicts
 from bijepa_nb.core import data
 from bijepa_nb.experiments import baselines
 from bijepa_nb.experiments.paper_runs import run_experiment
@@ -107,7 +107,7 @@ def test_replication_report(tmp_path):
     assert json.loads(path.read_text())["seeds"] == [5, 6]
     summary, table = report.replication_report(words, [0, 1], str(path))
     assert summary.startswith("1 of 2 verdicts agree")
-    assert "| claim 2 | holds | does not hold | does not hold |" in table.data
+    assert "| claim 2 | holds | does not hold | not resolved |" in table.data
     assert report.replication_report(words, [0, 1], str(path), quick=True)[1] is None
     # the same seeds as the saved run: nothing to compare
     assert report.replication_report(words, [6, 5], str(path))[1] is None
@@ -122,3 +122,52 @@ def test_agreement_table():
     assert "| m | 0.0% | 9.1% |" in table.data and "new / old" in table.data
     with pytest.raises(ValueError, match="equally long"):
         report.agreement_table({"m": ([1.0, 2.0], [1.0])})
+
+
+def test_combine_is_the_verdict_rule_on_words() -> None:
+    assert verdicts.combine(["holds", "holds"]) == "holds"
+    assert verdicts.combine(["reversed"]) == "reversed"
+    assert verdicts.combine(["holds", "does not hold"]) == "depends"
+    assert verdicts.combine(["holds", "reversed"]) == "does not hold"
+    assert verdicts.combine(["does not hold", "does not hold"]) == "does not hold"
+    with pytest.raises(ValueError, match="words"):
+        verdicts.combine([])
+
+
+def test_holm_over_a_chapter_weakens_only_what_the_family_cannot_carry() -> None:
+    weak = np.exp([0.10, 0.02, 0.15, 0.05, 0.08])  # holds alone, p about 0.02
+    strong = [2.0, 2.1, 1.9, 2.05, 1.95]
+    c = verdicts.ratio_claim
+    claims = {
+        "strong on both": {"a": c("s1", strong), "b": c("s2", strong)},
+        "weak on one": {"a": c("w", weak), "b": c("s3", strong)},
+        "weak alone": {"a": c("w2", weak)},
+        "weak too": {"a": c("w3", weak)},
+    }
+    p = stats.interval_pvalue(claims["weak alone"]["a"].interval, 1.0)
+    # below the level alone, above it times the three weak tests
+    assert 0.017 < p < 0.05
+    judged = verdicts.holm_claims(claims)
+    assert judged["strong on both"] == ("holds", "holds", 2)
+    assert judged["weak on one"] == ("holds", "depends", 2)
+    assert judged["weak alone"] == ("holds", "does not hold", 1)
+    line, table, words = report.holm_table(claims)
+    assert line == (
+        "Holm's correction over 6 tests of 4 claims: 1 of 4 claims keep their word"
+    )
+    assert "| weak on one | 2 | holds | depends |" in table.data
+    assert words["weak alone"] == "does not hold"
+    with pytest.raises(ValueError, match="at least one test"):
+        verdicts.holm_claims({"empty": {}})
+
+
+def test_ratio_verdicts_words_are_their_comparisons() -> None:
+    lo, win = [2.0, 2.2, 1.8, 2.1], [1.0, 1.0, 1.0, 1.0]
+    claims = {"w beats l": {"a": (lo, win), "b": (win, win)}}
+    comps = report.ratio_comparisons(claims, ("a", "b"))
+    _, words = report.ratio_verdicts(claims, ("a", "b"))
+    assert words["w beats l"] == verdicts.combine(
+        [t.verdict for t in comps["w beats l"].values()]
+    )
+    with pytest.raises(ValueError, match="must hold some of the measures"):
+        report.ratio_comparisons({"x": {"c": (lo, win)}}, ("a",))

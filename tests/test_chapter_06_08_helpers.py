@@ -12,7 +12,7 @@ import matplotlib
 import numpy as np
 import pytest
 
-from bijepa_nb.analysis import plotting, report, verdicts
+from bijepa_nb.analysis import plotting, report, stats, verdicts
 from bijepa_nb.analysis import results as R
 from bijepa_nb.analysis.stats import Interval, mean_ci
 
@@ -143,6 +143,23 @@ def test_mnist_verdicts_of_the_saved_run_and_of_its_halves(saved) -> None:
     assert set(first) == set(words)
     late = "BiJEPA from step 1400 to 2350"
     assert words[late] == "better" and first[late] == "no difference"
+
+
+def test_mnist_holm_corrects_every_difference_and_only_weakens(saved) -> None:
+    res = saved["mnist"]
+    words = R.mnist_verdicts(res, LABELS)
+    judged = R.mnist_holm(res, LABELS)
+    # every difference of the chapter, not the derived "first beats" lines
+    assert set(judged) == {k for k in words if "first beats" not in k}
+    assert all(alone == words[k] for k, (alone, _) in judged.items())
+    assert all(after in (alone, "no difference") for alone, after in judged.values())
+    ivs = R.mnist_intervals(res, LABELS)
+    p = {k: stats.interval_pvalue(iv, 0.0) for k, (iv, _) in ivs.items()}
+    adj = dict(zip(p, stats.holm(list(p.values()))))
+    for k, (alone, after) in judged.items():
+        assert (after == alone) == (alone == "no difference" or adj[k] < 0.05), k
+    assert judged["BiJEPA - Classic JEPA"] == ("better", "better")
+    assert any(after != alone for alone, after in judged.values()), "it corrects"
 
 
 def test_mnist_checkpoints_compare_with_step_zero(saved) -> None:

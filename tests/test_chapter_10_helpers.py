@@ -115,7 +115,7 @@ def test_robust_words_keep_agreement_and_weaken_a_flip():
     }
     rows = {r[0]: r for r in verdicts.robust_words(full, splits)}
     assert rows["a"] == ["a", "beaten", "2 of 2", "", "beaten"]
-    assert rows["b"][3:] == ["s2", "does not hold"]
+    assert rows["b"][3:] == ["s2", "not resolved"]
     assert rows["c"][3:] == ["s1", "on par"]  # a split that finds more changes nothing
     assert rows["d"][2:] == ["0 of 2", "s1, s2", "near the best"]
 

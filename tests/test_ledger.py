@@ -2,6 +2,7 @@
 its verdicts agree with chapter 8's, and its rules do what they say."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +96,13 @@ def test_ledger_and_chapter_8_agree_on_ten_seeds(saved, entries):
     mnist = _entry(entries, "On MNIST", "accuracy").direction
     (word,) = [w for k, w in ch8.items() if k.startswith("MNIST")]
     assert mnist == word
+
+
+def test_chapter_8s_direction_claims_state_no_size(saved):
+    # a direction verdict beside a stated size reads as if the size held: sizes are
+    # judged in the ledger's size column (ledger.size_table), never in these labels
+    for c in results.paper_claims(saved):
+        assert not re.search(r"nearly|\d+(\.\d+)? ?(points|x\b|×)", c.text), c.text
 
 
 def _e(ours, paper=None, one_run=None):

@@ -153,16 +153,16 @@ def test_a_claim_named_twice_and_a_missing_replication_are_refused(tmp_path):
 
 def test_chapter_10_concludes_only_what_every_check_keeps():
     """Holm keeps "α=0.5 beats classic" in the restrictive mode, its seed subsets do
-    not: the conclusion is "does not hold", as the chapter's summary says."""
+    not: the conclusion is "not resolved", as the chapter's summary says."""
     by = {e["claim"]: e for e in computed_maps()["entries"]}
     e = by["restrictive: α=0.5 beats classic α=1 at τ=0.995"]
-    assert e["holm"] == "holds" and e["checks"] == {"seed subsets": "does not hold"}
-    assert e["conclusion"] == "does not hold"
+    assert e["holm"] == "holds" and e["checks"] == {"seed subsets": "not resolved"}
+    assert e["conclusion"] == "not resolved"
     e = by["unconstrained: best cell beats the paper's (paper / best)"]
     assert e["checks"]["fresh seeds"] == "reversed"
     for e in by.values():
         kept = all(w == e["holm"] for w in e["checks"].values())
-        assert e["conclusion"] == (e["holm"] if kept else "does not hold"), e
+        assert e["conclusion"] == (e["holm"] if kept else "not resolved"), e
 
 
 # ------------------------------------------------------- files follow the analysis
@@ -377,7 +377,9 @@ def test_the_page_shows_every_saved_claim_and_follows_the_files(tmp_path):
     book = _book_copy(tmp_path)
     assert ledger.own_claims_page(book) in page
     path = book / "results" / ledger.CLAIMS_DIR / "10_maps.json"
-    tampered = _set(ledger.load_claims(path), "entries.0.conclusion", "not resolved")
+    saved = ledger.load_claims(path)
+    other = "reversed" if saved["entries"][0]["conclusion"] != "reversed" else "holds"
+    tampered = _set(saved, "entries.0.conclusion", other)
     ledger.save_claims(path, tampered)
     assert ledger.own_claims_page(book) not in page, "a changed file changes the page"
 
@@ -437,7 +439,7 @@ def test_chapter_9s_conclusion_needs_both_runs_and_holm(tmp_path):
     assert ends["1 x: strong"][1:] == ["holds"] * 5
     assert ends["1 x: weak"][3:] == ["does not hold", "does not hold", "does not hold"]
     assert ends["1 x: flips"][2] == "does not hold"
-    assert ends["1 x: flips"][-1] == "does not hold"
+    assert ends["1 x: flips"][-1] == "not resolved"  # the seed sets disagree
     assert ends["6: (a) reading"][3:] == ["", "", "x"]  # untested: no Holm word
     same = _saved_run(tmp_path / "c.json", [0, 1], words(first), first)
     with pytest.raises(ValueError, match="replication_path must hold other seeds"):

@@ -12,7 +12,7 @@ import pytest
 
 from bijepa_nb.book import runner as book
 
-SCROLLING = """() => Array.from(document.querySelectorAll('div.cell_input pre'))
+SCROLLING = """(sel) => Array.from(document.querySelectorAll(sel))
   .filter(e => e.innerText.trim() && e.scrollWidth > e.clientWidth + 2)
   .map(e => Math.max(...e.innerText.split('\\n').map(l => l.length)))"""
 
@@ -25,9 +25,29 @@ def test_no_code_cell_scrolls_sideways(server, browser, width):
         page.goto(f"{server.url}book/{nb.stem}.html")
         page.wait_for_load_state("load")
         cells += page.locator("div.cell_input pre").count()
-        wide = page.evaluate(SCROLLING)
+        wide = page.evaluate(SCROLLING, "div.cell_input pre")
         if wide:
             scrolling[nb.stem] = wide
     page.close()
     assert cells > 100, f"only {cells} code cells found: is the book built?"
     assert not scrolling, f"code cells wider than the column at {width} px: {scrolling}"
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_no_printed_output_runs_off_the_column(server, browser, width):
+    """Printed lines wrap in the column (code-width.css) rather than scroll: at a
+    laptop's and a phone's width no output block is wider than its box."""
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    scrolling, blocks = {}, 0
+    for nb in book.chapters():
+        page.goto(f"{server.url}book/{nb.stem}.html")
+        page.wait_for_load_state("load")
+        blocks += page.locator("div.cell_output pre").count()
+        wide = page.evaluate(SCROLLING, "div.cell_output pre")
+        if wide:
+            scrolling[nb.stem] = wide
+    page.close()
+    assert blocks > 100, f"only {blocks} printed outputs found: is the book built?"
+    assert not scrolling, (
+        f"printed lines wider than the column at {width} px: {scrolling}"
+    )

@@ -44,9 +44,11 @@ from .results import subset, values
 from .stats import Interval, geometric_mean_ci, mean_ci, prediction_interval
 from .verdicts import (
     EXPLOSION_LIMIT,
+    UNRESOLVED,
     Comparison,
     explodes,
     holm_family,
+    size_word,
     verdict,
 )
 
@@ -80,7 +82,7 @@ class Entry:
         """The direction where both halves of the seeds give it too, else "not
         resolved": a word that five other seeds cannot reproduce is not a finding."""
         if any(h != self.direction for h in self.halves):
-            return "not resolved"
+            return UNRESOLVED
         return self.direction
 
     @property
@@ -98,9 +100,7 @@ class Entry:
     def size(self) -> str:
         if self.paper is None:
             return "–"
-        if self.ours.low <= self.paper <= self.ours.high:
-            return "as the paper"
-        return "larger" if self.ours.low > self.paper else "smaller"
+        return size_word(self.ours, self.paper)
 
     @property
     def paper_run(self) -> str:
@@ -535,7 +535,7 @@ CLAIMS_DIR = "claims"
 #: The words of a direction or of Holm's correction (``verdicts.verdict``'s rule).
 WORDS = ("holds", "reversed", "depends", "does not hold", "too few seeds")
 #: ... and of a conclusion, which may also leave a claim open.
-CONCLUSIONS = (*WORDS, "not resolved")
+CONCLUSIONS = (*WORDS, UNRESOLVED)
 
 
 def interval_record(label: str, iv: Interval) -> dict[str, Any]:

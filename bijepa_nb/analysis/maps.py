@@ -22,7 +22,7 @@ import numpy as np
 from ..experiments import sweep as sw
 from . import ledger
 from .stats import Interval, geometric_mean_ci, paired_ratio_ci
-from .verdicts import Comparison, explodes, verdict
+from .verdicts import UNRESOLVED, Comparison, explodes, verdict
 
 
 def geometric_means(values: np.ndarray) -> np.ndarray:
@@ -210,7 +210,8 @@ def ledger_claims(
     checks: the conclusion over seed subsets (``robust``: claim -> the last column of
     ``verdicts.robust_words``) and, where run, the word on fresh seeds (``fresh``:
     mode -> ``fresh_scores``). The conclusion is the word after Holm where every
-    check gives it too, else "does not hold" (what the chapter's summary keeps)."""
+    check gives it too, else "not resolved" (``verdicts.UNRESOLVED``: what the
+    chapter's summary keeps)."""
     entries = []
     for key, c in family.items():
         mode = key.split(":")[0]
@@ -224,7 +225,7 @@ def ledger_claims(
         else:
             checks["seed subsets"] = robust[key]
         word = corrected[key].verdict
-        end = word if all(w == word for w in checks.values()) else "does not hold"
+        end = word if all(w == word for w in checks.values()) else UNRESOLVED
         entries.append(
             ledger.claim_record(
                 key,

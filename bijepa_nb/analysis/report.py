@@ -19,7 +19,7 @@ from .stats import (
     paired_ratio_ci,
     sig,
 )
-from .verdicts import replicate, verdict
+from .verdicts import Comparison, holm_claims, replicate, verdict
 
 
 def markdown_table(
@@ -135,16 +135,21 @@ def interval_table(
     columns: Mapping[str, str],
     label: str = "method",
     digits: int = 4,
+    log: bool = False,
 ):
     """Means over seeds with their 95% intervals: a row per name of ``results`` (name ->
     one dict of metrics per seed), a column per header of ``columns`` (header -> metric
-    key), each cell "mean [low, high]" (``interval``)."""
+    key), each cell "mean [low, high]" (``interval``). ``log``: for positive
+    quantities, every cell a geometric mean with its log-scale interval."""
     if not results:
         raise ValueError("results must hold at least one name")
     rows = [
         [
             name,
-            *(interval([m[key] for m in per_seed], digits) for key in columns.values()),
+            *(
+                interval([m[key] for m in per_seed], digits, log)
+                for key in columns.values()
+            ),
         ]
         for name, per_seed in results.items()
     ]
@@ -282,6 +287,22 @@ def ratio_verdicts(
     """
 
     rows, words = [], {}
+    for claim, tests in ratio_comparisons(claims, measures).items():
+        ivs = {m: t.interval for m, t in tests.items()}
+        words[claim] = verdict(list(ivs.values()))
+        cells = [str(ivs[m]) if m in ivs else "–" for m in measures]
+        rows.append([claim, *cells, words[claim]])
+    header = ["claim", *(f"{m}: ratio [95% interval]" for m in measures), "verdict"]
+    return markdown_table(header, rows), words
+
+
+def ratio_comparisons(
+    claims: Mapping[str, Mapping[str, tuple[Sequence[float], Sequence[float]]]],
+    measures: Sequence[str],
+) -> dict[str, dict[str, Comparison]]:
+    """The tests behind ``ratio_verdicts``: claim -> {measure: Comparison of the paired
+    ratio L / W against 1}, in the order of ``measures``."""
+    out = {}
     for claim, by_measure in claims.items():
         unknown = set(by_measure) - set(measures)
         if unknown or not by_measure:
@@ -289,12 +310,28 @@ def ratio_verdicts(
                 f"claims[{claim!r}] must hold some of the measures {list(measures)}, "
                 f"got {sorted(by_measure)}"
             )
-        ivs = {m: paired_ratio_ci(*by_measure[m]) for m in measures if m in by_measure}
-        words[claim] = verdict(list(ivs.values()))
-        cells = [str(ivs[m]) if m in ivs else "–" for m in measures]
-        rows.append([claim, *cells, words[claim]])
-    header = ["claim", *(f"{m}: ratio [95% interval]" for m in measures), "verdict"]
-    return markdown_table(header, rows), words
+        out[claim] = {}
+        for m in measures:
+            if m in by_measure:
+                iv = paired_ratio_ci(*by_measure[m])
+                out[claim][m] = Comparison(f"{claim}, {m}", iv, verdict([iv]), 1.0)
+    return out
+
+
+def holm_table(claims: Mapping[str, Mapping[str, Comparison]], level: float = 0.95):
+    """A chapter's claims corrected as one family (``verdicts.holm_claims``): a count
+    line, then a Markdown table of each claim, its number of tests, its word alone and
+    after Holm's correction. Returns (line, table, {claim: word after Holm})."""
+    judged = holm_claims(claims, level)
+    tests = sum(n for _, _, n in judged.values())
+    kept = sum(a == b for a, b, _ in judged.values())
+    line = (
+        f"Holm's correction over {tests} tests of {len(judged)} claims: "
+        f"{kept} of {len(judged)} claims keep their word"
+    )
+    rows = [[c, str(n), a, b] for c, (a, b, n) in judged.items()]
+    table = markdown_table(["claim", "tests", "alone", "after Holm"], rows)
+    return line, table, {c: b for c, (_, b, _) in judged.items()}
 
 
 def replication_report(
@@ -309,7 +346,7 @@ def replication_report(
     ``verdicts.replicate`` reads the rerun from ``path`` (and, with ``save``, writes this
     run's words there for the next comparison). Returns (a one-line summary; a Markdown
     table of every claim: this run, the rerun and the conclusion, the shared word or
-    "does not hold" where the two differ), the table None when there is nothing to
+    "not resolved" where the two differ), the table None when there is nothing to
     compare: quick mode, no file, or a file with the same seeds.
     """
 

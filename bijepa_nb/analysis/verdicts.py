@@ -13,7 +13,9 @@
   (``ratio_claim`` against 1), never parts of this one.
 - ``holm_family``: Holm's correction of one chapter's family of claims.
 - ``better_or_worse`` / ``lower_or_higher``: a paired difference against 0.
-- ``replicate`` and ``robust_words``: a word survives only if other seeds give it too.
+- ``replicate`` and ``robust_words``: a word survives only if other seeds give it too;
+  a direction that other seeds do not reproduce is "not resolved" (``UNRESOLVED``),
+  which is not "does not hold" (an interval that includes no difference).
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ import numpy as np
 from ..core.config import check_float
 from . import stats
 from .stats import Interval, geometric_mean_ci
+
+#: The conclusion where seed sets (halves, subsets, a rerun) disagree on a direction:
+#: the book's one word for it, in every chapter and in the ledger.
+UNRESOLVED = "not resolved"
 
 
 def side(iv: Interval, null: float) -> str:
@@ -137,7 +143,7 @@ def replicate(
     ``save`` in an earlier run. Returns one row per claim (claim, this run, saved run,
     conclusion), or None when the file is missing or holds the same seeds. The
     conclusion keeps a word both runs agree on; where they differ, a claim ("holds",
-    "reversed", "consistent") is not robust and the conclusion is "does not hold" ("not
+    "reversed", "consistent") is not robust and the conclusion is ``UNRESOLVED`` ("not
     supported" for the §5.3 readings). Claims missing from either run are left out.
     """
     seeds = [int(s) for s in seeds]
@@ -151,7 +157,7 @@ def replicate(
                 other = saved["verdicts"].get(claim)
                 if other is None:
                     continue
-                fallback = "not supported" if word in READINGS else "does not hold"
+                fallback = "not supported" if word in READINGS else UNRESOLVED
                 both = word if word == other else fallback
                 rows.append([claim, word, other, both])
     if save:
@@ -316,6 +322,51 @@ def holm_family(
     return out
 
 
+def size_word(ours: Interval, paper: float) -> str:
+    """The book's rule for a size the paper states: "as the paper" when the paper's
+    number lies inside our interval of the mean, "larger" or "smaller" when our whole
+    interval lies above or below it."""
+    if ours.low <= paper <= ours.high:
+        return "as the paper"
+    return "larger" if ours.low > paper else "smaller"
+
+
+def combine(words: Sequence[str]) -> str:
+    """One claim's word from the words of its tests (one per probe or measure), by the
+    rule of ``verdict``: "holds" when every test holds, "reversed" when every one is
+    reversed, "depends" when some hold and none is reversed, else "does not hold"."""
+    if not words:
+        raise ValueError("words must hold at least one word")
+    if all(w == "holds" for w in words):
+        return "holds"
+    if all(w == "reversed" for w in words):
+        return "reversed"
+    if "holds" in words and "reversed" not in words:
+        return "depends"
+    return "does not hold"
+
+
+def holm_claims(
+    claims: Mapping[str, Mapping[str, Comparison]], level: float = 0.95
+) -> dict[str, tuple[str, str, int]]:
+    """A chapter's claims, each measured by one or more tests (claim -> {measure:
+    Comparison}), corrected as one family: Holm over every test of every claim
+    (``holm_family``), then each claim's tests recombined by ``combine``. Returns claim
+    -> (its word alone, its word after Holm, how many tests it made)."""
+    flat = {(c, m): comp for c, tests in claims.items() for m, comp in tests.items()}
+    if not flat:
+        raise ValueError("claims must hold at least one test")
+    fixed = holm_family(flat, level)
+    return {
+        c: (
+            combine([t.verdict for t in tests.values()]),
+            combine([fixed[(c, m)].verdict for m in tests]),
+            len(tests),
+        )
+        for c, tests in claims.items()
+    }
+
+
 def holm_groups(
     groups: Mapping[str, Mapping[str, Comparison]], level: float = 0.95
 ) -> dict[str, dict[str, Comparison]]:
@@ -340,15 +391,15 @@ def lower_or_higher(iv: Interval) -> str:
 
 #: The verdict words of the chapter, each with the weaker word that replaces it when
 #: the seeds disagree (a claim that needs evidence survives only where every split
-#: gives it; absence of evidence is what remains otherwise).
+#: gives it; a direction the splits do not reproduce is left open, ``UNRESOLVED``).
 WEAKER = {
     "beaten": "on par",
     "on par": "on par",
     "worse than the best": "near the best",
     "near the best": "near the best",
-    "holds": "does not hold",
-    "reversed": "does not hold",
-    "depends": "does not hold",
+    "holds": UNRESOLVED,
+    "reversed": UNRESOLVED,
+    "depends": UNRESOLVED,
     "does not hold": "does not hold",
 }
 
@@ -377,7 +428,7 @@ def robust_words(
     for claim, word in full.items():
         differ = [name for name, w in splits.items() if w.get(claim, word) != word]
         agree = len(splits) - len(differ)
-        conclusion = word if not differ else WEAKER.get(word, "does not hold")
+        conclusion = word if not differ else WEAKER.get(word, UNRESOLVED)
         rows.append(
             [claim, word, f"{agree} of {len(splits)}", ", ".join(differ), conclusion]
         )
