@@ -47,7 +47,8 @@ def test_no_printed_output_runs_off_the_column(server, browser, width):
         if wide:
             scrolling[nb.stem] = wide
     page.close()
-    assert blocks > 100, f"only {blocks} printed outputs found: is the book built?"
+    # the book prints 71 text outputs (the others are tables and figures)
+    assert blocks > 50, f"only {blocks} printed outputs found: is the book built?"
     assert not scrolling, (
         f"printed lines wider than the column at {width} px: {scrolling}"
     )
