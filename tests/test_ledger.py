@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bijepa_nb.analysis import ledger, results, stats
+from bijepa_nb.analysis import ledger, results, stats, verdicts
 from bijepa_nb.analysis.stats import Interval
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
@@ -245,16 +245,6 @@ STABILITY_ROWS = [
 ]  # fmt: skip
 
 
-def _combine(words):
-    if all(w == "holds" for w in words):
-        return "holds"
-    if all(w == "reversed" for w in words):
-        return "reversed"
-    if "holds" in words and "reversed" not in words:
-        return "depends"
-    return "does not hold"
-
-
 def test_chapter_verdicts_and_the_ledger_agree_on_the_same_seeds(entries):
     """Chapters 3, 4 and 5 saved their verdicts on seeds 5-9; the ledger's second half
     is seeds 5-9 of the reproductions. The same claim must get the same word (a
@@ -267,7 +257,9 @@ def test_chapter_verdicts_and_the_ledger_agree_on_the_same_seeds(entries):
             _entry(entries, ledger_claim, "B error ratio", probe).halves[1]
             for probe in ("Adam probe, held-out", "least squares")
         ]
-        assert saved["verdicts"][chapter_claim] == _combine(words), chapter_claim
+        assert saved["verdicts"][chapter_claim] == verdicts.combine(words), (
+            chapter_claim
+        )
     saved = json.loads((BOOK / "results" / "stability_replication.json").read_text())
     for chapter_claim, ledger_claim in STABILITY_ROWS:
         (e,) = [x for x in entries if x.claim.startswith(ledger_claim)]

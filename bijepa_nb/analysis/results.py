@@ -22,7 +22,6 @@ from .stats import (
     Interval,
     geometric_mean_ci,
     holm,
-    interval_pvalue,
     mean_ci,
     mean_std,
     paired_ratio_ci,
@@ -30,8 +29,10 @@ from .stats import (
 )
 from .verdicts import (
     EXPLOSION_LIMIT,
+    Comparison,
     better_or_worse,
     explodes,
+    holm_family,
     lower_or_higher,
     side,
     word,
@@ -247,18 +248,23 @@ def mnist_verdicts(res: Results, labels: Mapping[str, str]) -> dict[str, str]:
 def mnist_holm(
     res: Results, labels: Mapping[str, str], level: float = 0.95
 ) -> dict[str, tuple[str, str]]:
-    """Chapter 6's differences corrected as one family: Holm (``stats.holm``) over the
-    t-tests of every interval of ``mnist_intervals`` against 0; a word that claims a
-    difference survives only where the adjusted p-value is below 1 - level, else "no
-    difference". Returns claim -> (word alone, word after Holm)."""
+    """Chapter 6's differences corrected as one family (``verdicts.holm_family`` over
+    every interval of ``mnist_intervals`` against 0): a word that claims a difference
+    survives only where Holm keeps it, else "no difference". Returns claim -> (word
+    alone, word after Holm)."""
     ivs = mnist_intervals(res, labels)
-    p = {k: interval_pvalue(iv, 0.0) for k, (iv, _) in ivs.items()}
-    tested = [k for k, v in p.items() if np.isfinite(v)]  # one seed: no test
-    adj = dict(zip(tested, holm([p[k] for k in tested]))) if tested else {}
+    fixed = holm_family(
+        {
+            k: Comparison(k, iv, "", 0.0, upward=not lower)
+            for k, (iv, lower) in ivs.items()
+        },
+        level,
+    )
+    after = {"holds": "better", "reversed": "worse", "does not hold": "no difference"}
     out = {}
     for k, (iv, lower) in ivs.items():
-        word = _difference_word(iv, lower)
-        out[k] = (word, word if adj.get(k, 0.0) < 1 - level else "no difference")
+        alone = _difference_word(iv, lower)
+        out[k] = (alone, after.get(fixed[k].verdict, alone))  # untested: its own word
     return out
 
 

@@ -331,19 +331,21 @@ def size_word(ours: Interval, paper: float) -> str:
     return "larger" if ours.low > paper else "smaller"
 
 
+#: Where a test's interval lies, read back from its word (``_WORDS`` of an upward claim).
+_SIDE_OF = {
+    "holds": "above",
+    "reversed": "below",
+    "does not hold": "includes",
+    "too few seeds": "n < 2",
+}
+
+
 def combine(words: Sequence[str]) -> str:
-    """One claim's word from the words of its tests (one per probe or measure), by the
-    rule of ``verdict``: "holds" when every test holds, "reversed" when every one is
-    reversed, "depends" when some hold and none is reversed, else "does not hold"."""
+    """One claim's word from the words of its tests (one per probe or measure):
+    ``verdict_of_sides`` on the sides those words stand for."""
     if not words:
         raise ValueError("words must hold at least one word")
-    if all(w == "holds" for w in words):
-        return "holds"
-    if all(w == "reversed" for w in words):
-        return "reversed"
-    if "holds" in words and "reversed" not in words:
-        return "depends"
-    return "does not hold"
+    return verdict_of_sides([_SIDE_OF[w] for w in words])
 
 
 def holm_claims(
