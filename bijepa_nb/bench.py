@@ -27,7 +27,10 @@ members, ``lax.scan`` over steps, ``jit``, optax AdamW), in member-steps per sec
 with ``torch.set_num_threads``; JAX runs in one worker process per thread count (XLA reads
 its settings once, when its backend starts): 1 thread sets
 ``XLA_FLAGS=--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1``, 2 leaves
-XLA's default (one thread per core; 2 cores here). Runs alternate (ours eager, ours
+XLA's default (one thread per core; 2 cores here). Those flags do not hold XLA to one
+core (its one-thread runs used 1.6-1.7 cores), so for each thread count both sides are
+also pinned to that many cores (``os.sched_setaffinity`` on this process, which the JAX
+worker inherits): "1 thread" is one core for each. Runs alternate (ours eager, ours
 compiled, JAX, repeated ``--repeats`` times) and the median of each is shown; compile
 times are excluded from those and printed apart, as is the load average. "cores" is CPU
 time over wall time of the timed runs, i.e. how many cores each really used. Needs the
@@ -38,6 +41,7 @@ saying so and exits 0 (nothing to compare is not an error of the command).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import os
 import time
@@ -48,7 +52,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .core.config import SineConfig
+from .core.config import SineConfig, check_int
 from .core.data import SineStream
 from .core.models import build_model
 from .core.training import train
@@ -423,19 +427,39 @@ def peer_bench(args: argparse.Namespace) -> list[dict]:
         print(f"ours compile (K={k}): {s:.1f} s", flush=True)
     rows = []
     for threads in args.peer_threads:
-        worker = jax_peer.Worker(threads, n, ks)
-        try:
-            for k, s in worker.compile_s.items():
-                print(
-                    f"JAX {worker.version} compile (K={k}, {threads} thread(s)): {s:.1f} s"
-                )
-            for k in ks:
-                rows.append(_peer_row(k, n, threads, args.repeats, worker))
-                print(_peer_line(rows[-1]), flush=True)
-        finally:
-            worker.close()
+        with pinned(threads):
+            rows += _peer_rows(threads, n, ks, args.repeats)
     print(_peer_table(rows))
     print(_load())
+    return rows
+
+
+@contextlib.contextmanager
+def pinned(cores: int):
+    """Run the block on the first ``cores`` CPUs this process may use (children
+    started inside inherit it); the old set is restored after."""
+    before = os.sched_getaffinity(0)
+    check_int("cores", cores, 1, len(before))
+    os.sched_setaffinity(0, sorted(before)[:cores])
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def _peer_rows(threads: int, n: int, ks: list[int], repeats: int) -> list[dict]:
+    rows = []
+    worker = jax_peer.Worker(threads, n, ks)
+    try:
+        for k, s in worker.compile_s.items():
+            print(
+                f"JAX {worker.version} compile (K={k}, {threads} thread(s)): {s:.1f} s"
+            )
+        for k in ks:
+            rows.append(_peer_row(k, n, threads, repeats, worker))
+            print(_peer_line(rows[-1]), flush=True)
+    finally:
+        worker.close()
     return rows
 
 

@@ -6,6 +6,8 @@ jax is optional (the ``bench`` extra, not in requirements.txt): without it the e
 test is skipped, in CI too.
 """
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -52,3 +54,14 @@ def test_one_jax_step_matches_the_library():
     torch_online, torch_target = jax_peer.params_from_torch(model)
     np.testing.assert_allclose(_flat(online), _flat(torch_online), atol=1e-5)
     np.testing.assert_allclose(_flat(target), _flat(torch_target), atol=1e-5)
+
+
+def test_pinned_runs_on_that_many_cores_and_restores_the_set():
+    before = os.sched_getaffinity(0)
+    with bench.pinned(1):
+        assert len(os.sched_getaffinity(0)) == 1
+    assert os.sched_getaffinity(0) == before
+    with pytest.raises(ValueError, match="cores"):
+        with bench.pinned(len(before) + 1):
+            pass
+    assert os.sched_getaffinity(0) == before

@@ -30,6 +30,7 @@ way its summary page reads them (``beyond.conclusions``).
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -47,9 +48,12 @@ from .verdicts import (
     UNRESOLVED,
     Comparison,
     explodes,
+    holm_claims,
     holm_family,
+    side,
     size_word,
     verdict,
+    word,
 )
 
 Results = Mapping[str, Any]
@@ -551,10 +555,24 @@ def interval_record(label: str, iv: Interval) -> dict[str, Any]:
     }
 
 
+def test_record(label: str, c: Comparison) -> dict[str, Any]:
+    """One test of an entry, kept so that its words can be judged again from the file
+    (``rejudge``): its interval (``interval_record``) with the ``std`` behind it, its
+    own ``word``, the ``null`` it is tested against (None: the word does not rest on
+    this interval, e.g. a run diverged) and ``upward`` (the claim says "above")."""
+    return {
+        **interval_record(label, c.interval),
+        "std": float(c.interval.std),
+        "word": c.verdict,
+        "null": None if c.null is None else float(c.null),
+        "upward": bool(c.upward),
+    }
+
+
 def claim_record(
     claim: str,
     measure: str,
-    ours: Sequence[tuple[str, Interval]],
+    ours: Sequence[tuple[str, Interval | Comparison]],
     direction: str,
     holm: str,
     conclusion: str,
@@ -562,12 +580,18 @@ def claim_record(
     checks: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """One entry of a chapter's saved claims (see ``check_claims``); ``ours``: (label,
-    95% interval over seeds) per way the claim is measured."""
+    95% interval over seeds) per way the claim is measured, or (label, the test's
+    ``Comparison``) to keep each test's null and word too (``test_record``)."""
     extra = {"checks": dict(checks)} if checks else {}
     return {
         "claim": claim,
         "measure": measure,
-        "ours": [interval_record(label, iv) for label, iv in ours],
+        "ours": [
+            test_record(label, x)
+            if isinstance(x, Comparison)
+            else interval_record(label, x)
+            for label, x in ours
+        ],
         "direction": direction,
         "holm": holm,
         "replication": replication,
@@ -626,6 +650,25 @@ def _check_interval(field: str, iv: Any) -> None:
         raise _fail(f"{field}", "ordered low <= mean <= high", iv)
     if iv["log"] and iv["low"] <= 0:
         raise _fail(f"{field}.low", "> 0 on the log scale", iv["low"])
+    if "word" not in iv:
+        return
+    # a test_record: the test itself, judged again by ``rejudge``
+    _word(f"{field}.word", iv.get("word"), WORDS)
+    if not isinstance(iv.get("upward"), bool):
+        raise _fail(f"{field}.upward", "a bool", iv.get("upward"))
+    std = iv.get("std")
+    if isinstance(std, bool) or not isinstance(std, (int, float)) or not std >= 0:
+        raise _fail(f"{field}.std", "a number >= 0", std)
+    null = iv.get("null")
+    if null is not None and (
+        isinstance(null, bool)
+        or not isinstance(null, (int, float))
+        or not math.isfinite(null)
+        or (iv["log"] and null <= 0)
+    ):
+        raise _fail(
+            f"{field}.null", "null or a finite number (> 0 on a log scale)", null
+        )
 
 
 def check_claims(data: Any) -> dict[str, Any]:
@@ -719,6 +762,92 @@ def claims_file(
             "entries": [dict(e) for e in entries],
         }
     )
+
+
+def conclude(holm: str, checks: Mapping[str, str]) -> str:
+    """The ledger's conclusion of a claim: its word after Holm, kept only where every
+    other check of it (a rerun on other seeds, seed subsets, fresh seeds) gives that
+    word too; else "not resolved" (``verdicts.UNRESOLVED``)."""
+    return holm if all(w == holm for w in checks.values()) else UNRESOLVED
+
+
+def family_claims(
+    chapter: str,
+    seeds: Sequence[int],
+    family: Mapping[str, Mapping[str, Comparison]],
+    measure: str | Mapping[str, str],
+    checks: Mapping[str, Mapping[str, str]] | None = None,
+    level: float = 0.95,
+) -> dict[str, Any]:
+    """A chapter's family of claims (claim -> {test label: Comparison}, one test per
+    probe or measure) as its saved claims: each claim's word alone and after Holm's
+    correction over every test of the family (``verdicts.holm_claims``), its tests
+    (``test_record``), its other ``checks`` (claim -> {check: word}; claims without
+    any may be left out) and the conclusion (``conclude``). ``measure``: how the
+    claims are measured, one text for all or one per claim."""
+    judged = holm_claims(family, level)
+    checks = checks or {}
+    unknown = set(checks) - set(family)
+    if unknown:
+        raise ValueError(
+            f"checks must name claims of the family, got {sorted(unknown)}"
+        )
+    entries = []
+    for claim, tests in family.items():
+        alone, holm, _ = judged[claim]
+        mine = dict(checks.get(claim, {}))
+        entries.append(
+            claim_record(
+                claim,
+                measure if isinstance(measure, str) else measure[claim],
+                list(tests.items()),
+                alone,
+                holm,
+                conclude(holm, mine),
+                checks=mine,
+            )
+        )
+    n = sum(len(t) for t in family.values())
+    text = (
+        f"Holm's correction over its {n} tests of {len(family)} claims "
+        "(`verdicts.holm_claims`)"
+    )
+    return claims_file(chapter, seeds, text, entries, level=level)
+
+
+def rejudge(claims: Mapping[str, Any]) -> dict[str, Any]:
+    """A chapter's saved claims judged again from the tests they keep
+    (``test_record``): each test's word from its interval and null, each claim's
+    direction and its word after Holm over every test of the file (the rules of
+    ``family_claims``), and the conclusion. A file whose words were not made by
+    those rules from its own intervals comes back different."""
+    claims = check_claims(claims)
+    family = {}
+    for i, e in enumerate(claims["entries"]):
+        tests = {}
+        for j, iv in enumerate(e["ours"]):
+            if "word" not in iv:
+                raise ValueError(
+                    f"entries[{i}].ours[{j}] must be a test_record (with its word and "
+                    "null) to be judged again"
+                )
+            interval = Interval(
+                iv["mean"], iv["std"], iv["low"], iv["high"], iv["n"],
+                claims["level"], iv["log"],
+            )  # fmt: skip
+            null, up = iv["null"], iv["upward"]
+            w = iv["word"] if null is None else word(side(interval, null), up)
+            tests[iv["label"]] = Comparison(iv["label"], interval, w, null, up)
+        family[e["claim"]] = tests
+    judged = holm_claims(family, claims["level"])
+    out = copy.deepcopy(dict(claims))
+    for e in out["entries"]:
+        alone, holm, _ = judged[e["claim"]]
+        for iv, c in zip(e["ours"], family[e["claim"]].values()):
+            iv["word"] = c.verdict
+        e["direction"], e["holm"] = alone, holm
+        e["conclusion"] = conclude(holm, e.get("checks", {}))
+    return out
 
 
 def save_claims(path: str | Path, claims: Mapping[str, Any]) -> Path:

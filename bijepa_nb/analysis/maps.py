@@ -22,7 +22,7 @@ import numpy as np
 from ..experiments import sweep as sw
 from . import ledger
 from .stats import Interval, geometric_mean_ci, paired_ratio_ci
-from .verdicts import UNRESOLVED, Comparison, explodes, verdict
+from .verdicts import Comparison, explodes, verdict
 
 
 def geometric_means(values: np.ndarray) -> np.ndarray:
@@ -225,7 +225,7 @@ def ledger_claims(
         else:
             checks["seed subsets"] = robust[key]
         word = corrected[key].verdict
-        end = word if all(w == word for w in checks.values()) else UNRESOLVED
+        end = ledger.conclude(word, checks)
         entries.append(
             ledger.claim_record(
                 key,
