@@ -368,7 +368,7 @@ def _book_copy(tmp_path: Path) -> Path:
 
 def test_the_page_shows_every_saved_claim_and_follows_the_files(tmp_path):
     page = (BOOK / "ledger.md").read_text()
-    assert "## The book's own claims" in page
+    assert "## Every chapter's claims" in page
     for path in sorted(CLAIMS.glob("*.json")):
         claims = ledger.load_claims(path)
         assert f"]({claims['chapter']}.ipynb)" in page
@@ -385,7 +385,7 @@ def test_the_page_shows_every_saved_claim_and_follows_the_files(tmp_path):
 
 
 def test_the_page_links_every_row_to_its_chapter():
-    own = (BOOK / "ledger.md").read_text().split("## The book's own claims")[1]
+    own = (BOOK / "ledger.md").read_text().split("## Every chapter's claims")[1]
     for part in own.split("### ")[1:]:
         links = set(re.findall(r"\]\((\d\d[\w]*)\.ipynb\)", part))
         assert links, part[:60]

@@ -19,7 +19,7 @@ correction over that family (``verdicts.holm_family``), beside the raw one.
 them for the introduction and the ledger page, which ``python -m bijepa_nb.book --ledger``
 writes and ``tests/test_ledger.py`` keeps current.
 
-The book's own claims (chapters 9 to 12) are saved by the chapters that judge them, in
+Every chapter's claims (chapters 2 to 12) are saved by the chapters that judge them, in
 one schema (``CLAIMS_SCHEMA``, checked by ``check_claims``): ``save_claims`` writes a
 chapter's entries to ``book/results/claims/<chapter>.json``, ``load_claims`` reads them
 back, and ``own_claims_page`` renders one table per chapter for the second part of the
@@ -41,15 +41,25 @@ from typing import Any
 import numpy as np
 
 from . import beyond
-from .results import subset, values
+from .results import (
+    LEDGER_WORD,
+    mnist_family,
+    mnist_verdicts,
+    paper_claims,
+    paper_family,
+    subset,
+    values,
+)
 from .stats import Interval, geometric_mean_ci, mean_ci, prediction_interval
 from .verdicts import (
     EXPLOSION_LIMIT,
     UNRESOLVED,
     Comparison,
+    combine,
     explodes,
     holm_claims,
     holm_family,
+    rerun,
     side,
     size_word,
     verdict,
@@ -486,8 +496,8 @@ Every claim of the paper that the book judges, one row per way of measuring it. 
 numbers are read from the saved reproductions (ten seeds each, held-out data unless the
 measure says otherwise; `book/results/*.json`) by `bijepa_nb.analysis.ledger`, which
 also writes this page (`python -m bijepa_nb.book --ledger`); a test fails when the page
-and the saved results disagree. The claims the book makes beyond the paper follow
-in a second part, *The book's own claims*.
+and the saved results disagree. Every claim each chapter judges, the paper's and the
+book's own, follows in a second part, *Every chapter's claims*.
 
 - **direction**: where the 95% interval over seeds lies against the measure's null
   value (1 for a ratio, 0 for a difference; tenfold for the explosion rule, and a run
@@ -771,6 +781,28 @@ def conclude(holm: str, checks: Mapping[str, str]) -> str:
     return holm if all(w == holm for w in checks.values()) else UNRESOLVED
 
 
+def rerun_checks(
+    path: str | Path, seeds: Sequence[int], keys: Mapping[str, Sequence[str]]
+) -> dict[str, dict[str, str]]:
+    """The check "the same word on other seeds" of each claim, from the chapter's saved
+    rerun at ``path`` (``verdicts.rerun``): claim -> {"seeds 5-9": word}. ``keys``:
+    claim -> the rerun's words behind it (one word, or the words of its tests, joined
+    by ``verdicts.combine``). A claim the rerun does not hold gets no check; no
+    rerun (no file, or the same seeds), no checks."""
+    again = rerun(path, seeds)
+    if again is None:
+        return {}
+    other, words = again
+    out = {}
+    for claim, names in keys.items():
+        if names and all(n in words for n in names):
+            w = [words[n] for n in names]
+            out[claim] = {
+                f"seeds {seed_range(other)}": w[0] if len(w) == 1 else combine(w)
+            }
+    return out
+
+
 def family_claims(
     chapter: str,
     seeds: Sequence[int],
@@ -813,6 +845,65 @@ def family_claims(
         "(`verdicts.holm_claims`)"
     )
     return claims_file(chapter, seeds, text, entries, level=level)
+
+
+#: How chapter 6's differences are measured (``mnist_claims``).
+MNIST_MEASURE = (
+    "held-out paired difference over seeds, the first minus the second (probe "
+    "accuracy in points; for the decoder's MSE lower is better), against 0: holds "
+    "when the first is better"
+)
+#: How chapter 8's claims are measured (``paper_claims_file``).
+PAPER_MEASURE = (
+    "the tests of the claim over the saved seeds, as in the chapter's claims table: "
+    "error and roughness ratios (geometric means) against 1, the norm growth against "
+    "tenfold, the MNIST gain in points against 0"
+)
+
+
+def half_checks(halves: Mapping[str, Mapping[str, str]], words=None) -> dict:
+    """claim -> {half: its word there}, from each half's words (half -> {claim:
+    word}); ``words`` maps a chapter's words to the ledger's (e.g. "better" ->
+    "holds"), a word it lacks staying as it is."""
+    words = words or {}
+    out: dict[str, dict[str, str]] = {}
+    for half, by in halves.items():
+        for claim, w in by.items():
+            out.setdefault(claim, {})[half] = words.get(w, w)
+    return out
+
+
+def mnist_claims(
+    res: Results, labels: Mapping[str, str], level: float = 0.95
+) -> dict[str, Any]:
+    """Chapter 6's saved claims: its differences (``results.mnist_family``) judged as
+    one family, each checked on the two halves of the seeds."""
+    seeds = res["seeds"]
+    n = len(seeds) // 2
+    halves = {
+        f"seeds {seed_range(h)}": mnist_verdicts(subset(res, h), labels)
+        for h in ((seeds[:n], seeds[n:]) if n >= 2 else ())
+    }
+    family = mnist_family(res, labels)
+    checks = {c: w for c, w in half_checks(halves, LEDGER_WORD).items() if c in family}
+    return family_claims("06_mnist", seeds, family, MNIST_MEASURE, checks, level)
+
+
+def paper_claims_file(res: Mapping[str, Results], level: float = 0.95) -> dict:
+    """Chapter 8's saved claims: the paper's claims (``results.paper_claims``) as one
+    family of tests (``results.paper_family``), each checked on the two halves of the
+    seeds."""
+    seeds = res["sine"]["seeds"]
+    n = len(seeds) // 2
+    halves = {}
+    for h in (seeds[:n], seeds[n:]) if n >= 2 else ():
+        sub = {exp: subset(r, h) for exp, r in res.items()}
+        halves[f"seeds {seed_range(h)}"] = {
+            c.text: c.verdict for c in paper_claims(sub, level)
+        }
+    family = paper_family(paper_claims(res, level), level)
+    checks = half_checks(halves)
+    return family_claims("08_verdict", seeds, family, PAPER_MEASURE, checks, level)
 
 
 def rejudge(claims: Mapping[str, Any]) -> dict[str, Any]:
@@ -926,22 +1017,27 @@ def claims_table(claims: Mapping[str, Any]) -> str:
     return _markdown(header, rows)
 
 
-def _claims_section(book: Path, claims: Mapping[str, Any]) -> str:
-    chapter = claims["chapter"]
+def chapter_rows(claims: Mapping[str, Any]) -> str:
+    """A chapter's rows as the ledger page shows them: seeds, family, the measures
+    and the table (``claims_table``). Chapters print their own rows with this."""
     measures = list(dict.fromkeys(e["measure"] for e in claims["entries"]))
-    num = chapter.split("_", 1)[0].lstrip("0")
-    lines = [
-        f"### Chapter {num}: {chapter_title(book / f'{chapter}.ipynb')}",
-        "",
-        f"[Chapter {num}]({chapter}.ipynb), seeds {seed_range(claims['seeds'])}; "
-        f"{claims['family']}.",
-    ]
+    lines = [f"Seeds {seed_range(claims['seeds'])}; {claims['family']}."]
     if len(measures) == 1:
         lines.append(f"Measure: {measures[0]}.")
     else:
         lines += ["", "Measures:", ""]
         lines += [f"{k}. {m}" for k, m in enumerate(measures, 1)]
     return "\n".join(lines) + "\n\n" + claims_table(claims)
+
+
+def _claims_section(book: Path, claims: Mapping[str, Any]) -> str:
+    chapter = claims["chapter"]
+    num = chapter.split("_", 1)[0].lstrip("0")
+    head = (
+        f"### Chapter {num}: {chapter_title(book / f'{chapter}.ipynb')}\n\n"
+        f"[Chapter {num}]({chapter}.ipynb). "
+    )
+    return head + chapter_rows(claims)
 
 
 def _beyond_section(book: Path, level: float = 0.95) -> str:
@@ -979,16 +1075,20 @@ def _beyond_section(book: Path, level: float = 0.95) -> str:
 
 
 OWN_HEAD = """\
-## The book's own claims
+## Every chapter's claims
 
-What the book finds beyond the paper, one table per chapter: every claim a chapter
-judges, with our 95% interval over seeds (ratios as geometric means, on the log
-scale), the **direction** by the book's rule (`verdicts.verdict`), the word after
-**Holm**'s correction over the chapter's whole family of claims, the word on other
-seeds where the chapter reran them, and the chapter's **conclusion**. The chapters
-save these rows as they print them (`book/results/claims/*.json`, schema
-`bijepa-claims/1`, written by `ledger.save_claims`); a test fails when a chapter's
-printed verdicts, its saved file and this page disagree.
+Every claim a chapter judges, the paper's and the book's own, one table per chapter,
+as the chapter prints it: our 95% interval over seeds for each test of the claim
+(ratios as geometric means, on the log scale), the **direction** by the book's rule
+(`verdicts.verdict`), the word after **Holm**'s correction over the chapter's whole
+family of claims, the words of the chapter's **other checks** (a rerun on other
+seeds, the halves of the seeds, seed subsets, fresh seeds), and the **conclusion**:
+the word after Holm where every other check gives it too, else *not resolved*
+(`ledger.conclude`). The chapters save these rows as they print them
+(`book/results/claims/*.json`, schema `bijepa-claims/1`, written by
+`ledger.save_claims`); a test fails when a chapter's printed verdicts, its saved file
+and this page disagree, and the words of a file are judged again from the intervals
+it keeps (`ledger.rejudge`).
 
 """
 
@@ -997,7 +1097,9 @@ def own_claims_page(book: str | Path, level: float = 0.95) -> str:
     """The second part of the ledger page: chapter 9's claims, then every chapter's
     saved claims below ``book/results/claims`` (in chapter order)."""
     book = Path(book)
-    parts = [OWN_HEAD, _beyond_section(book, level)]
-    for path in sorted((book / "results" / CLAIMS_DIR).glob("*.json")):
-        parts.append("\n" + _claims_section(book, load_claims(path)))
-    return "".join(parts)
+    sections = {
+        path.stem: _claims_section(book, load_claims(path))
+        for path in (book / "results" / CLAIMS_DIR).glob("*.json")
+    }
+    sections["09_beyond"] = _beyond_section(book, level)
+    return OWN_HEAD + "".join("\n" + sections[k] for k in sorted(sections))

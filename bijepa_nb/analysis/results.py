@@ -253,18 +253,31 @@ def mnist_holm(
     survives only where Holm keeps it, else "no difference". Returns claim -> (word
     alone, word after Holm)."""
     ivs = mnist_intervals(res, labels)
-    fixed = holm_family(
-        {
-            k: Comparison(k, iv, "", 0.0, upward=not lower)
-            for k, (iv, lower) in ivs.items()
-        },
-        level,
-    )
-    after = {"holds": "better", "reversed": "worse", "does not hold": "no difference"}
+    family = mnist_family(res, labels)
+    fixed = holm_family({k: tests["difference"] for k, tests in family.items()}, level)
+    after = {v: k for k, v in LEDGER_WORD.items()}
     out = {}
     for k, (iv, lower) in ivs.items():
         alone = _difference_word(iv, lower)
         out[k] = (alone, after.get(fixed[k].verdict, alone))  # untested: its own word
+    return out
+
+
+#: Chapter 6's words for a difference "first - second", as the ledger's directions
+#: (the claim: the first is better).
+LEDGER_WORD = {"better": "holds", "worse": "reversed", "no difference": "does not hold"}
+
+
+def mnist_family(
+    res: Results, labels: Mapping[str, str]
+) -> dict[str, dict[str, Comparison]]:
+    """Chapter 6's differences as a family of claims "the first is better" (claim ->
+    {"difference": its test against 0}; for the decoder's MSE, lower is better): the
+    form ``verdicts.holm_claims`` and ``ledger.family_claims`` take."""
+    out = {}
+    for k, (iv, lower) in mnist_intervals(res, labels).items():
+        w = word(side(iv, 0.0), upward=not lower)
+        out[k] = {"difference": Comparison(k, iv, w, 0.0, upward=not lower)}
     return out
 
 
@@ -354,6 +367,8 @@ class Claim:
     evidence: str
     tests: dict[str, tuple[np.ndarray, float]]
     rule: Callable[[Mapping[str, str]], str]
+    log: frozenset[str] = frozenset()  # tests whose values are logs of positive ratios
+    diverged: int = 0  # runs that diverged: the claim holds whatever its test says
 
 
 def _log_ratio(res: Results, a: str, b: str, key: str) -> np.ndarray:
@@ -424,7 +439,12 @@ def paper_claims(res: Mapping[str, Results], level: float = 0.95) -> list[Claim]
             f"least squares {r['lstsq']}"
         )
         return Claim(
-            text, _all_or_some(passes(tests, level)), evidence, tests, _all_or_some
+            text,
+            _all_or_some(passes(tests, level)),
+            evidence,
+            tests,
+            _all_or_some,
+            frozenset(tests),
         )
 
     claims = [
@@ -470,6 +490,8 @@ def paper_claims(res: Mapping[str, Results], level: float = 0.95) -> list[Claim]
             f"{diverged} of {len(sine['seeds'])} seeds diverged",
             tests,
             explosion,
+            frozenset(tests),
+            diverged,
         )
     )
     tests = {"loss rebound > 1": (np.log(rebound), 0.0)}
@@ -481,6 +503,7 @@ def paper_claims(res: Mapping[str, Results], level: float = 0.95) -> list[Claim]
             f"loss of the last 100 steps / steps 400-600 {geometric_mean_ci(rebound)}",
             tests,
             _one_test,
+            frozenset(tests),
         )
     )
     claims.append(
@@ -512,6 +535,7 @@ def paper_claims(res: Mapping[str, Results], level: float = 0.95) -> list[Claim]
             f"Lorenz {rough['Lorenz']}",
             tests,
             _all_or_some,
+            frozenset(tests),
         )
     )
     gain = 100 * (
@@ -530,6 +554,32 @@ def paper_claims(res: Mapping[str, Results], level: float = 0.95) -> list[Claim]
         )
     )
     return claims
+
+
+def paper_family(
+    claims: Sequence[Claim], level: float = 0.95
+) -> dict[str, dict[str, Comparison]]:
+    """Chapter 8's claims (``paper_claims``) as a family of tests (claim -> {test:
+    Comparison}), the form ``ledger.family_claims`` takes: a test on logs becomes the
+    geometric interval of the ratio against exp(null); a claim with diverged runs
+    holds without its test (null None), as the explosion rule says."""
+    out = {}
+    for c in claims:
+        tests = {}
+        for name, (v, null) in c.tests.items():
+            iv = mean_ci(v, level)
+            if name in c.log:
+                iv = Interval(
+                    float(np.exp(iv.mean)), iv.std, float(np.exp(iv.low)),
+                    float(np.exp(iv.high)), iv.n, iv.level, log=True,
+                )  # fmt: skip
+                null = float(np.exp(null))
+            w = word(side(iv, null))
+            if c.diverged:
+                w, null = "holds", None
+            tests[name] = Comparison(f"{c.text}: {name}", iv, w, null)
+        out[c.text] = tests
+    return out
 
 
 @dataclass(frozen=True)

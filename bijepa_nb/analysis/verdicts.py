@@ -148,23 +148,36 @@ def replicate(
     """
     seeds = [int(s) for s in seeds]
     rows = None
-    path = Path(path)
-    if path.is_file():
-        saved = json.loads(path.read_text())
-        if sorted(saved["seeds"]) != sorted(seeds):
-            rows = []
-            for claim, word in verdicts.items():
-                other = saved["verdicts"].get(claim)
-                if other is None:
-                    continue
-                fallback = "not supported" if word in READINGS else UNRESOLVED
-                both = word if word == other else fallback
-                rows.append([claim, word, other, both])
+    saved = rerun(path, seeds)
+    if saved is not None:
+        rows = []
+        for claim, word in verdicts.items():
+            other = saved[1].get(claim)
+            if other is None:
+                continue
+            fallback = "not supported" if word in READINGS else UNRESOLVED
+            both = word if word == other else fallback
+            rows.append([claim, word, other, both])
     if save:
         Path(save).write_text(
             json.dumps({"seeds": seeds, "verdicts": dict(verdicts)}, indent=1) + "\n"
         )
     return rows
+
+
+def rerun(
+    path: str | Path, seeds: Sequence[int]
+) -> tuple[list[int], dict[str, str]] | None:
+    """The saved run on other seeds at ``path`` (written by ``replicate``'s ``save``):
+    (its seeds, its words by claim), or None when there is no file or it holds the
+    same seeds as ``seeds``."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    saved = json.loads(path.read_text())
+    if sorted(saved["seeds"]) == sorted(int(s) for s in seeds):
+        return None
+    return [int(s) for s in saved["seeds"]], dict(saved["verdicts"])
 
 
 #: The verdict words of a reading of §5.3 (``loop_readings``).
