@@ -10,9 +10,10 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from bijepa_nb.analysis import beyond, ledger, maps, verdicts
+from bijepa_nb.analysis import beyond, ledger, maps, stats, verdicts
 from bijepa_nb.analysis import peers as ap
 from bijepa_nb.analysis import regimes as ar
 from bijepa_nb.analysis.stats import Interval
@@ -69,11 +70,29 @@ def computed_maps(level=0.95):
     return maps.ledger_claims(family, corrected, robust, fresh, g["seeds"], level)
 
 
-#: The chapters that save claims in the schema, and how to compute them afresh.
+MODELS = {"classic": "Classic JEPA", "expressive": "BiJEPA"}
+
+
+def _saved(name):
+    return json.loads((RESULTS / f"{name}.json").read_text())
+
+
+#: The chapters that save claims in the schema, and how to compute them afresh from
+#: what they saved: chapters that read saved results compute the whole file again;
+#: chapters that train their own runs (2-5) have their words judged again from the
+#: intervals the file keeps (``ledger.rejudge``).
 COMPUTE = {
-    "10_maps": computed_maps,
-    "11_peers": computed_peers,
-    "12_regimes": computed_regimes,
+    "02_bijepa": ledger.rejudge,
+    "03_stability": ledger.rejudge,
+    "04_sine": ledger.rejudge,
+    "05_lorenz": ledger.rejudge,
+    "06_mnist": lambda saved: ledger.mnist_claims(_saved("mnist"), MODELS),
+    "08_verdict": lambda saved: ledger.paper_claims_file(
+        {k: _saved(k) for k in ("sine", "lorenz", "mnist")}
+    ),
+    "10_maps": lambda saved: computed_maps(),
+    "11_peers": lambda saved: computed_peers(),
+    "12_regimes": lambda saved: computed_regimes(),
 }
 
 
@@ -151,6 +170,75 @@ def test_a_claim_named_twice_and_a_missing_replication_are_refused(tmp_path):
         ledger.load_claims(bad)
 
 
+def _toy_family():
+    """Three claims on five seeds: one clear, one whose margin Holm removes (p near
+    0.04 among three tests), one with two tests (its probes)."""
+    z = np.array([-1.2649, -0.6325, 0.0, 0.6325, 1.2649])  # mean 0, std 1
+
+    def ratios(log_mean, log_std):
+        return stats.geometric_mean_ci(np.exp(log_mean + log_std * z))
+
+    strong, weak, flat = ratios(1.0, 0.2), ratios(0.1453, 0.1), ratios(0.0, 0.3)
+
+    def test(name, iv):
+        return verdicts.Comparison(name, iv, verdicts.verdict([iv]), 1.0)
+
+    return {
+        "a beats b": {"Adam": test("a/b", strong)},
+        "c beats d": {"Adam": test("c/d", weak)},
+        "e beats f": {"Adam": test("e/f", strong), "least squares": test("e/f", flat)},
+    }
+
+
+def test_family_claims_keep_their_tests_and_judge_them_again(tmp_path):
+    rerun = tmp_path / "rerun.json"
+    words = {"a beats b": "holds", "c beats d": "holds", "e, Adam": "holds"}
+    rerun.write_text(json.dumps({"seeds": [5, 6, 7, 8, 9], "verdicts": words}))
+    keys = {"a beats b": ["a beats b"], "c beats d": ["c beats d"], "e beats f": []}
+    checks = ledger.rerun_checks(rerun, range(5), keys)
+    assert checks == {
+        "a beats b": {"seeds 5-9": "holds"},
+        "c beats d": {"seeds 5-9": "holds"},
+    }
+    assert ledger.rerun_checks(rerun, [5, 6, 7, 8, 9], keys) == {}, "same seeds"
+    assert ledger.rerun_checks(tmp_path / "none.json", range(5), keys) == {}
+    data = ledger.family_claims("04_sine", range(5), _toy_family(), "ratio", checks)
+    by = {e["claim"]: e for e in data["entries"]}
+    assert (by["a beats b"]["holm"], by["a beats b"]["conclusion"]) == ("holds",) * 2
+    c = by["c beats d"]  # holds alone; Holm removes it; the rerun says holds
+    assert (c["direction"], c["holm"], c["conclusion"]) == (
+        "holds",
+        "does not hold",
+        "not resolved",
+    )
+    assert by["e beats f"]["direction"] == "depends"
+    assert [iv["label"] for iv in by["e beats f"]["ours"]] == ["Adam", "least squares"]
+    assert ledger.rejudge(data) == data
+    moved = _set(data, "entries.0.ours.0.low", 0.5)  # now includes 1
+    assert ledger.rejudge(moved)["entries"][0]["direction"] == "does not hold"
+    plain = _set(data, "entries.0.ours.0", dict(data["entries"][0]["ours"][0]))
+    del plain["entries"][0]["ours"][0]["word"]
+    with pytest.raises(ValueError, match=r"entries\[0\].ours\[0\] must be a test_rec"):
+        ledger.rejudge(plain)
+    with pytest.raises(ValueError, match="checks must name claims of the family"):
+        ledger.family_claims("04_sine", range(5), _toy_family(), "r", {"x": {}})
+
+
+@pytest.mark.parametrize(
+    "where, value, message",
+    [
+        ("entries.0.ours.0.word", "maybe", r"ours\[0\].word must be one of"),
+        ("entries.0.ours.0.upward", 1, r"ours\[0\].upward must be a bool"),
+        ("entries.0.ours.0.std", -1.0, r"ours\[0\].std must be a number >= 0"),
+        ("entries.0.ours.0.null", 0.0, r"ours\[0\].null must be null or a finite"),
+    ],
+)
+def test_a_wrong_test_record_is_named(where, value, message):
+    data = ledger.family_claims("04_sine", range(5), _toy_family(), "ratio")
+    with pytest.raises(ValueError, match=message):
+        ledger.check_claims(_set(data, where, value))
+
+
 def test_chapter_10_concludes_only_what_every_check_keeps():
     """Holm keeps "α=0.5 beats classic" in the restrictive mode, its seed subsets do
     not: the conclusion is "not resolved", as the chapter's summary says."""
@@ -179,7 +267,7 @@ def test_the_saved_claims_are_what_the_analysis_computes_now(chapter):
     """A chapter whose rule or results changed and was not re-executed fails here."""
     saved = ledger.load_claims(CLAIMS / f"{chapter}.json")
     stale = f"stale: re-execute {chapter} (python -m bijepa_nb.book --only ...)"
-    differs = _differences(saved, COMPUTE[chapter]())
+    differs = _differences(saved, COMPUTE[chapter](saved))
     assert not differs, f"{stale}: {differs[:5]}"
 
 
@@ -315,7 +403,92 @@ def disagreements_10(notebook: Path, claims: dict) -> list[str]:
     return out
 
 
+def _printed_rows(notebook: Path, claims: dict) -> list[str]:
+    """Where the chapter's printed ledger rows (``ledger.chapter_rows``) and count line
+    differ from its saved claims, row by row."""
+    text = _outputs(notebook, "Markdown(ledger.chapter_rows(rows))")
+    want = ledger.chapter_rows(claims)
+    out = []
+    if want.split("|")[0].strip() not in text.split("|")[0]:
+        out.append("the rows' preamble (seeds, family, measures)")
+    printed = {r[0]: r for r in _table_rows(text)[1:]}
+    for row in _table_rows(want)[1:]:
+        if printed.pop(row[0], None) != row:
+            out.append(f"ledger row: {row[0]}")
+    out += [f"printed, not saved: {c}" for c in printed]
+    counts = _counts_line(notebook, "Markdown(ledger.chapter_rows(rows))")
+    if counts != ledger.claims_word_counts(claims):
+        out.append(f"count line: {counts}")
+    return out
+
+
+def _holm_table_rows(notebook: Path, claims: dict) -> list[str]:
+    """Where the chapter's Holm table (claim, tests, alone, after Holm;
+    ``report.holm_table``) differs from its saved claims."""
+    by = {e["claim"]: e for e in claims["entries"]}
+    rows = _table_rows(_outputs(notebook, "report.holm_table(family)"))[1:]
+    out = [] if len(rows) == len(by) else [f"{len(rows)} rows, {len(by)} claims"]
+    for claim, n, alone, holm in rows:
+        e = by.get(claim)
+        if e is None or (e["direction"], e["holm"], len(e["ours"])) != (
+            alone,
+            holm,
+            int(n),
+        ):
+            out.append(f"Holm table: {claim}: {alone}, {holm}")
+    return out
+
+
+def disagreements_2_to_5(notebook: Path, claims: dict) -> list[str]:
+    return _printed_rows(notebook, claims) + _holm_table_rows(notebook, claims)
+
+
+def disagreements_06(notebook: Path, claims: dict) -> list[str]:
+    """Chapter 6 prints the words Holm changes (in its words: better, worse, no
+    difference) and how many keep theirs."""
+    from bijepa_nb.analysis.results import LEDGER_WORD
+
+    by = {e["claim"]: e for e in claims["entries"]}
+    out = _printed_rows(notebook, claims)
+    marker = "holm6 = mnist_holm(res, MODELS)"
+    changed = {r[0]: r for r in _table_rows(_outputs(notebook, marker))[1:]}
+    for claim, e in by.items():
+        if (e["direction"] != e["holm"]) != (claim in changed):
+            out.append(f"Holm's changes: {claim}")
+        elif claim in changed:
+            _, alone, holm = changed[claim]
+            if (LEDGER_WORD[alone], LEDGER_WORD[holm]) != (e["direction"], e["holm"]):
+                out.append(f"Holm's changes: {claim}: {alone}, {holm}")
+    return out
+
+
+def disagreements_08(notebook: Path, claims: dict) -> list[str]:
+    """Chapter 8 prints each claim's word and its word with Holm, one line each."""
+    by = {e["claim"]: e for e in claims["entries"]}
+    out = _printed_rows(notebook, claims)
+    lines = [
+        ln
+        for ln in _outputs(notebook, "-> with Holm:").splitlines()
+        if " -> with Holm: " in ln
+    ]
+    if len(lines) != len(by):
+        out.append(f"{len(lines)} Holm lines, {len(by)} claims")
+    for ln in lines:
+        alone, rest = ln.split(" -> with Holm: ")
+        holm, text = rest[:14].strip(), rest[15:]
+        e = by.get(text)
+        if e is None or (e["direction"], e["holm"]) != (alone.strip(), holm):
+            out.append(f"Holm lines: {text}: {alone.strip()}, {holm}")
+    return out
+
+
 CHECKS = {
+    "02_bijepa": disagreements_2_to_5,
+    "03_stability": disagreements_2_to_5,
+    "04_sine": disagreements_2_to_5,
+    "05_lorenz": disagreements_2_to_5,
+    "06_mnist": disagreements_06,
+    "08_verdict": disagreements_08,
     "10_maps": disagreements_10,
     "11_peers": disagreements_11,
     "12_regimes": disagreements_12,
@@ -338,7 +511,7 @@ def test_a_made_up_disagreement_is_caught(chapter, tmp_path):
     path = ledger.save_claims(tmp_path / f"{chapter}.json", tampered)
     found = CHECKS[chapter](BOOK / f"{chapter}.ipynb", ledger.load_claims(path))
     assert any(claims["entries"][i]["claim"] in d for d in found), found
-    assert ledger.load_claims(path) != COMPUTE[chapter]()
+    assert _differences(tampered, COMPUTE[chapter](tampered))
 
 
 def test_chapter_9s_printed_conclusions_are_the_ledgers():
