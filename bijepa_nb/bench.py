@@ -19,6 +19,7 @@ Two ratios, each against a baseline run in the same process:
     python -m bijepa_nb.bench --only ensemble    # only the ensemble ratios
     python -m bijepa_nb.bench --only sweep       # only the sweep throughput
     python -m bijepa_nb.bench --peer jax         # ours against a JAX version (below)
+    python -m bijepa_nb.bench --only profile     # where a compiled ensemble step goes
 
 ``--peer jax``: the batched ensemble (eager and ``torch.compile``d) against
 ``bijepa_nb.experiments.jax_peer``, the same job written as a JAX user would (``vmap`` over
@@ -55,9 +56,9 @@ from torch import nn
 from .core.config import SineConfig, check_int
 from .core.data import SineStream
 from .core.models import build_model
-from .core.training import train
+from .core.training import make_optimizer, train
 from .experiments import conv_ensemble, jax_peer, memory
-from .experiments.ensemble import Ensemble, train_ensemble
+from .experiments.ensemble import Ensemble, StackedStream, train_ensemble
 from .experiments.pipeline import Run, train_runs
 from .experiments.registry import experiment, paper_config
 from .experiments.sweep import ALPHAS, EMA_MOMENTA
@@ -218,6 +219,14 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(old)
         memory_bench(args.memory_members, args.sweep_steps)
         return
+    if args.only == "profile":
+        try:
+            with pinned(1):
+                for k in args.peer_ks:
+                    print(_profile_line(k, profile_step(k)), flush=True)
+        finally:
+            torch.set_num_threads(old)
+        return
     try:
         (
             _library_run(50, 0),
@@ -258,11 +267,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     ap.add_argument(
         "--only",
-        choices=("single", "ensemble", "sweep", "conv", "memory"),
+        choices=("single", "ensemble", "sweep", "conv", "memory", "profile"),
         default=None,
         help="run one of the comparisons (conv, the grouped-convolution MNIST encoders "
-        "against separate ones, and memory, the peak memory of sweep batches against "
-        "sweep.estimate_bytes, run only when named)",
+        "against separate ones; memory, the peak memory of sweep batches against "
+        "sweep.estimate_bytes; profile, where one compiled ensemble step spends its "
+        "time at --peer-ks members on one core: run only when named)",
     )
     ap.add_argument(
         "--conv-ks",
@@ -461,6 +471,57 @@ def _peer_rows(threads: int, n: int, ks: list[int], repeats: int) -> list[dict]:
     finally:
         worker.close()
     return rows
+
+
+#: The phases of one ensemble step that ``profile_step`` times.
+PHASES = ("data", "forward", "backward", "AdamW", "EMA")
+
+
+def profile_step(k: int, steps: int = 200, warm: int = 60) -> dict[str, float]:
+    """Milliseconds per step of each phase of the compiled ensemble step (K sine
+    BiJEPA members, one thread; the job of ``--peer jax``): the batch from K seeded
+    streams, the compiled loss, its backward, AdamW and the EMA, timed around each
+    call over ``steps`` steps after ``warm`` untimed ones (the compile among them)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _profile(k, steps, warm)
+    finally:
+        torch.set_num_threads(old)
+
+
+def _profile(k: int, steps: int, warm: int) -> dict[str, float]:
+    mc, tc = paper_config(
+        "sine", "expressive", 0.5, num_steps=steps, progress=False, device="cpu"
+    )
+    ens = Ensemble([build_model(mc, replace(tc, seed=s)) for s in range(k)]).compile()
+    stream = StackedStream(
+        [SineStream(SineConfig(), s, tc.batch_size) for s in range(k)]
+    )
+    opt = make_optimizer(ens, tc)
+    spent = dict.fromkeys(PHASES, 0.0)
+    for step in range(warm + steps):
+        t = [time.perf_counter()]
+        x, y = stream.next()
+        t.append(time.perf_counter())
+        total = ens.loss(x, y)[0]
+        t.append(time.perf_counter())
+        opt.zero_grad()
+        total.sum().backward()
+        t.append(time.perf_counter())
+        opt.step()
+        t.append(time.perf_counter())
+        ens.ema_update(tc.ema_momentum)
+        t.append(time.perf_counter())
+        if step >= warm:
+            for name, a, b in zip(PHASES, t, t[1:]):
+                spent[name] += b - a
+    return {name: 1000 * v / steps for name, v in spent.items()}
+
+
+def _profile_line(k: int, ms: dict[str, float]) -> str:
+    parts = ", ".join(f"{name} {v:.2f}" for name, v in ms.items())
+    return f"K={k}, one core, compiled: {sum(ms.values()):.2f} ms per step ({parts})"
 
 
 def _peer_line(r: dict) -> str:

@@ -65,3 +65,9 @@ def test_pinned_runs_on_that_many_cores_and_restores_the_set():
         with bench.pinned(len(before) + 1):
             pass
     assert os.sched_getaffinity(0) == before
+
+
+def test_the_profile_times_every_phase_of_the_step():
+    ms = bench.profile_step(2, steps=3, warm=1)
+    assert list(ms) == list(bench.PHASES) and all(v > 0 for v in ms.values())
+    assert "K=2, one core, compiled" in bench._profile_line(2, ms)

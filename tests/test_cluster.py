@@ -212,7 +212,10 @@ def test_an_interrupted_driver_loses_only_unfinished_chunks(
         _need_ray()
     ray = ["--ray", "--ray-cpus", "1"] if backend == "ray" else []
     cache, out = tmp_path / "cache", tmp_path / "maps.json"
-    proc = _cli([*ray, "--out", str(out)], cache)
+    # each chunk waits 1 s first: the Ctrl-C lands mid-run even when this test wakes
+    # late (seen in CI: the nine quick chunks took 1.7 s after the second was cached)
+    pause = {"BIJEPA_FAULT_CHUNK_PAUSE": "1"}
+    proc = _cli([*ray, "--out", str(out)], cache, env=pause)
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:
         if cache.exists() and len(list(cache.glob("*.json"))) >= 2:

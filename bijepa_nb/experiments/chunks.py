@@ -41,6 +41,9 @@ DEFAULT_CACHE = Path(
 #: Test hook: a worker that finds this variable set and its marker file missing creates
 #: the file and kills its own process, once (the fault test of a killed worker).
 KILL_ONCE_ENV = "BIJEPA_FAULT_KILL_ONCE"
+#: Test hook: every chunk waits this many seconds before it is computed, so that a test
+#: can interrupt a run between its chunks however slowly the test itself is scheduled.
+PAUSE_ENV = "BIJEPA_FAULT_CHUNK_PAUSE"
 
 
 class ClusterError(RuntimeError):
@@ -258,6 +261,9 @@ def execute(fn: Callable[[dict[str, Any]], Any], fields: dict[str, Any]) -> Any:
     if marker and not os.path.exists(marker):
         Path(marker).write_text(f"killed pid {os.getpid()}\n")
         os._exit(17)  # a worker dying mid-task, as if the machine lost it
+    pause = os.environ.get(PAUSE_ENV)
+    if pause:
+        time.sleep(float(pause))
     return canonical(fn(fields))
 
 
@@ -478,8 +484,9 @@ def connect(
     """
     ray = _import_ray()
     runtime_env: dict[str, Any] = {"env_vars": {"PYTHONWARNINGS": "ignore"}}
-    if os.environ.get(KILL_ONCE_ENV):
-        runtime_env["env_vars"][KILL_ONCE_ENV] = os.environ[KILL_ONCE_ENV]
+    for name in (KILL_ONCE_ENV, PAUSE_ENV):
+        if os.environ.get(name):
+            runtime_env["env_vars"][name] = os.environ[name]
     if ship:
         runtime_env["py_modules"] = [str(PACKAGE_DIR)]
     started = True
