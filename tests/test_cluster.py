@@ -182,12 +182,20 @@ def test_results_that_cannot_be_written_go_to_a_named_side_file(tmp_path):
     assert json.loads(taken.read_text()) == result
 
 
+def _child_setup() -> None:
+    """Lower priority, and Ctrl-C back to its default: a suite started in the
+    background by a shell (``pytest &``) passes SIGINT on as ignored, and the child
+    would then finish its run instead of stopping (exit 0 instead of 130)."""
+    os.nice(10)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _cli(args, cache, env=None, **kw):
     """The quick sweep's command line, started at a lower CPU priority (nice 10): its
     chunks take ~0.3 s each, and on a loaded machine a test polling for the first cached
     chunks could otherwise wake only after the run had finished (seen once in CI: exit
     0 instead of 130); idle, the priority changes nothing."""
-    kw.setdefault("preexec_fn", lambda: os.nice(10))
+    kw.setdefault("preexec_fn", _child_setup)
     cmd = [sys.executable, "-m", "bijepa_nb.sweep", "sine", "--quick", "--threads", "1"]
     cmd += ["--chunk-size", "4", "--cache-dir", str(cache), *args]
     e = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
