@@ -230,16 +230,26 @@ def test_holm_check_adjusts_and_reapplies_the_rules(saved) -> None:
 
 def test_raw_data_comparison_and_its_rows(saved) -> None:
     rows = R.raw_data_comparison(saved)
-    assert [r.better for r in rows] == [True, False, False, False, True, True]
+    words = [r.word for r in rows]
+    assert words == ["holds", "reversed", "reversed", "reversed", "holds", "holds"]
     cells = rows[4].cells()
-    assert cells[0] == "mnist" and cells[-1] == "yes" and " ± " in cells[2]
+    assert cells[0] == "mnist" and cells[-1] == "holds" and " ± " in cells[2]
     assert float(cells[2].split(" ± ")[0]) > 50, "accuracy in %"
+    assert cells[-2].startswith("JEPA - baseline, points: ")
+    # errors by the ratio on the log scale: the interval of baseline / JEPA
+    ratio = rows[1].test.interval
+    assert ratio.log and ratio.high < 1, "the sinusoid fit forecasts better"
+    a, b = rows[1].jepa, rows[1].base
+    assert np.isclose(ratio.mean, np.exp(np.mean(np.log(b) - np.log(a))))
+    # the words are the ledger family's
+    family = R.raw_data_family(saved)
+    assert [t.verdict for f in family.values() for t in f.values()] == words
 
 
 def test_claim_verdicts_cover_claims_holm_and_raw_data(saved) -> None:
     words = R.claim_verdicts(saved)
     assert len(words) == 8 + 8 + 6
-    assert words["sine: JEPA beats sinusoid fit"] == "no"
+    assert words["sine: JEPA beats sinusoid fit"] == "reversed"
 
 
 def test_seed_split_table_keeps_agreement_only() -> None:

@@ -47,6 +47,8 @@ from .results import (
     mnist_verdicts,
     paper_claims,
     paper_family,
+    raw_data_comparison,
+    raw_data_family,
     subset,
     values,
 )
@@ -689,6 +691,8 @@ def check_claims(data: Any) -> dict[str, Any]:
     - ``seeds``: the seeds behind every interval; ``level``: their confidence level;
       ``family``: how the chapter's claims are corrected together (Holm's, in words);
     - ``replication_seeds``: the other seeds the claims were judged on again, or null;
+    - ``part`` (optional): the title of a second family of the same chapter, saved in
+      a file of its own (``08_verdict_raw.json``) and corrected on its own;
     - ``entries``: one per claim (distinct names): ``claim``, ``measure``, ``ours``
       (a non-empty list of intervals: label, mean, low, high, n >= 2 and ``log``),
       ``direction`` and ``holm`` (``WORDS``), ``replication`` (the word on the other
@@ -709,6 +713,8 @@ def check_claims(data: Any) -> dict[str, Any]:
     if isinstance(level, bool) or not isinstance(level, float) or not 0 < level < 1:
         raise _fail("level", "a float in (0, 1), the intervals' level", level)
     _text("family", data.get("family"))
+    if "part" in data:
+        _text("part", data["part"])
     other = data.get("replication_seeds")
     if other is not None and set(_seeds("replication_seeds", other)) & set(seeds):
         raise _fail("replication_seeds", f"seeds other than {seeds}", other)
@@ -755,12 +761,15 @@ def claims_file(
     entries: Sequence[Mapping[str, Any]],
     replication_seeds: Sequence[int] | None = None,
     level: float = 0.95,
+    part: str | None = None,
 ) -> dict[str, Any]:
-    """A chapter's saved claims (``check_claims``) from its entries (``claim_record``)."""
+    """A chapter's saved claims (``check_claims``) from its entries (``claim_record``);
+    ``part``: the title of a second family of the chapter."""
     return check_claims(
         {
             "schema": CLAIMS_SCHEMA,
             "chapter": chapter,
+            **({"part": part} if part else {}),
             "seeds": [int(s) for s in seeds],
             "level": level,
             "family": family,
@@ -810,6 +819,7 @@ def family_claims(
     measure: str | Mapping[str, str],
     checks: Mapping[str, Mapping[str, str]] | None = None,
     level: float = 0.95,
+    part: str | None = None,
 ) -> dict[str, Any]:
     """A chapter's family of claims (claim -> {test label: Comparison}, one test per
     probe or measure) as its saved claims: each claim's word alone and after Holm's
@@ -844,7 +854,7 @@ def family_claims(
         f"Holm's correction over its {n} tests of {len(family)} claims "
         "(`verdicts.holm_claims`)"
     )
-    return claims_file(chapter, seeds, text, entries, level=level)
+    return claims_file(chapter, seeds, text, entries, level=level, part=part)
 
 
 #: How chapter 6's differences are measured (``mnist_claims``).
@@ -904,6 +914,36 @@ def paper_claims_file(res: Mapping[str, Results], level: float = 0.95) -> dict:
     family = paper_family(paper_claims(res, level), level)
     checks = half_checks(halves)
     return family_claims("08_verdict", seeds, family, PAPER_MEASURE, checks, level)
+
+
+#: How chapter 8's own claims are measured (``raw_data_claims``).
+RAW_MEASURE = (
+    "held-out, the best JEPA read-out of each experiment (chosen by its mean over "
+    "seeds) against a baseline on the raw data: errors by the paired ratio baseline "
+    "/ JEPA (geometric mean, interval on the log scale) against 1, MNIST accuracy by "
+    "the paired difference JEPA - baseline in points against 0; holds when the JEPA "
+    "is better"
+)
+#: The title of chapter 8's second family in the ledger.
+RAW_PART = "the book's own claims: do the representations beat the raw data?"
+
+
+def raw_data_claims(res: Mapping[str, Results], level: float = 0.95) -> dict:
+    """Chapter 8's own claims (``results.raw_data_family``), a family of their own,
+    corrected apart from the paper's claims and each checked on the two halves of
+    the seeds (the best read-out chosen again on each half)."""
+    seeds = res["sine"]["seeds"]
+    n = len(seeds) // 2
+    halves = {}
+    for h in (seeds[:n], seeds[n:]) if n >= 2 else ():
+        sub = {exp: subset(r, h) for exp, r in res.items()}
+        halves[f"seeds {seed_range(h)}"] = {
+            r.claim: r.word for r in raw_data_comparison(sub, level)
+        }
+    family = raw_data_family(res, level)
+    return family_claims(
+        "08_verdict", seeds, family, RAW_MEASURE, half_checks(halves), level, RAW_PART
+    )
 
 
 def rejudge(claims: Mapping[str, Any]) -> dict[str, Any]:
@@ -1033,10 +1073,12 @@ def chapter_rows(claims: Mapping[str, Any]) -> str:
 def _claims_section(book: Path, claims: Mapping[str, Any]) -> str:
     chapter = claims["chapter"]
     num = chapter.split("_", 1)[0].lstrip("0")
-    head = (
-        f"### Chapter {num}: {chapter_title(book / f'{chapter}.ipynb')}\n\n"
-        f"[Chapter {num}]({chapter}.ipynb). "
+    title = (
+        f"#### Chapter {num}, {claims['part']}"
+        if "part" in claims
+        else f"### Chapter {num}: {chapter_title(book / f'{chapter}.ipynb')}"
     )
+    head = f"{title}\n\n[Chapter {num}]({chapter}.ipynb). "
     return head + chapter_rows(claims)
 
 

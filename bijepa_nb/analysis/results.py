@@ -20,6 +20,7 @@ from ..experiments.pipeline import ROUGHNESS_WINDOW
 from ..experiments.registry import EXPERIMENTS
 from .stats import (
     Interval,
+    fmt_interval,
     geometric_mean_ci,
     holm,
     mean_ci,
@@ -30,6 +31,7 @@ from .stats import (
 from .verdicts import (
     EXPLOSION_LIMIT,
     Comparison,
+    beats,
     better_or_worse,
     explodes,
     holm_family,
@@ -633,33 +635,45 @@ def holm_check(claims: Sequence[Claim], level: float = 0.95) -> HolmCheck:
 @dataclass(frozen=True)
 class RawDataRow:
     """The best JEPA read-out of an experiment against one baseline that learns nothing
-    (or, on MNIST, nothing from the JEPA's objective); ``better``: the paired
-    difference's interval lies on the JEPA's side of 0."""
+    (or, on MNIST, nothing from the JEPA's objective), and its ``test``: errors by the
+    paired ratio baseline / JEPA against 1 (on the log scale), accuracies by the
+    paired difference JEPA - baseline in points against 0; its word is *holds* when the
+    interval lies on the JEPA's side, *reversed* on the baseline's."""
 
     experiment: str
     readout: str
     jepa: np.ndarray
     baseline: str
     base: np.ndarray
-    better: bool
+    test: Comparison
+
+    @property
+    def claim(self) -> str:
+        """The claim's name in the ledger ("sine: JEPA beats sinusoid fit")."""
+        return f"{self.experiment}: JEPA beats {self.baseline}"
+
+    @property
+    def word(self) -> str:
+        return self.test.verdict
 
     def cells(self) -> list[str]:
         """The row of chapter 8's table: experiment, read-out, mean ± std, baseline,
-        mean ± std, "yes"/"no" (accuracies in %)."""
+        mean ± std, the test's interval and its word (accuracies in %)."""
 
         halves = EXPERIMENTS[self.experiment].kind == "halves"  # accuracies
         scale, digits = (100, 2) if halves else (1, 4)
+        what = "JEPA - baseline, points" if halves else "baseline / JEPA"
         return [
             self.experiment,
             self.readout,
             mean_std(scale * self.jepa, digits),
             self.baseline,
             mean_std(scale * self.base, digits),
-            "yes" if self.better else "no",
+            f"{what}: {fmt_interval(self.test.interval)}",
+            self.word,
         ]
 
 
-#: The baselines chapter 8 sets against the best JEPA read-out (key, printed name).
 RAW_DATA_BASELINES = (
     ("sine", "lstsq_context", "lstsq context"),
     ("sine", "sinusoid_fit", "sinusoid fit"),
@@ -684,9 +698,10 @@ def raw_data_comparison(
     res: Mapping[str, Results], level: float = 0.95
 ) -> list[RawDataRow]:
     """Does the best JEPA read-out beat the raw data? Forecasts: the config with the
-    lowest held-out least-squares Protocol B error against each forecasting baseline
-    (better: the interval of JEPA - baseline lies below 0). MNIST: the most accurate
-    linear probe against raw pixels and the untrained encoder (interval above 0)."""
+    lowest held-out least-squares Protocol B error against each forecasting baseline,
+    by the paired error ratio baseline / JEPA against 1. MNIST: the most accurate
+    linear probe against raw pixels and the untrained encoder, by the paired
+    difference in points against 0 (``verdicts.beats``; see ``RawDataRow``)."""
     out = []
     for exp, key, name in RAW_DATA_BASELINES:
         r = res[exp]
@@ -697,23 +712,32 @@ def raw_data_comparison(
             c = best_config(r, "B_lstsq_heldout")
             jepa, readout = values(r, c, "B_lstsq_heldout"), "Protocol B least sq."
         b = baseline(r, key)
-        iv = mean_ci(jepa - b, level)
-        better = iv.low > 0 if exp == "mnist" else iv.high < 0
+        scale = 100.0 if exp == "mnist" else 1.0  # accuracies in points
+        scores = {"JEPA": scale * jepa, name: scale * b}
+        test = beats(scores, "JEPA", [name], exp == "mnist", level)[name]
         label = f"{r['configs'][c]['label']}, {readout}"
-        out.append(RawDataRow(exp, label, jepa, name, b, bool(better)))
+        out.append(RawDataRow(exp, label, jepa, name, b, test))
     return out
+
+
+def raw_data_family(
+    res: Mapping[str, Results], level: float = 0.95
+) -> dict[str, dict[str, Comparison]]:
+    """Chapter 8's own claims, "the best JEPA read-out beats the raw data", as a
+    family of tests (claim -> {test: Comparison}) for ``ledger.family_claims``."""
+    return {r.claim: {r.test.claim: r.test} for r in raw_data_comparison(res, level)}
 
 
 def claim_verdicts(res: Mapping[str, Results], level: float = 0.95) -> dict[str, str]:
     """Every verdict word chapter 8 prints, by claim: each claim of ``paper_claims``,
-    the same claim under Holm's correction (key suffixed " (Holm)"), and whether the
-    best JEPA read-out beats each raw-data baseline ("yes"/"no")."""
+    the same claim under Holm's correction (key suffixed " (Holm)"), and the word of
+    each raw-data comparison (``raw_data_comparison``)."""
     claims = paper_claims(res, level)
     out = {c.text: c.verdict for c in claims}
     holm_words = holm_check(claims, level).verdicts
     out |= {f"{c.text} (Holm)": w for c, w in zip(claims, holm_words)}
     for r in raw_data_comparison(res, level):
-        out[f"{r.experiment}: JEPA beats {r.baseline}"] = "yes" if r.better else "no"
+        out[r.claim] = r.word
     return out
 
 

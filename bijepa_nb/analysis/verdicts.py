@@ -93,8 +93,10 @@ def beats(
     winner: str,
     others: Sequence[str],
     higher_is_better: bool = False,
+    level: float = 0.95,
 ) -> dict[str, Comparison]:
-    """ "``winner`` beats X" for every X in ``others``, by the book's rule (verdicts.verdict).
+    """ "``winner`` beats X" for every X in ``others``, by the book's rule (verdicts.verdict),
+    with intervals at ``level``.
 
     scores: name -> one value per seed (the same seeds, in the same order, for every
     name). Errors (``higher_is_better=False``): the interval of the paired geometric-mean
@@ -109,9 +111,10 @@ def beats(
             raise ValueError(f"others must be in {sorted(scores)}, got {other!r}")
         a, b = np.asarray(scores[winner], float), np.asarray(scores[other], float)
         if higher_is_better:
-            iv, null, what = stats.mean_ci(a - b), 0.0, f"{winner} - {other}"
+            iv, null, what = stats.mean_ci(a - b, level), 0.0, f"{winner} - {other}"
         else:
-            iv, null, what = stats.paired_ratio_ci(b, a), 1.0, f"{other} / {winner}"
+            iv = stats.paired_ratio_ci(b, a, level)
+            null, what = 1.0, f"{other} / {winner}"
         out[other] = Comparison(what, iv, verdict([iv], null), null)
     return out
 
